@@ -11,6 +11,8 @@ line and the pages all read and write them through this module.
       "target_language": "es",
       "engines": {"diarization": "resemblyzer", "stt": "faster-whisper", ...},
       "models":  {"stt": "base", ...},
+      "picks":   {"tts": {"name": "piper", "why": "..."}},  # what `auto` chose
+      "duration": 10.0,                 # of the source video, seconds
       "settings": {...},                # DubSettings.to_dict()
       "speakers": {"SPEAKER_00": {"gender": "male", "voice": "espeak:es+m3",
                                   "median_f0": 112.0, "name": "SPEAKER_00"}},
@@ -105,6 +107,9 @@ class Speaker:
     voice: str = ""
     median_f0: float | None = None
     name: str = ""
+    # The gender last copied onto this speaker's utterances: tells whether a person
+    # then edited the speaker's gender or the gender of one of its lines.
+    applied_gender: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,11 +129,11 @@ class DubSettings:
 
     target_language: str
     source_language: str = "auto"
-    diarization: str = "resemblyzer"
+    diarization: str = "auto"
     diarization_model: str = ""
-    stt: str = "faster-whisper"
+    stt: str = "auto"
     stt_model: str = "base"
-    translator: str = "apertium"
+    translator: str = "auto"
     translation_model: str = ""
     tts: str = "auto"  # piper for English where it is installed, else espeak
     tts_model: str = ""
@@ -161,6 +166,7 @@ class Document:
     speakers: dict[str, Speaker] = field(default_factory=dict)
     utterances: list[Utterance] = field(default_factory=list)
     duration: float = 0.0  # of the source video, seconds
+    picks: dict[str, dict[str, str]] = field(default_factory=dict)  # what `auto` chose per stage, and why
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -171,6 +177,7 @@ class Document:
             "duration": self.duration,
             "engines": dict(self.engines),
             "models": dict(self.models),
+            "picks": dict(self.picks),
             "settings": self.settings.to_dict(),
             "speakers": {k: v.to_dict() for k, v in self.speakers.items()},
             "utterances": [u.to_dict() for u in self.utterances],
@@ -192,6 +199,7 @@ class Document:
             speakers={str(k): Speaker.from_dict(v) for k, v in data.get("speakers", {}).items()},
             utterances=utts,
             duration=float(data.get("duration", 0.0)),
+            picks=dict(data.get("picks", {})),
         )
 
     def save(self, path: Path) -> None:

@@ -168,7 +168,8 @@ def pick(stage: str, requested: str, *, source: str | None = None, target: str |
             assert issubclass(cls, TTSEngine)
             if not cls.voices(target):
                 continue
-        return name, f"best available {stage} engine for {source or ''}{'-' if source else ''}{target or ''}".rstrip("-")
+        langs = "-".join(x for x in (source, target) if x)
+        return name, f"best available {stage} engine" + (f" for {langs}" if langs else "")
     return DEFAULTS[stage], "offline default"
 
 

@@ -1,0 +1,39 @@
+"""Stage 1: check the input is a real MP4 with picture and sound; split out its audio."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import audio, media
+from ..errors import CorruptInputError, SilentInputError
+from ..models import stable_hash
+from .context import Context
+
+ANALYSIS_SR = 16000
+
+
+def key(ctx: Context) -> str:
+    return stable_hash("probe", ctx.input_digest())
+
+
+def outputs(ctx: Context):
+    return [ctx.path("media.json"), ctx.path("audio16k.wav"), ctx.path("audio_orig.wav")]
+
+
+def run(ctx: Context) -> dict:
+    info = media.probe(ctx.input)
+    ctx.progress(0.1, "extracting audio")
+    media.extract_audio(ctx.input, ctx.path("audio16k.wav"), sample_rate=ANALYSIS_SR, mono=True)
+    ctx.check_cancel()
+    ctx.progress(0.5, "extracting the original-rate track")
+    media.extract_audio(ctx.input, ctx.path("audio_orig.wav"))
+    samples, sr = audio.read(ctx.path("audio16k.wav"), mono=True)
+    decoded = len(samples) / sr
+    # A truncated file can still probe (index at the front) but decodes short.
+    if decoded < info.duration - max(1.0, 0.05 * info.duration):
+        raise CorruptInputError(f"the audio decodes to {decoded:.1f} s of {info.duration:.1f} s: "
+                                "the file looks truncated; export or download it again")
+    if samples.size == 0 or float(np.max(np.abs(samples))) < 1e-4:
+        raise SilentInputError("the audio track is silent; there is no speech to dub")
+    data = info.to_dict() | {"decoded_seconds": decoded}
+    ctx.write_json("media.json", data)
+    return {"duration": info.duration, "video_codec": info.video_codec, "audio_codec": info.audio_codec}

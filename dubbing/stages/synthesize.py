@@ -1,0 +1,144 @@
+"""Stage 7+8: speech for each utterance, fitted into its time slot.
+
+Two caches make edits cheap: raw speech is keyed by (engine, voice, text) and
+the fitted clip by (raw speech, slot, fit settings). After an edit only the
+utterances whose keys changed are re-made; the report counts them.
+
+Fitting: speech that is longer than its slot first borrows the silence up to the
+next utterance, then is sped up (at most `max_speed`); what still does not fit is
+cut with a short fade and flagged as an overrun. It never overlaps the next line.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import audio, media
+from ..engines import registry
+from ..models import Document, Utterance, stable_hash
+from .context import Context
+
+FADE_S = 0.04
+MIN_WINDOW_S = 0.3
+TARGET_RMS_RANGE = (0.02, 0.2)  # dubbed speech level follows the original line's, within these bounds
+
+
+def key(ctx: Context) -> str:
+    return stable_hash("synthesize", [render_key(ctx, d, u, w) for d, u, w in _plan(ctx, ctx.load_doc())])
+
+
+def outputs(ctx: Context):
+    return [ctx.doc_path]
+
+
+def current(ctx: Context) -> bool:
+    doc = ctx.load_doc()
+    return all(u.render_key == render_key(ctx, doc, u, w) and u.clip and (ctx.work / u.clip).exists()
+               for _, u, w in _plan(ctx, doc))
+
+
+def _plan(ctx: Context, doc: Document) -> list[tuple[Document, Utterance, float]]:
+    """The utterances to voice, each with the end of its window (the next utterance's start)."""
+    utts = sorted(doc.utterances, key=lambda u: (u.start, u.id))
+    out = []
+    for i, u in enumerate(utts):
+        if u.muted or not u.translated_text.strip():
+            continue
+        if ctx.preview_seconds and u.start >= ctx.preview_seconds:
+            continue
+        nxt = next((v.start for v in utts[i + 1:] if v.start > u.start), doc.duration or u.end)
+        out.append((doc, u, max(nxt, u.start + MIN_WINDOW_S)))
+    return out
+
+
+def tts_key(doc: Document, u: Utterance) -> str:
+    return stable_hash("tts", doc.voice_of(u), u.translated_text.strip(), doc.target_language)
+
+
+def render_key(ctx: Context, doc: Document, u: Utterance, window_end: float) -> str:
+    s = ctx.settings
+    return stable_hash("fit", tts_key(doc, u), u.start, u.end, round(window_end, 3), s.max_speed,
+                       ctx.stored_key("probe"))
+
+
+def synthesize_raw(ctx: Context, doc: Document, u: Utterance) -> tuple[np.ndarray, int]:
+    path = ctx.path(f"tts/{tts_key(doc, u)}.wav")
+    if not path.exists():
+        voice = doc.voice_of(u)
+        engine_name, _, voice_id = voice.partition(":")
+        engine = registry.get_engine("tts", engine_name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine.synthesize(u.translated_text.strip(), voice_id, path)
+    return audio.read(path, mono=True)
+
+
+def trim_silence(x: np.ndarray, sr: int, threshold: float = 0.01) -> np.ndarray:
+    """Drop leading/trailing near-silence that TTS engines add, so the slot holds speech."""
+    loud = np.flatnonzero(np.abs(x) > threshold * max(1e-6, float(np.max(np.abs(x)))))
+    if loud.size == 0:
+        return x
+    pad = int(0.02 * sr)
+    return x[max(0, loud[0] - pad): loud[-1] + pad]
+
+
+def fit(ctx: Context, u: Utterance, raw: np.ndarray, raw_sr: int, window_end: float,
+        orig: np.ndarray, sr: int) -> np.ndarray:
+    """Fitted clip at the mix rate; sets u.speed, u.overrun, u.overrun_seconds, u.tts_seconds."""
+    speech = audio.resample(trim_silence(raw, raw_sr), raw_sr, sr)
+    length = len(speech) / sr
+    window = window_end - u.start
+    u.tts_seconds = round(length, 3)
+    factor = 1.0
+    if length > window:
+        factor = min(length / window, ctx.settings.max_speed)
+    if factor > 1.0 + 1e-3:
+        src, dst = ctx.path(f"tmp/{u.id}.in.wav"), ctx.path(f"tmp/{u.id}.out.wav")
+        src.parent.mkdir(parents=True, exist_ok=True)
+        audio.write(src, speech, sr)
+        media.change_tempo(src, dst, factor)
+        speech, _ = audio.read(dst, mono=True)
+        src.unlink(missing_ok=True)
+        dst.unlink(missing_ok=True)
+    max_len = int(window * sr)
+    over = len(speech) / sr - window
+    u.speed = round(factor, 3)
+    u.overrun = over > 0.01
+    u.overrun_seconds = round(max(0.0, over), 3)
+    if len(speech) > max_len:
+        speech = speech[:max_len].copy()
+        fade = min(int(FADE_S * sr), len(speech))
+        speech[len(speech) - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+    # Match the loudness of the original line so the dub sits at the same level in the mix.
+    seg = orig[int(u.start * sr):int(u.end * sr)]
+    target = float(np.clip(audio.rms(seg), *TARGET_RMS_RANGE))
+    level = audio.rms(speech)
+    if level > 1e-6:
+        speech = speech * (target / level)
+    return np.clip(speech, -1.0, 1.0).astype(np.float32)
+
+
+def run(ctx: Context) -> dict:
+    doc = ctx.load_doc()
+    plan = _plan(ctx, doc)
+    orig, sr = audio.read(ctx.path("audio_orig.wav"), mono=True)
+    remade = []
+    for i, (_, u, window_end) in enumerate(plan):
+        ctx.check_cancel()
+        rk = render_key(ctx, doc, u, window_end)
+        clip = f"clips/{rk}.wav"
+        if u.render_key == rk and u.clip == clip and (ctx.work / clip).exists():
+            continue
+        ctx.progress(i / max(1, len(plan)), f"speech for line {i + 1} of {len(plan)}")
+        raw, raw_sr = synthesize_raw(ctx, doc, u)
+        fitted = fit(ctx, u, raw, raw_sr, window_end, orig, sr)
+        (ctx.work / "clips").mkdir(parents=True, exist_ok=True)
+        audio.write(ctx.work / clip, fitted, sr)
+        u.render_key, u.clip = rk, clip
+        remade.append(u.id)
+        # Save as we go: a crash mid-stage keeps the clips already made.
+        if len(remade) % 10 == 0:
+            ctx.save_doc(doc)
+    ctx.save_doc(doc)
+    voiced = [u for _, u, _ in plan]
+    return {"utterances": len(voiced), "remade": len(remade), "remade_ids": remade,
+            "overruns": [u.id for u in voiced if u.overrun],
+            "speed_factors": {str(u.id): u.speed for u in voiced}}
