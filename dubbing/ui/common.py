@@ -1,0 +1,143 @@
+"""Streamlit pieces every page uses: the job in the URL, status labels, progress, times."""
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+import streamlit as st
+
+from ..engines import registry
+
+REVIEW_PAGE = "pages/review.py"
+JOBS_PAGE = "pages/jobs.py"
+NEW_PAGE = "pages/new_dub.py"
+ENGINES_PAGE = "pages/engines.py"
+
+ACTIVE = ("queued", "running")
+STATUS_LABELS = {
+    "queued": "⏳ Queued",
+    "running": "⚙️ Running",
+    "awaiting_review": "✏️ Awaiting review",
+    "completed": "✅ Completed",
+    "failed": "❌ Failed",
+    "cancelled": "⛔ Cancelled",
+}
+STAGE_LABELS = {
+    "probe": "Read the video",
+    "diarize": "Find speakers",
+    "transcribe": "Transcribe",
+    "gender": "Voice gender",
+    "translate": "Translate",
+    "voices": "Pick voices",
+    "synthesize": "Synthesize speech",
+    "mix": "Mix audio",
+    "subtitles": "Subtitles",
+}
+POLL_SECONDS = 1.0
+
+
+def job_id_from_url() -> str | None:
+    value = st.query_params.get("job")
+    return value.strip() if value and value.strip() else None
+
+
+def open_review(job_id: str) -> None:
+    st.switch_page(REVIEW_PAGE, query_params={"job": job_id})
+
+
+def status_label(status: str | None) -> str:
+    return STATUS_LABELS.get(status or "", status or "unknown")
+
+
+def stage_label(stage: str | None) -> str:
+    return STAGE_LABELS.get(stage or "", stage or "")
+
+
+def is_active(job: dict[str, Any] | None) -> bool:
+    return bool(job) and job.get("status") in ACTIVE
+
+
+def fraction(job: dict[str, Any]) -> float:
+    """Overall progress 0..1 from the record's percent (0..100)."""
+    try:
+        pct = float(job.get("percent") or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+    return min(1.0, max(0.0, pct / 100.0))
+
+
+def _epoch(value: Any) -> float | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return datetime.fromisoformat(str(value)).timestamp()
+    except ValueError:
+        return None
+
+
+def fmt_when(value: Any) -> str:
+    ts = _epoch(value)
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts is not None else ""
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = max(0.0, float(seconds))
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, sec = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {sec:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def job_seconds(job: dict[str, Any]) -> float | None:
+    """Wall time from creation to the end (or to now while it runs, or to its last change while it waits)."""
+    start = _epoch(job.get("created"))
+    if start is None:
+        return None
+    if is_active(job):
+        end = time.time()
+    else:
+        end = _epoch(job.get("finished")) or _epoch(job.get("updated")) or time.time()
+    return max(0.0, end - start)
+
+
+def show_error(exc: Exception) -> None:
+    """A user-caused error: its own message says what to do."""
+    st.error(getattr(exc, "message", None) or str(exc), icon="🚫")
+
+
+@st.cache_data(ttl=120, show_spinner="Checking engines…")
+def engine_rows() -> list[dict[str, Any]]:
+    """The registry's description of every engine (cached: availability checks read the disk)."""
+    return registry.describe_all()
+
+
+def stage_table(job: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for s in job.get("stages") or []:
+        rows.append({
+            "Stage": stage_label(s.get("name")),
+            "Status": s.get("status", ""),
+            "Tries": s.get("attempts", 0),
+            "Seconds": round(float(s.get("seconds") or 0.0), 2),
+            "Peak memory (MB)": round(float(s.get("peak_rss_mb") or 0.0), 1),
+        })
+    return rows
+
+
+def progress_block(job: dict[str, Any]) -> None:
+    """Progress bar with the current stage and message, and the stage list."""
+    stage = stage_label(job.get("stage"))
+    message = job.get("message") or ""
+    text = " · ".join(x for x in (status_label(job.get("status")), stage, message) if x)
+    st.progress(fraction(job), text=text)
+    done = [s for s in job.get("stages") or [] if s.get("status") in ("done", "completed", "skipped")]
+    if job.get("stages"):
+        st.caption(f"{len(done)} of {len(job['stages'])} stages done · running for {fmt_seconds(job_seconds(job))}")
