@@ -66,11 +66,11 @@ def download_allowed() -> bool:
 
 
 def download_hint() -> str:
-    if _truthy(os.environ.get("HF_HUB_OFFLINE")):
-        return "hub downloads are off (HF_HUB_OFFLINE=1)"
-    if not _truthy(os.environ.get(ALLOW_DOWNLOAD_ENV)):
-        return f"hub downloads are off (set {ALLOW_DOWNLOAD_ENV}=1 to allow them)"
-    return "hub downloads are allowed"
+    allow, offline = _truthy(os.environ.get(ALLOW_DOWNLOAD_ENV)), _truthy(os.environ.get("HF_HUB_OFFLINE"))
+    if allow and not offline:
+        return "hub downloads are allowed"
+    steps = ([] if allow else [f"set {ALLOW_DOWNLOAD_ENV}=1"]) + (["unset HF_HUB_OFFLINE"] if offline else [])
+    return f"hub downloads are off ({' and '.join(steps)} to allow them, or put the model folder under {MODELS_DIR_ENV})"
 
 
 def hf_token() -> str | None:
@@ -474,8 +474,8 @@ def hf_availability(packages: Sequence[str], found: Sequence[LocalModel], *, fam
     if found or download_allowed():
         return Availability.yes()
     return Availability.no(
-        f"no {family} weights found locally (looked in {where_looked(default)}, and for any {family} "
-        f"model under {MODELS_DIR_ENV} and in the cache); {download_hint()} to fetch {default}")
+        f"no {family} model found: looked for {default} in {where_looked(default)}, and for any {family} "
+        f"model under {MODELS_DIR_ENV} and in the Hugging Face cache; {download_hint()}")
 
 
 _PIP_NAMES = {"TTS": "coqui-tts", "pyannote.audio": "pyannote.audio", "faster_whisper": "faster-whisper"}
