@@ -20,8 +20,9 @@ KEEP = "session"  # widget values survive a visit to another page
 
 st.title("New dub")
 rows = common.engine_rows()
-max_mb = int(st.get_option("server.maxUploadSize"))
-max_bytes = max_mb * 1024 * 1024
+# Streamlit refuses bigger uploads in the browser; the runner's own limit may be lower.
+max_bytes = min(int(st.get_option("server.maxUploadSize")) * 1024 * 1024, client.max_upload_bytes())
+max_mb = max_bytes / (1024 * 1024)
 
 
 def take_upload(uploaded) -> None:
@@ -57,7 +58,7 @@ if staged is None:
     gen = st.session_state.setdefault(UPLOAD_GEN, 0)
     uploaded = st.file_uploader(
         "Upload an MP4 video", key=f"new_dub_upload_{gen}",
-        help=f"An MP4 with picture and sound, up to {max_mb} MB. The file is checked by reading it, not by its name.")
+        help=f"An MP4 with picture and sound, up to {max_mb:.0f} MB. The file is checked by reading it, not by its name.")
     if uploaded is not None:
         with st.spinner("Checking the video…"):
             take_upload(uploaded)

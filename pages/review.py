@@ -19,7 +19,7 @@ from dubbing.jobs import client
 from dubbing.models import GENDERS, Document, stable_hash
 from dubbing.ui import common, languages, outputs, table
 from dubbing.ui.clips import dubbed_clip, original_clip
-from dubbing.ui.engines import voice_label, voice_options
+from dubbing.ui.engines import AUTO, speech_engine, voice_label, voice_options
 
 st.title("Review")
 
@@ -51,8 +51,10 @@ if job is None:
     st.stop()
 
 settings = job.get("settings") or {}
+doc = client.load_document(job_id)
+source = doc.source_language if doc else settings.get("source_language")
 st.markdown(f"### {job.get('original_name')}")
-st.caption(f"{languages.pair_label(settings.get('source_language'), settings.get('target_language'))} · "
+st.caption(f"{languages.pair_label(source, settings.get('target_language'))} · "
            f"{common.status_label(job.get('status'))} · created {common.fmt_when(job.get('created'))} · job {job_id}")
 
 
@@ -80,21 +82,33 @@ if status in common.ACTIVE:
     st.fragment(run_every=common.POLL_SECONDS)(refresh_job)(status)
     st.stop()
 
+def retry_button(label: str) -> None:
+    if st.button(label, key="review_retry", type="primary",
+                 help="Run the job again from its last finished stage"):
+        try:
+            client.retry(job_id)
+        except DubbingError as exc:
+            common.show_error(exc)
+        else:
+            st.rerun()
+
+
 if status == "failed":
-    st.error(f"This job failed at “{common.stage_label(job.get('stage'))}”: "
+    st.error(f"This job failed at “{common.stage_label(job.get('stage')) or 'start'}”: "
              f"{job.get('error') or 'no reason was recorded'}", icon="❌")
-    st.markdown("Fix what the message names, then start a new dub with the same video. "
-                "Stages that finished are kept in the job folder for diagnosis.")
+    st.markdown("If the message names something to fix (an engine, a model, disk space), fix it and retry: "
+                "finished stages are kept. If the video itself is the problem, start a new dub with another file.")
+    retry_button("Retry from the failed stage")
     if job.get("stages"):
         st.dataframe(pd.DataFrame(common.stage_table(job)), hide_index=True)
     st.page_link(common.NEW_PAGE, label="Start a new dub", icon="➕")
     st.stop()
 if status == "cancelled":
-    st.warning("This job was cancelled. Delete it on the Jobs page, or start a new dub.", icon="⛔")
+    st.warning("This job was cancelled. Resume it, delete it on the Jobs page, or start a new dub.", icon="⛔")
+    retry_button("Resume")
     st.page_link(common.NEW_PAGE, label="Start a new dub", icon="➕")
     st.stop()
 
-doc = client.load_document(job_id)
 if doc is None:
     st.warning("This job has no utterance list yet. Reload the page in a moment.", icon="⏳")
     st.stop()
@@ -177,7 +191,7 @@ def run_action(fn, done: str) -> None:
 
 
 # --- The utterance table --------------------------------------------------------------------------
-tts_engine = base.engines.get("tts") or settings.get("tts") or ""
+tts_engine = speech_engine(base.engines, settings.get("tts") or AUTO, base.target_language)
 voices = voice_options(tts_engine, base.target_language)
 in_use = {base.voice_of(u) for u in base.utterances} | {s.voice for s in base.speakers.values()}
 voice_values = list(voices) + sorted(v for v in in_use if v and v not in voices)
@@ -271,11 +285,11 @@ with st.expander("Speakers: rename, or set a voice for all of a speaker's lines"
                 st.toast(f"Renamed to {new_name.strip()}")
                 st.rerun()
     current_voice = base.speakers[who].voice if who in base.speakers else ""
-    voice_choices = voice_values or [""]
+    voice_choices = [""] + voice_values  # "": matched to the speaker's gender when voices are made
     new_voice = s3.selectbox("Voice for all their lines", voice_choices, key=f"review_spk_voice_{job_id}_{who}",
                              index=voice_choices.index(current_voice) if current_voice in voice_choices else 0,
                              format_func=lambda v: voice_label(voices, v))
-    if s3.button("Use this voice", key="review_set_voice", disabled=not who or not voice_values):
+    if s3.button("Use this voice", key="review_set_voice", disabled=not who):
         if save_pending() and not job_busy():
             fresh = client.load_document(job_id)
             n = table.set_speaker_voice(fresh, who, new_voice)

@@ -106,9 +106,21 @@ def voice_options(tts: str, language: str) -> dict[str, str]:
     return out
 
 
+def speech_engine(doc_engines: dict[str, str], chosen: str, target: str) -> str:
+    """The speech engine a job uses: the one it ran with, else the one `auto` will pick for the target."""
+    if doc_engines.get("tts"):
+        return doc_engines["tts"]
+    if chosen and chosen != AUTO:
+        return chosen
+    try:
+        return registry.pick("tts", AUTO, target=target)[0]
+    except Exception:
+        return ""
+
+
 def voice_label(options: dict[str, str], value: str) -> str:
     if not value:
-        return "speaker's voice"
+        return "automatic (by gender)"
     return options.get(value) or value
 
 

@@ -1,0 +1,65 @@
+"""Jobs page: every job with its details; open, cancel, delete; polling only while a job is active."""
+from __future__ import annotations
+
+from conftest import shared_media
+from test_app_support import all_text, data_dir, no_exceptions, open_page  # noqa: F401
+
+from dubbing.jobs import client
+from dubbing.jobs.store import open_store
+from dubbing.models import DubSettings
+
+PAGE = "pages/jobs.py"
+
+
+def queued_job(name: str = "selfie.mp4", **settings) -> str:
+    """A real job record, queued with no worker, so nothing runs."""
+    return client.submit(shared_media("mp4_en_jordimas_selfie.mp4"), name,
+                         DubSettings(target_language="es", **settings), start_worker=False)
+
+
+def test_no_jobs_says_so_and_links_to_new_dub(data_dir):
+    at = open_page(PAGE)
+    no_exceptions(at)
+    assert "No jobs yet" in all_text(at)
+
+
+def test_jobs_are_listed_with_name_languages_status_and_actions(data_dir):
+    first = queued_job("first.mp4", source_language="en")
+    second = queued_job("second.mp4")
+    at = open_page(PAGE)
+    no_exceptions(at)
+    text = all_text(at)
+    assert "**second.mp4**" in text and "**first.mp4**" in text
+    assert text.index("second.mp4") < text.index("first.mp4")  # newest first
+    assert "English → Spanish" in text and "Auto → Spanish" in text
+    assert "⏳ Queued" in text
+    assert "Updating every second while a job runs." in text
+    assert at.button(key=f"jobs_cancel_{first}").disabled is False
+    assert len(at.get("progress")) == 2
+    opens = {e.proto.query_string for e in at.get("page_link") if e.value == "Open"}
+    assert opens == {f"job={first}", f"job={second}"}  # each row opens its job's Review page
+
+
+def test_cancel_and_delete(data_dir):
+    job_id = queued_job()
+    at = open_page(PAGE)
+    at.button(key=f"jobs_cancel_{job_id}").click().run()
+    no_exceptions(at)
+    assert client.get(job_id)["status"] == "cancelled"
+    assert "⛔ Cancelled" in all_text(at)
+    assert at.button(key=f"jobs_cancel_{job_id}").disabled  # nothing left to cancel
+    assert "No job is running." in all_text(at)  # and the page stopped polling
+
+    at.button(key=f"jobs_delete_{job_id}").click().run()
+    no_exceptions(at)
+    assert client.get(job_id) is None
+    assert "No jobs yet" in all_text(at)
+
+
+def test_failed_job_shows_failed_stage(data_dir):
+    job_id = queued_job()
+    open_store().update(job_id, lambda r: r.update(status="failed", stage="transcribe", error="boom"))
+    at = open_page(PAGE)
+    no_exceptions(at)
+    text = all_text(at)
+    assert "❌ Failed" in text and ":red[Transcribe]" in text

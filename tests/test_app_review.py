@@ -1,0 +1,236 @@
+"""Review page against a real job (runner + pipeline): table, edits, speakers, listen, approve, re-render.
+
+One job (the 42 s auto-editor clip, 4 lines) is dubbed once for the module and the
+tests run in order: review pause, edits, approve, completion, edit and re-render.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+import streamlit as st
+
+from conftest import shared_media
+from test_app_support import all_text, data_dir, no_exceptions, open_page, poll, values, wait_for  # noqa: F401
+
+from dubbing.jobs import client
+from dubbing.jobs.store import open_store
+from dubbing.models import DubSettings
+
+PAGE = "pages/review.py"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory):
+    video = shared_media("mp4_en_auto-editor_example.mp4")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DUBBING_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+        st.cache_data.clear()
+        job_id = client.submit(video, "example.mp4", DubSettings(target_language="es", review=True))
+        try:
+            assert wait_for(job_id, ("awaiting_review", "failed"))["status"] == "awaiting_review"
+            yield job_id
+        finally:
+            client.stop_worker()
+
+
+def editor_key(at, job_id):
+    return next(k for k in at.session_state if str(k).startswith(f"review_editor_{job_id}_"))
+
+
+def edit(at, job_id, rows: dict):
+    at.session_state[editor_key(at, job_id)] = {"edited_rows": rows, "added_rows": [], "deleted_rows": []}
+    return at.run()
+
+
+def review(job_id):
+    at = open_page(PAGE, job=job_id)
+    no_exceptions(at)
+    return at
+
+
+def test_without_a_job_id_the_page_offers_the_jobs(job):
+    at = open_page(PAGE)
+    no_exceptions(at)
+    assert at.selectbox(key="review_pick").value == job
+    at.button(key="review_open").click().run()
+    assert at.query_params["job"] == job
+    assert at.data_editor
+
+
+def test_unknown_job_id_says_what_to_do(job):
+    at = open_page(PAGE, job="nosuchjob")
+    no_exceptions(at)
+    assert any("There is no job 'nosuchjob'" in e and "Jobs page" in e for e in values(at.error))
+
+
+def test_awaiting_review_shows_the_utterance_table(job):
+    at = review(job)
+    text = all_text(at)
+    assert "example.mp4" in text and "English → Spanish" in text and "Awaiting review" in text
+    frame = at.data_editor[0].value
+    assert list(frame.columns) == ["id", "pick", "start", "end", "speaker", "gender", "text", "translated_text",
+                                   "voice", "speed", "overrun", "muted"]
+    assert len(frame) >= 3
+    assert "banana" in " ".join(frame["text"]).lower()
+    assert all(frame["translated_text"].str.len() > 0)
+    assert at.button(key="review_approve")
+    assert at.button(key="review_save").disabled  # nothing edited yet
+
+
+def test_edit_a_translation_and_save(job):
+    at = review(job)
+    edit(at, job, {0: {"translated_text": "Hola, este es un vídeo de ejemplo."}})
+    assert "Unsaved edits" in all_text(at)
+    at.button(key="review_save").click().run()
+    no_exceptions(at)
+    assert not at.error, values(at.error)
+    doc = client.load_document(job)
+    assert doc.utterances[0].translated_text == "Hola, este es un vídeo de ejemplo."
+    assert doc.utterances[0].translation_edited
+    assert at.data_editor[0].value["translated_text"][0] == "Hola, este es un vídeo de ejemplo."
+    assert "No unsaved edits." in all_text(at)
+
+
+def test_an_invalid_edit_is_refused_and_kept(job):
+    at = review(job)
+    before = client.load_document(job).to_dict()
+    edit(at, job, {1: {"end": 0.5}, 2: {"translated_text": "Cuando el tiempo llegue a 40 segundos, diré plátano."}})
+    at.button(key="review_save").click().run()
+    no_exceptions(at)
+    assert any("Not saved" in e and "end" in e for e in values(at.error))
+    assert client.load_document(job).to_dict() == before  # nothing half-saved
+    assert at.session_state[editor_key(at, job)]["edited_rows"][2]  # what was typed is still there
+    assert "Unsaved edits" in all_text(at)
+
+
+def test_rename_a_speaker_and_set_a_voice_for_all_lines(job):
+    at = review(job)
+    speaker = client.load_document(job).utterances[0].speaker
+    at.text_input(key=f"review_spk_name_{job}").set_value("Narrator")
+    at.button(key="review_rename").click().run()
+    no_exceptions(at)
+    doc = client.load_document(job)
+    assert doc.speakers[speaker].name == "Narrator"
+    assert "Narrator" in at.selectbox(key=f"review_spk_{job}").format_func(speaker)
+
+    voices = at.selectbox(key=f"review_spk_voice_{job}_{speaker}").options
+    assert len(voices) > 1, "the speech engine lists its voices"
+    choice = at.selectbox(key=f"review_spk_voice_{job}_{speaker}").options[1]
+    at.selectbox(key=f"review_spk_voice_{job}_{speaker}").set_value(choice)
+    at.button(key="review_set_voice").click().run()
+    no_exceptions(at)
+    doc = client.load_document(job)
+    assert doc.speakers[speaker].voice
+    assert all(u.voice == "" and doc.voice_of(u) == doc.speakers[speaker].voice
+               for u in doc.utterances if u.speaker == speaker)
+
+
+def test_listen_plays_the_original_of_one_line(job):
+    at = review(job)
+    audio = at.get("audio")
+    assert len(audio) == 1  # the original; no dubbed clip before rendering
+    assert "No speech made for this line yet" in all_text(at)
+
+
+def test_two_tabs_edit_different_lines_without_losing_either(job):
+    a, b = review(job), review(job)
+    edit(a, job, {1: {"translated_text": "Línea uno desde la pestaña A."}})
+    edit(b, job, {3: {"translated_text": "¡Plátano!"}})
+    a.button(key="review_save").click().run()
+    b.run()  # b has unsaved edits, so it keeps them and warns that the file changed
+    assert any("changed since you started editing" in w for w in values(b.warning))
+    b.button(key="review_save").click().run()
+    doc = client.load_document(job)
+    assert doc.utterances[1].translated_text == "Línea uno desde la pestaña A."
+    assert doc.utterances[3].translated_text == "¡Plátano!"
+
+
+def test_approve_renders_and_shows_video_downloads_and_timings(job):
+    before = client.load_document(job)
+    chosen = {u.id: before.voice_of(u) for u in before.utterances if before.voice_of(u)}
+    at = review(job)
+    at.button(key="review_approve").click().run()
+    no_exceptions(at)
+    assert client.get(job)["status"] in ("queued", "running", "completed")
+    assert at.get("progress") or client.get(job)["status"] == "completed"  # live progress while it runs
+    wait_for(job, ("completed", "failed"))
+    at = poll(at, lambda a: "Completed" in all_text(a))
+    no_exceptions(at)
+    assert len(at.get("video")) == 1
+    labels = [d.label for d in at.download_button]
+    for wanted in ("Dubbed video · MP4", "Dubbed audio · WAV", "Utterances · JSON",
+                   "Subtitles, Spanish (dubbed) · SRT", "Subtitles, English (original) · VTT"):
+        assert wanted in labels, labels
+    timing = next(d.value for d in at.dataframe if "Stage" in d.value)
+    assert {"Transcribe", "Synthesize speech", "Mix audio"} <= set(timing["Stage"])
+    frame = at.data_editor[0].value
+    assert (frame["speed"] >= 1.0).all()
+    assert len(at.get("audio")) == 2  # the original and the dubbed line
+    doc = client.load_document(job)
+    assert doc.utterances[0].translated_text == "Hola, este es un vídeo de ejemplo."
+    assert chosen and all(doc.voice_of(u) == chosen[u.id] for u in doc.utterances)  # the voice set in review
+
+
+def test_edit_after_completion_rerenders_only_that_line(job):
+    at = review(job)
+    assert at.button(key="review_rerender")
+    edit(at, job, {2: {"translated_text": "Cuando el reloj marque cuarenta segundos, diré plátano."}})
+    at.button(key="review_rerender").click().run()  # saves the edit, then queues the render
+    no_exceptions(at)
+    assert client.load_document(job).utterances[2].translated_text.startswith("Cuando el reloj")
+    record = wait_for(job, ("completed", "failed"))
+    assert record["status"] == "completed", record.get("error")
+    report = json.loads((open_store().job_dir(job) / "report.json").read_text())
+    assert report["utterances_remade"] == 1
+    assert report["remade_ids"] == [client.load_document(job).utterances[2].id]
+
+
+def test_retranslate_picked_rows(job):
+    at = review(job)
+    doc = client.load_document(job)
+    uid = doc.utterances[1].id
+    edit(at, job, {1: {"pick": True}})
+    assert at.button(key="review_retranslate").label == "Re-translate picked rows (1)"
+    at.button(key="review_retranslate").click().run()
+    no_exceptions(at)
+    wait_for(job, ("completed", "failed", "awaiting_review"))
+    after = {u.id: u for u in client.load_document(job).utterances}[uid]
+    assert after.translated_text != "Línea uno desde la pestaña A."  # the machine translation came back
+    assert after.translated_text == after.machine_translation
+
+
+def test_import_an_edited_utterances_json(job):
+    at = review(job)
+    data = client.load_document(job).to_dict()
+    data["utterances"][0]["translated_text"] = "Importado."
+    up = at.file_uploader(key=f"review_import_{job}_0")
+    up.set_value(("utterances.json", json.dumps(data).encode(), "application/json")).run()
+    no_exceptions(at)
+    at.button(key="review_import_apply").click().run()
+    assert client.load_document(job).utterances[0].translated_text == "Importado."
+    assert "Re-render changes" in [b.label for b in at.button]
+
+
+def test_import_of_a_broken_file_says_what_is_wrong(job):
+    at = review(job)
+    at.file_uploader(key=f"review_import_{job}_0").set_value(("u.json", b"{not json", "application/json")).run()
+    assert any("not valid JSON" in e for e in values(at.error))
+    data = client.load_document(job).to_dict()
+    data["target_language"] = "fr"
+    at.file_uploader(key=f"review_import_{job}_0").set_value(
+        ("u.json", json.dumps(data).encode(), "application/json")).run()
+    assert any("this job dubs into Spanish" in e for e in values(at.error))
+
+
+def test_failed_job_shows_its_error_and_a_retry(job, data_dir):
+    job_id = client.submit(shared_media("mp4_en_jordimas_selfie.mp4"), "selfie.mp4",
+                           DubSettings(target_language="es"), start_worker=False)
+    open_store().update(job_id, lambda r: r.update(
+        status="failed", stage="transcribe", error="the speech model is missing: run `make setup`"))
+    at = open_page(PAGE, job=job_id)
+    no_exceptions(at)
+    assert any("failed at “Transcribe”" in e and "make setup" in e for e in values(at.error))
+    at.button(key="review_retry").click().run()
+    assert client.get(job_id)["status"] == "queued"
