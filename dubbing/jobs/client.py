@@ -1,0 +1,316 @@
+"""The job runner's API: the pages and the command line call only this.
+
+Every call works on the store of the data folder (``DUBBING_DATA_DIR``, default
+``./data``), from any process, at any time. Reads are plain gets on the store and
+never wait for the worker; changes are short transactions. Heavy work happens only
+in the worker process (see `dubbing.jobs.worker`), which these calls start on demand.
+
+A job record is a plain dict::
+
+    id, original_name, settings (DubSettings as a dict), status, stage, percent (0..100,
+    of the whole dub), message, error, error_code, stages [{name, status, attempts,
+    seconds, peak_rss_mb}], created, updated, finished (Unix times; finished is None
+    until the job completed, failed or was cancelled), job_dir, outputs {name: path},
+    input_bytes, duration, worker_alive (is a worker running for this store now)
+
+Statuses: queued, running, awaiting_review, completed, failed, cancelled.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from ..errors import DubbingError, ExitCode, NotFoundError, TooBigError
+from ..models import Document, DubSettings
+from . import store as st
+from .store import (AWAITING_REVIEW, CANCELLED, COMPLETED, FAILED, FINISHED, QUEUED, RUNNING, STATUSES,
+                    open_store)
+from .worker import cleanup_finished, load_pipeline, lock_held, spawn_worker
+from .worker import stop_worker as _stop_worker
+
+__all__ = ["submit", "get", "list_jobs", "approve", "rerender", "retranslate", "retry", "save_document",
+           "load_document", "cancel", "delete", "cleanup", "wait", "ensure_worker", "stop_worker",
+           "worker_running", "max_upload_bytes", "JobStateError", "STATUSES", "QUEUED", "RUNNING",
+           "AWAITING_REVIEW", "COMPLETED", "FAILED", "CANCELLED", "FINISHED"]
+
+DOCUMENT = "utterances.json"
+
+
+class JobStateError(DubbingError):
+    """The job is not in a state that allows this (approve a running job, edit while it renders)."""
+
+    code = ExitCode.USAGE
+
+
+def max_upload_bytes() -> int:
+    """The upload size limit: MAX_UPLOAD_MB (default 200), in MiB like Streamlit's maxUploadSize."""
+    return int(st.env_number("MAX_UPLOAD_MB", 200.0) * 1024 * 1024)
+
+
+def submit(path: Path, original_name: str, settings: DubSettings | dict, *, start_worker: bool = True,
+           max_bytes: int | None = None) -> str:
+    """Validate a video and queue a dub of it; the job id.
+
+    Checks size, streams (a probe), language pair and engines before anything is
+    stored, so a refused upload leaves nothing behind. The video is copied into the
+    job's folder under a generated name; the caller may delete `path` afterwards.
+    """
+    path = Path(path)
+    if not isinstance(settings, DubSettings):
+        settings = DubSettings.from_dict(dict(settings))
+    if not path.is_file():
+        raise NotFoundError(f"no such file: {path}")
+    limit = max_upload_bytes() if max_bytes is None else int(max_bytes)
+    size = path.stat().st_size
+    if size > limit:
+        raise TooBigError(f"{Path(original_name).name or path.name} is {_mb(size)}; the limit is {_mb(limit)} "
+                          "(MAX_UPLOAD_MB sets it)")
+    pipeline = load_pipeline()
+    pipeline.validate_settings(settings)
+    info = pipeline.validate_input(path, max_bytes=limit)
+
+    store = open_store()
+    job_id = st.new_job_id()
+    job_dir = store.job_dir(job_id)
+    try:
+        pipeline.prepare(path, job_dir, settings, max_bytes=limit)
+        record = st.new_record(job_id, original_name or path.name, settings.to_dict(), job_dir,
+                               list(pipeline.STAGES), review_after=pipeline.REVIEW_AFTER, input_bytes=size,
+                               duration=float(getattr(info, "duration", 0.0) or 0.0))
+        store.create(record)
+    except BaseException:
+        store.delete(job_id)
+        shutil.rmtree(job_dir, ignore_errors=True)
+        raise
+    if start_worker:
+        ensure_worker()
+    return job_id
+
+
+def get(job_id: str) -> dict | None:
+    """The job's record, or None when there is no such job. Never waits for the worker."""
+    store = open_store()
+    record = store.get(job_id)
+    if record is not None:
+        record["worker_alive"] = store.worker_alive()
+    return record
+
+
+def list_jobs() -> list[dict]:
+    """Every job's record, newest first."""
+    store = open_store()
+    alive = store.worker_alive()
+    records = store.all()
+    for record in records:
+        record["worker_alive"] = alive
+    return records
+
+
+def approve(job_id: str, *, start_worker: bool = True) -> None:
+    """Accept the reviewed translation: awaiting_review -> queued, then voices, synthesis and render."""
+    _check_document(job_id)
+
+    def change(record: dict) -> None:
+        if record["status"] != AWAITING_REVIEW:
+            raise JobStateError(f"job {job_id} is {record['status']}; only a job awaiting review can be approved")
+        record["approved"] = True
+        _queue_action(record, st.RENDER, then=COMPLETED, message="Approved: queued for rendering")
+    _change(job_id, change)
+    if start_worker:
+        ensure_worker()
+
+
+def rerender(job_id: str, preview: bool = False, *, start_worker: bool = True) -> None:
+    """Render again after edits, re-making only what changed; preview renders the first 30 s to preview.mp4.
+
+    A full render of a job awaiting review approves it.
+    """
+    _check_document(job_id)
+
+    def change(record: dict) -> None:
+        status = record["status"]
+        analysed = _analysis_done(record)
+        if status not in (COMPLETED, AWAITING_REVIEW) and not (status in (FAILED, CANCELLED) and analysed):
+            raise JobStateError(f"job {job_id} is {status}; only a completed job or one awaiting review "
+                                "can be rendered again")
+        if preview:
+            then = status if status in (COMPLETED, AWAITING_REVIEW) else AWAITING_REVIEW
+            _queue_action(record, st.PREVIEW, then=then, message="Queued for a preview render")
+        else:
+            record["approved"] = True
+            _queue_action(record, st.RENDER, then=COMPLETED, message="Queued for rendering")
+    _change(job_id, change)
+    if start_worker:
+        ensure_worker()
+
+
+def retranslate(job_id: str, ids: list[int], *, start_worker: bool = True) -> None:
+    """Queue a machine re-translation of these utterances from their (edited) text."""
+    ids = [int(i) for i in ids]
+
+    def change(record: dict) -> None:
+        if record["status"] not in (COMPLETED, AWAITING_REVIEW):
+            raise JobStateError(f"job {job_id} is {record['status']}; only a completed job or one awaiting "
+                                "review can be re-translated")
+        _queue_action(record, st.RETRANSLATE, then=record["status"], args={"ids": ids},
+                      message=f"Queued: re-translate {len(ids)} line(s)")
+    _change(job_id, change)
+    if start_worker:
+        ensure_worker()
+
+
+def retry(job_id: str, *, start_worker: bool = True) -> None:
+    """Resume a failed or cancelled job from its last finished stage."""
+    def change(record: dict) -> None:
+        if record["status"] not in (FAILED, CANCELLED):
+            raise JobStateError(f"job {job_id} is {record['status']}; only a failed or cancelled job can be retried")
+        action = record["action"]
+        kind = action["kind"] if action["kind"] in (st.RENDER, st.PREVIEW) else st.RUN
+        for entry in record["stages"]:
+            if entry["status"] != st.DONE:
+                entry.update(st.stage_entry(entry["name"]))
+        record["action"] = {"kind": kind, "args": {}, "then": action.get("then"), "started": True}
+        record.update(status=QUEUED, message="Queued to resume", error=None, error_code=None)
+    _change(job_id, change)
+    if start_worker:
+        ensure_worker()
+
+
+def save_document(job_id: str, doc: Document) -> None:
+    """Write an edited utterances.json atomically (refused while the job runs, or when the edit is invalid)."""
+    record = _require(job_id)
+    busy = record["status"] == RUNNING or (record["status"] == QUEUED
+                                           and record["action"]["kind"] in (st.RUN, st.RETRANSLATE))
+    if busy:
+        raise JobStateError(f"job {job_id} is {record['status']}; edit it once it is waiting for review or done")
+    problems = doc.validate()
+    if problems:
+        raise JobStateError("the edited lines have problems: " + "; ".join(problems))
+    doc.save(Path(record["job_dir"]) / DOCUMENT)
+
+
+def load_document(job_id: str) -> Document | None:
+    """The job's utterances.json, or None before translation made it."""
+    record = _require(job_id)
+    path = Path(record["job_dir"]) / DOCUMENT
+    return Document.load(path) if path.is_file() else None
+
+
+def cancel(job_id: str) -> None:
+    """Cancel a queued, running or paused job; a running one stops within seconds. Files are kept."""
+    store = open_store()
+
+    def change(record: dict) -> None:
+        status = record["status"]
+        if status == CANCELLED:
+            return False
+        if status in (COMPLETED, FAILED):
+            raise JobStateError(f"job {job_id} already {status}; nothing to cancel")
+        if status == RUNNING:  # the worker sees the request at its next check and ends the job
+            store.request_cancel(job_id)
+            record["cancel_requested"] = True
+            record["message"] = "Cancelling"
+        else:
+            record["status"] = CANCELLED
+            record["message"] = "Cancelled"
+    _change(job_id, change)
+
+
+def delete(job_id: str, *, timeout: float = 15.0) -> None:
+    """Delete a job, record and files; a running job is cancelled first."""
+    store = open_store()
+    record = _require(job_id)
+    if record["status"] == RUNNING:
+        store.request_cancel(job_id)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            record = store.get(job_id)
+            if record is None or record["status"] != RUNNING or not store.worker_alive():
+                break
+            time.sleep(0.1)
+    store.delete(job_id)
+
+
+def cleanup(days: float | None = None) -> int:
+    """Delete jobs that finished more than `days` ago (default CLEANUP_AFTER_DAYS, else 7); how many."""
+    if days is None:
+        days = st.env_number("CLEANUP_AFTER_DAYS", 7.0)
+    store = open_store()
+    removed = cleanup_finished(store, float(days))
+    store.remove_orphan_folders()
+    return removed
+
+
+def wait(job_id: str, *, timeout: float | None = None, poll: float = 0.5,
+         until: tuple[str, ...] = (AWAITING_REVIEW, *FINISHED)) -> dict:
+    """Poll until the job reaches one of `until`; its record. TimeoutError after `timeout` seconds."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        record = get(job_id)
+        if record is None:
+            raise NotFoundError(f"no job with id '{job_id}'")
+        if record["status"] in until:
+            return record
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id} still {record['status']} after {timeout:.0f} s")
+        time.sleep(poll)
+
+
+def ensure_worker() -> None:
+    """Start the background worker unless one is running for this store."""
+    spawn_worker(open_store().root)
+
+
+def stop_worker(timeout: float = 30.0) -> bool:
+    """Stop this store's worker (running jobs are re-queued and resume later); False when none ran."""
+    return _stop_worker(open_store().root, timeout=timeout)
+
+
+def worker_running() -> bool:
+    """Whether a worker holds this store's lock right now."""
+    return lock_held(open_store().lock_path)
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+def _require(job_id: str) -> dict:
+    record = open_store().get(job_id)
+    if record is None:
+        raise NotFoundError(f"no job with id '{job_id}'")
+    return record
+
+
+def _change(job_id: str, change) -> dict:
+    record = open_store().update(job_id, change)
+    if record is None:
+        raise NotFoundError(f"no job with id '{job_id}'")
+    return record
+
+
+def _queue_action(record: dict, kind: str, *, then: str | None, message: str, args: dict | None = None) -> None:
+    record["action"] = {"kind": kind, "args": args or {}, "then": then, "started": False}
+    record.update(status=QUEUED, message=message, error=None, error_code=None, cancel_requested=False)
+
+
+def _analysis_done(record: dict) -> bool:
+    """Whether the stage that makes the document finished, so there is something to render."""
+    review_after = record.get("review_after", "translate")
+    return any(e["name"] == review_after and e["status"] == st.DONE for e in record["stages"])
+
+
+def _check_document(job_id: str) -> None:
+    record = _require(job_id)
+    path = Path(record["job_dir"]) / DOCUMENT
+    if not path.is_file():
+        return  # the state check that follows gives the better message
+    try:
+        problems = Document.load(path).validate()
+    except (ValueError, KeyError) as exc:
+        raise JobStateError(f"utterances.json of job {job_id} cannot be read: {exc}") from exc
+    if problems:
+        raise JobStateError("fix these lines first: " + "; ".join(problems))
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.0f} MB" if size >= 1024 * 1024 else f"{size / (1024 * 1024):.1f} MB"
