@@ -1,9 +1,10 @@
-"""Offline diarization: Silero VAD regions, resemblyzer GE2E embeddings per window, clustering.
+"""Offline diarization: Silero VAD, resemblyzer GE2E embeddings on sliding windows, k-means,
+then Viterbi smoothing.
 
-Windows do not overlap (1.5 s, regions shorter than that are embedded whole):
-three times fewer embeddings than the 0.5 s hop usually used, for about the same
-accuracy on meeting audio, because speaker changes mostly fall at pauses that VAD
-already cuts on.
+Measured on the 2-speaker AMI clip (DER, 0.25 s collar each side): per-region embeddings
+0.47-0.52; sliding 1.5 s windows, 0.5 s hop 0.52 without volume normalisation, 0.17
+with it, 0.11 with a switch penalty (Viterbi). Per-region embedding is cheaper but
+loses too much here, so windows stay; a window costs ~20 ms (RTF ~0.05).
 """
 from __future__ import annotations
 
@@ -16,67 +17,105 @@ from .._util import missing_packages
 from ..base import Availability, Diarizer, Progress, Turn, no_progress
 
 WINDOW_S = 1.5
-MIN_WINDOW_S = 0.4
+HOP_S = 0.5
+FPS = 10  # resolution of the speaker labels
+SWITCH_PENALTY = 0.1  # in cosine-similarity units; keeps one stray window from making a turn
+MERGE_GAP_S = 1.0
 MAX_AUTO_SPEAKERS = 8
-# Mean pairwise cosine similarity of the window embeddings: 0.71-0.80 on our one-speaker
-# clips, 0.56-0.62 on two- and four-speaker meetings. At or above this, call it one speaker.
-ONE_SPEAKER_SIMILARITY = 0.67
+# Mean pairwise cosine similarity of the window embeddings: 0.70-0.83 on our one-speaker
+# clips, 0.63-0.67 on two- and four-speaker meetings. At or above this, call it one speaker.
+ONE_SPEAKER_SIMILARITY = 0.68
+SILHOUETTE_SLACK = 0.05
 
 
 def speech_regions(audio: np.ndarray, sr: int) -> list[tuple[float, float]]:
     """Speech regions in seconds from the Silero VAD model that faster-whisper bundles."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
     assert sr == 16000, "Silero VAD runs at 16 kHz"
-    stamps = get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=300, speech_pad_ms=100))
+    stamps = get_speech_timestamps(audio, VadOptions(threshold=0.35, min_silence_duration_ms=300, speech_pad_ms=200))
     return [(s["start"] / sr, s["end"] / sr) for s in stamps]
 
 
-def windows(regions: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    out = []
+def speech_frames(regions: list[tuple[float, float]], seconds: float) -> np.ndarray:
+    speech = np.zeros(int(seconds * FPS) + 1, dtype=bool)
     for start, end in regions:
-        n = max(1, int(round((end - start) / WINDOW_S)))
-        step = (end - start) / n
-        for i in range(n):
-            out.append((start + i * step, start + (i + 1) * step))
-    return [w for w in out if w[1] - w[0] >= MIN_WINDOW_S] or out
+        speech[int(start * FPS):int(end * FPS)] = True
+    return speech
+
+
+def windows(speech: np.ndarray, seconds: float) -> list[tuple[float, float]]:
+    """Sliding windows that are mostly speech; a short region gets one window of its own."""
+    out, t = [], 0.0
+    while t + WINDOW_S <= seconds + 1e-6:
+        if speech[int(t * FPS):int((t + WINDOW_S) * FPS)].mean() > 0.5:
+            out.append((t, t + WINDOW_S))
+        t += HOP_S
+    if not out and speech.any():
+        idx = np.flatnonzero(speech)
+        out.append((idx[0] / FPS, (idx[-1] + 1) / FPS))
+    return out
 
 
 def cluster(emb: np.ndarray, num_speakers: int | None) -> np.ndarray:
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
     n = len(emb)
-    if n == 1 or num_speakers == 1:
+    if n < 2 or num_speakers == 1:
         return np.zeros(n, dtype=int)
     if num_speakers:
-        k = min(num_speakers, n)
-        return KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(emb)
-    sims = emb @ emb.T / np.outer(np.linalg.norm(emb, axis=1), np.linalg.norm(emb, axis=1))
-    if sims[np.triu_indices(n, 1)].mean() >= ONE_SPEAKER_SIMILARITY:
+        return KMeans(n_clusters=min(num_speakers, n), n_init=10, random_state=0).fit_predict(emb)
+    unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    if (unit @ unit.T)[np.triu_indices(n, 1)].mean() >= ONE_SPEAKER_SIMILARITY:
         return np.zeros(n, dtype=int)
-    best, best_score = np.zeros(n, dtype=int), -1.0
+    # Silhouette is flat over k on real meetings (0.21-0.29 for k=2..8 on the 2-speaker clip):
+    # take the smallest k within SILHOUETTE_SLACK of the best. A guess; the user can give the count.
+    tries = []
     for k in range(2, min(MAX_AUTO_SPEAKERS, n - 1) + 1):
         labels = KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(emb)
-        score = silhouette_score(emb, labels, metric="cosine")
-        if score > best_score:
-            best, best_score = labels, score
-    return best
+        tries.append((silhouette_score(emb, labels, metric="cosine"), labels))
+    if not tries:
+        return np.zeros(n, dtype=int)
+    best = max(score for score, _ in tries)
+    return next(labels for score, labels in tries if score >= best - SILHOUETTE_SLACK)
 
 
-def smooth(labels: np.ndarray) -> np.ndarray:
-    """A lone window between two windows of one other speaker is that speaker (embedding noise)."""
-    out = labels.copy()
-    for i in range(1, len(labels) - 1):
-        if labels[i - 1] == labels[i + 1] != labels[i]:
-            out[i] = labels[i - 1]
-    return out
+def viterbi(emb: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Re-label windows by similarity to each cluster centre, paying SWITCH_PENALTY per speaker change."""
+    k = int(labels.max()) + 1
+    if k == 1:
+        return labels
+    centres = np.array([emb[labels == i].mean(axis=0) for i in range(k)])
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    sims = (emb / np.linalg.norm(emb, axis=1, keepdims=True)) @ centres.T
+    score, back = sims[0].copy(), np.zeros((len(emb), k), dtype=int)
+    switch = SWITCH_PENALTY * (1 - np.eye(k))
+    for i in range(1, len(emb)):
+        trans = score[:, None] - switch
+        back[i] = trans.argmax(axis=0)
+        score = trans.max(axis=0) + sims[i]
+    path = [int(score.argmax())]
+    for i in range(len(emb) - 1, 0, -1):
+        path.append(int(back[i][path[-1]]))
+    return np.array(path[::-1])
 
 
-def to_turns(wins: list[tuple[float, float]], labels: np.ndarray) -> list[Turn]:
+def to_turns(speech: np.ndarray, wins: list[tuple[float, float]], labels: np.ndarray) -> list[Turn]:
+    """Frame-level majority vote of the windows; speech frames no window covers take the nearest label."""
+    k = int(labels.max()) + 1 if len(labels) else 1
+    votes = np.zeros((len(speech), k))
+    for (start, end), lab in zip(wins, labels):
+        votes[int(start * FPS):int(end * FPS), lab] += 1
+    covered = votes.sum(axis=1) > 0
+    frame = np.where(covered, votes.argmax(axis=1), -1)
+    known = np.flatnonzero(covered)
+    for i in np.flatnonzero(speech & ~covered):
+        frame[i] = frame[known[np.abs(known - i).argmin()]] if known.size else 0
     order: dict[int, str] = {}
     turns: list[Turn] = []
-    for (start, end), lab in zip(wins, labels):
-        name = order.setdefault(int(lab), f"SPEAKER_{len(order):02d}")
-        if turns and turns[-1].speaker == name and start - turns[-1].end < 0.5:
+    for i in np.flatnonzero(speech):
+        name = order.setdefault(int(frame[i]), f"SPEAKER_{len(order):02d}")
+        start, end = i / FPS, (i + 1) / FPS
+        if turns and turns[-1].speaker == name and start - turns[-1].end <= MERGE_GAP_S:
             turns[-1] = Turn(turns[-1].start, end, name)
         else:
             turns.append(Turn(start, end, name))
@@ -85,7 +124,7 @@ def to_turns(wins: list[tuple[float, float]], labels: np.ndarray) -> list[Turn]:
 
 class ResemblyzerDiarizer(Diarizer):
     name = "resemblyzer"
-    description = "Silero VAD + resemblyzer speaker embeddings + k-means (offline, packaged weights)"
+    description = "Silero VAD + resemblyzer speaker embeddings + k-means + Viterbi (offline, packaged weights)"
     default_model = "ge2e"
 
     @classmethod
@@ -105,16 +144,18 @@ class ResemblyzerDiarizer(Diarizer):
     def diarize(self, audio, sr, *, num_speakers=None, progress: Progress = no_progress):
         from resemblyzer.audio import normalize_volume
         progress(0.0, "finding speech")
-        regions = speech_regions(audio, sr)
-        if not regions:
+        # Quiet far-field recordings embed badly: normalising first cut DER from 0.52 to 0.17.
+        audio = normalize_volume(audio, -30, increase_only=True)
+        seconds = len(audio) / sr
+        speech = speech_frames(speech_regions(audio, sr), seconds)
+        if not speech.any():
             raise SilentInputError("no speech was found in the audio track; nothing to dub")
-        wins = windows(regions)
+        wins = windows(speech, seconds)
         emb = np.zeros((len(wins), 256), dtype=np.float32)
         for i, (start, end) in enumerate(wins):
-            piece = normalize_volume(audio[int(start * sr):int(end * sr)], -30, increase_only=True)
-            emb[i] = self._encoder.embed_utterance(piece)
-            if i % 10 == 0:
+            emb[i] = self._encoder.embed_utterance(audio[int(start * sr):int(end * sr)])
+            if i % 20 == 0:
                 progress(0.05 + 0.9 * i / len(wins), f"speaker embeddings {i}/{len(wins)}")
         progress(0.95, "clustering speakers")
-        labels = smooth(cluster(emb, num_speakers))
-        return to_turns(wins, labels)
+        labels = viterbi(emb, cluster(emb, num_speakers))
+        return to_turns(speech, wins, labels)

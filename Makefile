@@ -1,0 +1,51 @@
+# Two commands do everything: `make run` and `make test`. Both set up what is missing first
+# (venv, pip packages, Debian packages) and are quick when nothing changed.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of torch 2.13.0 on local disk is for Python 3.11.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+PIP_STAMP := $(VENV)/.requirements-installed
+APT_PACKAGES := ffmpeg sox espeak-ng apertium apertium-eng-spa apertium-eng-cat apertium-en-gl \
+	apertium-fr-es apertium-es-pt apertium-eo-en chromium
+PORT ?= 8501
+
+.PHONY: setup apt run test test-fast bench worker-stop clean
+
+setup: apt $(PIP_STAMP)
+
+# Debian packages: ffmpeg/ffprobe, eSpeak NG, Apertium and its pairs, Chromium for browser tests.
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; \
+	  else echo "Please install these Debian packages (needs root):$$missing"; exit 1; fi; \
+	  echo "Installing Debian packages:$$missing"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(PIP_STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip check
+	@touch $@
+
+run: setup
+	$(PY) -m streamlit run app.py --server.port $(PORT)
+
+test: setup
+	$(PY) -m pytest
+
+# Everything but the browser and the slow end-to-end runs.
+test-fast: setup
+	$(PY) -m pytest -m "not slow and not browser"
+
+bench: setup
+	$(PY) benchmarks/bench_pipeline.py
+
+worker-stop:
+	$(PY) -m dubbing worker --stop
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-output

@@ -1,0 +1,113 @@
+"""The offline default engines on real recorded speech from ../shared/media."""
+import re
+import subprocess
+
+import numpy as np
+import pytest
+
+from dubbing import audio
+from dubbing.engines import registry
+from tests.conftest import ground_truth, shared_media
+
+pytestmark = pytest.mark.slow
+
+
+def load16k(path, tmp_path):
+    wav = tmp_path / "a16k.wav"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(path), "-ac", "1", "-ar", "16000", str(wav)],
+                   check=True)
+    return audio.read(wav, mono=True)
+
+
+def rttm(path):
+    from pyannote.core import Annotation, Segment
+    ann = Annotation()
+    for line in path.read_text().splitlines():
+        f = line.split()
+        if f and f[0] == "SPEAKER":
+            ann[Segment(float(f[3]), float(f[3]) + float(f[4]))] = f[7]
+    return ann
+
+
+def test_diarization_finds_two_speakers_on_a_real_meeting(tmp_path):
+    from pyannote.core import Annotation, Segment
+    from pyannote.metrics.diarization import DiarizationErrorRate
+    wav = shared_media("multi2_ami_dev00.wav")
+    x, sr = load16k(wav, tmp_path)
+    engine = registry.get_engine("diarization", "resemblyzer")
+    turns = engine.diarize(x, sr, num_speakers=2)
+    hyp = Annotation()
+    for t in turns:
+        hyp[Segment(t.start, t.end)] = t.speaker
+    assert len(hyp.labels()) == 2
+    # collar=0.5 removes 0.25 s on each side of every reference boundary.
+    der = DiarizationErrorRate(collar=0.5)(rttm(wav.with_suffix(".rttm")), hyp)
+    print(f"DER multi2_ami_dev00 = {der:.3f}")
+    assert der <= 0.25
+
+
+def test_automatic_speaker_count_calls_a_single_speaker_one(tmp_path):
+    x, sr = load16k(shared_media("mp4_en_jordimas_selfie.mp4"), tmp_path)
+    turns = registry.get_engine("diarization", "resemblyzer").diarize(x, sr, num_speakers=None)
+    assert {t.speaker for t in turns} == {"SPEAKER_00"}
+
+
+def normalise(text):
+    return " ".join(re.sub(r"[^\w\s']", " ", text.lower()).split())
+
+
+def test_transcription_of_jfk_is_near_exact(tmp_path):
+    import jiwer
+    x, sr = load16k(shared_media("en_jfk_inaugural.flac"), tmp_path)
+    result = registry.get_engine("stt", "faster-whisper").transcribe(x, sr, language=None)
+    text = " ".join(s.text for s in result.segments)
+    wer = jiwer.wer(normalise(ground_truth("en_jfk_inaugural.flac")["transcript"]), normalise(text))
+    print(f"WER jfk = {wer:.3f}: {text}")
+    assert result.language == "en"
+    assert wer <= 0.1
+    words = [w for s in result.segments for w in s.words]
+    assert words and all(0 <= w.start <= w.end <= 11.5 for w in words)
+
+
+@pytest.mark.parametrize("name, language", [("fr_dictee_numero_un.aiff", "fr"),
+                                            ("fr_commonvoice_17299458_UNVERIFIED.wav", "fr"),
+                                            ("zh_za_ziji_de_jiao.flac", "zh")])
+def test_language_detection(tmp_path, name, language):
+    x, sr = load16k(shared_media(name), tmp_path)
+    result = registry.get_engine("stt", "faster-whisper").transcribe(x, sr, language=None)
+    assert result.language == language
+
+
+def test_pitch_gender_on_real_voices(tmp_path):
+    engine = registry.get_engine("gender", "pitch")
+    x, sr = load16k(shared_media("mp4_en_jordimas_selfie.mp4"), tmp_path)
+    assert engine.classify(x, sr)[0] == "male"
+    # LJ Speech is one female reader.
+    x, sr = load16k(shared_media("en_ljspeech_LJ050-0131.wav"), tmp_path)
+    assert engine.classify(x, sr)[0] == "female"
+
+
+def test_apertium_translates_in_one_call_keeping_line_count():
+    engine = registry.get_engine("translation", "apertium")
+    texts = ["Good morning.", "", "The house is red.\nIt is big."]
+    out = engine.translate(texts, "en", "es")
+    assert len(out) == 3 and out[1] == ""
+    assert "casa" in out[2].lower() and "buenos" in out[0].lower()
+
+
+@pytest.mark.parametrize("engine_name, voice", [("espeak", "es+m3"), ("espeak", "ca+f2"),
+                                                ("piper", "en_US-joe-medium")])
+def test_tts_engines_make_speech(tmp_path, engine_name, voice):
+    engine = registry.get_engine("tts", engine_name)
+    out = tmp_path / "s.wav"
+    engine.synthesize("Hola, buenos días a todos.", voice, out)
+    x, sr = audio.read(out, mono=True)
+    assert 0.8 < len(x) / sr < 6 and audio.rms(x) > 0.01
+
+
+def test_unavailable_engines_say_why():
+    rows = {(r["stage"], r["name"]): r for r in registry.describe_all()}
+    for row in rows.values():
+        assert row["available"] or row["reason"], row
+    assert rows[("translation", "apertium")]["available"]
+    assert "en-es" in rows[("translation", "apertium")]["pairs"]
