@@ -70,6 +70,7 @@ class MediaInfo:
     audio_codec: str
     sample_rate: int
     channels: int
+    audio_duration: float  # may be shorter than the container's (video longer than sound)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -124,7 +125,15 @@ def probe(path: Path, *, max_bytes: int | None = None) -> MediaInfo:
     return MediaInfo(duration=duration, size=size, format_name=fmt.get("format_name", ""),
                      video_codec=video.get("codec_name", ""), width=int(video.get("width") or 0),
                      height=int(video.get("height") or 0), audio_codec=audio.get("codec_name", ""),
-                     sample_rate=int(audio.get("sample_rate") or 0), channels=int(audio.get("channels") or 0))
+                     sample_rate=int(audio.get("sample_rate") or 0), channels=int(audio.get("channels") or 0),
+                     audio_duration=_float(audio.get("duration"), duration))
+
+
+def _float(value, default: float) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
 
 
 def extract_audio(src: Path, dst: Path, *, sample_rate: int | None = None, mono: bool = False,

@@ -29,8 +29,8 @@ def run(ctx: Context) -> dict:
     samples, sr = audio.read(ctx.path("audio16k.wav"), mono=True)
     decoded = len(samples) / sr
     # A truncated file can still probe (index at the front) but decodes short.
-    if decoded < info.duration - max(1.0, 0.05 * info.duration):
-        raise CorruptInputError(f"the audio decodes to {decoded:.1f} s of {info.duration:.1f} s: "
+    if decoded < info.audio_duration - max(1.0, 0.05 * info.audio_duration):
+        raise CorruptInputError(f"the audio decodes to {decoded:.1f} s of {info.audio_duration:.1f} s: "
                                 "the file looks truncated; export or download it again")
     if samples.size == 0 or float(np.max(np.abs(samples))) < 1e-4:
         raise SilentInputError("the audio track is silent; there is no speech to dub")
