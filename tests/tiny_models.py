@@ -154,3 +154,39 @@ def into_hf_cache(cache: Path, repo_id: str, source: Path) -> Path:
     (repo / "refs").mkdir(parents=True, exist_ok=True)
     (repo / "refs" / "main").write_text("0123abcd")
     return snap
+
+
+def whisper(folder: Path) -> Path:
+    """A tiny multilingual Whisper: byte-level vocabulary, the real special and timestamp tokens in
+    Whisper's order, and a generation config with language/task ids and alignment heads."""
+    tf = _transformers()
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+    from transformers.models.whisper.tokenization_whisper import LANGUAGES
+    vocab = {c: i for i, c in enumerate(bytes_to_unicode().values())}
+    langs = list(LANGUAGES)[:99]
+    specials = (["<|endoftext|>", "<|startoftranscript|>"] + [f"<|{code}|>" for code in langs]
+                + ["<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nospeech|>",
+                   "<|notimestamps|>"])
+    for s in specials:
+        vocab[s] = len(vocab)
+    for i in range(1501):  # timestamps follow <|notimestamps|> directly, as the logits processor assumes
+        vocab[f"<|{i * 0.02:.2f}|>"] = len(vocab)
+    tok = tf.WhisperTokenizer(vocab=vocab, merges=[])
+    tok.add_special_tokens({"additional_special_tokens": [tf.AddedToken(s, special=True) for s in specials]})
+    tf.WhisperProcessor(feature_extractor=tf.WhisperFeatureExtractor(feature_size=80), tokenizer=tok).save_pretrained(folder)
+    ids = tok.convert_tokens_to_ids
+    eot, sot = ids("<|endoftext|>"), ids("<|startoftranscript|>")
+    cfg = tf.WhisperConfig(vocab_size=len(vocab), d_model=16, encoder_layers=1, decoder_layers=1,
+                           encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
+                           decoder_ffn_dim=32, num_mel_bins=80, max_target_positions=48, max_source_positions=1500,
+                           pad_token_id=eot, bos_token_id=eot, eos_token_id=eot, decoder_start_token_id=sot)
+    model = tf.WhisperForConditionalGeneration(cfg)
+    model.generation_config = tf.GenerationConfig(
+        decoder_start_token_id=sot, bos_token_id=eot, eos_token_id=eot, pad_token_id=eot, max_length=48,
+        lang_to_id={f"<|{code}|>": ids(f"<|{code}|>") for code in langs},
+        task_to_id={"transcribe": ids("<|transcribe|>"), "translate": ids("<|translate|>")},
+        no_timestamps_token_id=ids("<|notimestamps|>"), prev_sot_token_id=ids("<|startofprev|>"),
+        is_multilingual=True, max_initial_timestamp_index=50, alignment_heads=[[0, 0], [0, 1]],
+        begin_suppress_tokens=[eot], suppress_tokens=[])
+    model.save_pretrained(folder)
+    return folder
