@@ -27,6 +27,7 @@ ENGINES: dict[str, dict[str, str]] = {
         "transformers-whisper": "dubbing.engines.stt.transformers_whisper:TransformersWhisperTranscriber",
     },
     "gender": {
+        "audio-model": "dubbing.engines.gender.audio_model:AudioModelGenderClassifier",
         "pitch": "dubbing.engines.gender.pitch:PitchGenderClassifier",
     },
     "translation": {
@@ -38,6 +39,7 @@ ENGINES: dict[str, dict[str, str]] = {
     "tts": {
         "xtts": "dubbing.engines.tts.xtts:XttsTTS",
         "mms": "dubbing.engines.tts.mms:MmsTTS",
+        "piper-local": "dubbing.engines.tts.piper_local:PiperLocalTTS",
         "piper": "dubbing.engines.tts.piper_engine:PiperTTS",
         "espeak": "dubbing.engines.tts.espeak:EspeakTTS",
     },
@@ -151,26 +153,36 @@ def _pair_message(who: str, source: str, target: str, pairs: list[tuple[str, str
 
 
 def pick(stage: str, requested: str, *, source: str | None = None, target: str | None = None) -> tuple[str, str]:
-    """Resolve `auto` to an engine name; returns (name, why)."""
+    """Resolve `auto` to an engine name; returns (name, why), the why naming what was passed over and for what."""
     if requested != "auto":
         return requested, "chosen by the user"
+    skipped: list[str] = []
     for name in ENGINES[stage]:
         try:
             cls = engine_class(stage, name)
-        except EngineUnavailableError:
+        except EngineUnavailableError as exc:
+            skipped.append(f"{name} ({_short(exc.message)})")
             continue
         avail = cls.availability()
         if not avail.ok:
+            skipped.append(f"{name} ({_short(avail.reason)})")
             continue
         if stage == "translation" and source and target and not _pair_ok(name, source, target):
+            skipped.append(f"{name} (no {source}-{target} pair here)")
             continue
         if stage == "tts" and target:
             assert issubclass(cls, TTSEngine)
             if not cls.voices(target):
+                skipped.append(f"{name} (no voice for '{target}')")
                 continue
         langs = "-".join(x for x in (source, target) if x)
-        return name, f"best available {stage} engine" + (f" for {langs}" if langs else "")
-    return DEFAULTS[stage], "offline default"
+        why = f"best available {stage} engine" + (f" for {langs}" if langs else "")
+        return name, why + (f"; passed over: {'; '.join(skipped)}" if skipped else "")
+    return DEFAULTS[stage], "offline default; nothing else runs here" + (f": {'; '.join(skipped)}" if skipped else "")
+
+
+def _short(reason: str, limit: int = 160) -> str:
+    return reason if len(reason) <= limit else reason[: limit - 3].rstrip() + "..."
 
 
 def describe_all() -> list[dict[str, Any]]:
