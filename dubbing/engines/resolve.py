@@ -310,7 +310,7 @@ def resolve_model(name_or_path: str | os.PathLike, *, kind: str, required: Seque
         if not p.exists():
             raise NotFoundError(f"{kind} model folder {p} does not exist")
         if not _has_files(p, required):
-            raise NotFoundError(f"{kind} model folder {p} lacks {_describe_required(required)}")
+            raise NotFoundError(f"{kind} model folder {p} lacks {_describe_required(_unmet(p, required))}")
         return p
     local = find_local(name, required=required)
     if local is not None:
@@ -326,6 +326,10 @@ def resolve_model(name_or_path: str | os.PathLike, *, kind: str, required: Seque
             f"{kind} model '{name}' is gated: accept its terms on https://huggingface.co/{name} "
             f"and set HF_TOKEN (none is set)")
     return _download(name, kind=kind, token=token, allow_patterns=allow_patterns, required=required)
+
+
+def _unmet(folder: Path, required: Sequence[str]) -> list[str]:
+    return [group for group in required if not _has_files(folder, (group,))]
 
 
 def _describe_required(required: Sequence[str]) -> str:
@@ -351,7 +355,7 @@ def _download(repo_id: str, *, kind: str, token: str | None, allow_patterns: Seq
             f"{type(exc).__name__}: {str(exc)[:300]}") from exc
     if not _has_files(path, required):
         raise ModelNotFoundError(f"{kind} model '{repo_id}' downloaded to {path} but lacks "
-                                 f"{_describe_required(required)}")
+                                 f"{_describe_required(_unmet(path, required))}")
     return path
 
 
