@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Benchmark the whole dub against bare faster-whisper on the same audio, and `update` after one edit.
+
+    .venv/bin/python benchmarks/bench_pipeline.py [VIDEO.mp4 ...] [--target-language es]
+
+Prints per-stage seconds and peak memory, the real-time factor, and ratios measured
+in this run (targets on 2 cores: dub <= 2x bare transcription, update <= 10% of
+the full run, peak memory < 2 GB). Default input: ../shared/media/mp4_en_auto-editor_example.mp4.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT = REPO.parent / "shared" / "media" / "mp4_en_auto-editor_example.mp4"
+
+BARE = r"""
+import sys, time, resource
+from faster_whisper import WhisperModel, decode_audio
+from dubbing.engines.stt.faster_whisper_engine import resolve
+t0 = time.perf_counter()
+audio = decode_audio(sys.argv[1], sampling_rate=16000)
+model = WhisperModel(resolve("base"), device="cpu", compute_type="int8", cpu_threads=2)
+t1 = time.perf_counter()
+segments, info = model.transcribe(audio, vad_filter=True, word_timestamps=True, condition_on_previous_text=False)
+text = " ".join(s.text for s in segments)
+t2 = time.perf_counter()
+print(f"{t1 - t0:.3f} {t2 - t1:.3f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+"""
+
+
+def timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
+    return time.perf_counter() - t, proc
+
+
+def bench(video: Path, target: str) -> None:
+    print(f"\n=== {video.name} -> {target}")
+    out = Path(tempfile.mkdtemp(prefix="bench_dub_"))
+    bare_wall, proc = timed([sys.executable, "-c", BARE, str(video)])
+    load_s, transcribe_s, bare_mb = map(float, proc.stdout.split())
+    dub_wall, _ = timed([sys.executable, "-m", "dubbing", "dub", str(video), "-t", target, "-o", str(out)])
+    report = json.loads((out / "report.json").read_text())
+    duration = report["input"]["duration"]
+    print(f"video {duration:.1f} s, {report['utterances']} utterances, languages "
+          f"{report['source_language']}->{report['target_language']}")
+    print(f"{'stage':12} {'seconds':>8} {'peak MB':>8}")
+    for s in report["stages"]:
+        print(f"{s['stage']:12} {s['seconds']:8.2f} {s['peak_rss_mb']:8.0f}")
+    print(f"dub (fresh process, wall)        {dub_wall:7.2f} s   RTF {dub_wall / duration:.3f}")
+    print(f"bare faster-whisper (same model) {bare_wall:7.2f} s   (load {load_s:.2f} s + transcribe "
+          f"{transcribe_s:.2f} s, peak {bare_mb:.0f} MB)")
+    print(f"ratio dub / bare transcription   {dub_wall / bare_wall:7.2f}   (target <= 2.0)")
+
+    doc = json.loads((out / "utterances.json").read_text())
+    u = doc["utterances"][len(doc["utterances"]) // 2]
+    u["translated_text"] = (u["translated_text"] + " editado").strip()
+    (out / "utterances.json").write_text(json.dumps(doc, ensure_ascii=False))
+    upd_wall, _ = timed([sys.executable, "-m", "dubbing", "update", str(out)])
+    upd = json.loads((out / "report.json").read_text())
+    print(f"update after one edit (wall)     {upd_wall:7.2f} s   re-made {upd['utterances_remade']} utterance(s)")
+    print(f"ratio update / full dub          {upd_wall / dub_wall:7.3f}   (target <= 0.10)")
+    peak = max(report["peak_rss_mb"], upd["peak_rss_mb"])
+    print(f"peak memory (process + children) {peak:7.0f} MB  (target < 2048)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("videos", nargs="*", type=Path)
+    ap.add_argument("--target-language", "-t", default="es")
+    args = ap.parse_args()
+    videos = args.videos or [DEFAULT]
+    for v in videos:
+        if not v.exists():
+            sys.exit(f"{v} not found (the default lives in ../shared/media)")
+        bench(v, args.target_language)
+
+
+if __name__ == "__main__":
+    main()
