@@ -229,17 +229,6 @@ def runs_log(job_dir: Path) -> list[str]:
     return path.read_text().split() if path.exists() else []
 
 
-def make_espeak_mp4(out: Path, text: str = "Hello. This is a short test of the dubbing studio.") -> Path:
-    """A small real MP4 (gray video, espeak-ng speech) for tests that must not need shared/."""
-    wav = out.with_suffix(".wav")
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), text], check=True,
-                   capture_output=True)
-    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i", "color=c=gray:s=320x240:r=25",
-                    "-i", str(wav), "-shortest", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
-                    str(out)], check=True, capture_output=True)
-    return out
-
-
 def cli(args: list[str], env: dict, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run `python -m dubbing ...` (or the runner's own CLI while the main one is missing)."""
     main = ["-m", "dubbing"] if (REPO / "dubbing" / "__main__.py").exists() else ["-m", "dubbing.jobs.cli"]
