@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dubbing.ui import common, languages
+from dubbing.ui import common
 from dubbing.ui.engines import STAGE_TITLES, tool_versions
 
 SHOWN_LANGUAGES = 12
@@ -32,6 +32,21 @@ def shorten(codes: list[str]) -> str:
     return shown + (f" (+{len(codes) - SHOWN_LANGUAGES} more)" if len(codes) > SHOWN_LANGUAGES else "")
 
 
+def engine_row(r: dict) -> None:
+    c = st.columns([1.3, 1.2, 6], vertical_alignment="top")
+    c[0].markdown(f"**{r['name']}**")
+    if r["available"]:
+        c[1].markdown(":green-badge[:material/check: available]")
+        langs = r.get("pairs") or r.get("languages") or []
+        kind = "Pairs" if r.get("pairs") else "Languages"
+        c[2].markdown(f"{r.get('description') or ''}  \n:gray[Models: {', '.join(r.get('models') or []) or 'default'}"
+                      f" · {kind}: {shorten(langs)}]")
+    else:
+        c[1].markdown(":red-badge[:material/close: not available]")
+        c[2].markdown(f":gray[{r.get('description') or ''}]  \n{r.get('reason') or 'not available here'}"
+                      if r.get("description") else (r.get("reason") or "not available here"))
+
+
 rows = common.engine_rows()
 for stage, title in STAGE_TITLES.items():
     stage_rows = [r for r in rows if r["stage"] == stage]
@@ -39,21 +54,9 @@ for stage, title in STAGE_TITLES.items():
         continue
     n_ok = sum(1 for r in stage_rows if r["available"])
     st.subheader(f"{title} · {n_ok} of {len(stage_rows)} available")
-    table = pd.DataFrame([{
-        "Engine": r["name"],
-        "Available": "✅ yes" if r["available"] else "❌ no",
-        "Why not / what to do": r.get("reason") or "",
-        "Models found": ", ".join(r.get("models") or []) or ("-" if not r["available"] else "default"),
-        "Languages": shorten(r.get("pairs") or [languages.label(c) if len(r.get("languages") or []) <= 3 else c
-                                                for c in r.get("languages") or []]) if r["available"] else "",
-        "About": r.get("description") or "",
-    } for r in stage_rows])
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
-        "Engine": st.column_config.TextColumn(width="small"),
-        "Available": st.column_config.TextColumn(width="small"),
-        "Why not / what to do": st.column_config.TextColumn(width="large"),
-        "Languages": st.column_config.TextColumn(width="medium"),
-    })
+    with st.container(border=True):
+        for r in stage_rows:
+            engine_row(r)
 
 st.subheader("Tools")
 st.dataframe(pd.DataFrame([{"Tool": k, "Version": v} for k, v in versions().items()]),

@@ -7,8 +7,8 @@ from dubbing.errors import DubbingError
 from dubbing.jobs import client
 from dubbing.ui import common, languages
 
-WIDTHS = [3, 1.8, 1.5, 2.6, 1.7, 1.1, 0.8, 0.9, 0.9]
-HEADERS = ["File", "Languages", "Status", "Progress", "Created", "Duration", "", "", ""]
+WIDTHS = [3, 1.5, 2.4, 1.7, 1.8]
+HEADERS = ["File", "Status", "Progress", "Created", ""]
 
 st.title("Jobs")
 
@@ -28,33 +28,36 @@ def job_row(job: dict) -> None:
     settings = job.get("settings") or {}
     status = job.get("status")
     c = st.columns(WIDTHS, vertical_alignment="center")
-    c[0].markdown(f"**{job.get('original_name', '?')}**  \n:gray[{jid}]")
-    c[1].write(languages.pair_label(settings.get("source_language"), settings.get("target_language")))
-    c[2].write(common.status_label(status))
-    if status in common.ACTIVE:
-        c[3].progress(common.fraction(job), text=common.stage_label(job.get("stage")) or "waiting")
-    elif status == "failed":
-        c[3].write(f":red[{common.stage_label(job.get('stage')) or 'failed'}]")
+    pair = languages.pair_label(settings.get("source_language"), settings.get("target_language"))
+    c[0].markdown(f"**{job.get('original_name', '?')}**  \n:gray[{pair} · {jid}]")
+    c[1].markdown(common.status_badge(status))
+    stage = common.stage_label(job.get("stage"))
+    if status == "failed":
+        c[2].markdown(f":red[Failed at {stage or 'start'}]")
     else:
-        c[3].progress(common.fraction(job), text=common.stage_label(job.get("stage")) or "")
-    c[4].write(common.fmt_when(job.get("created")))
-    c[5].write(common.fmt_seconds(common.job_seconds(job)))
-    c[6].page_link(common.REVIEW_PAGE, label="Open", query_params={"job": jid})
-    cancellable = status in (*common.ACTIVE, "awaiting_review")
-    if c[7].button("Cancel", key=f"jobs_cancel_{jid}", disabled=not cancellable,
-                   help="Stop this job; finished stages are kept."):
-        act(client.cancel, jid, "Cancel requested")
-    with c[8].popover("Delete", help="Remove the job and all of its files"):
-        st.write(f"Delete **{job.get('original_name')}** and all its files? This cannot be undone.")
-        if st.button("Delete for good", key=f"jobs_delete_{jid}", type="primary"):
-            act(client.delete, jid, "Job deleted")
+        text = {"awaiting_review": "waiting for your review", "completed": "done",
+                "cancelled": f"stopped at {stage or 'start'}"}.get(status) or stage or "waiting for the worker"
+        c[2].progress(common.fraction(job), text=text)
+    took = common.fmt_seconds(common.job_seconds(job))
+    c[3].markdown(f"{common.fmt_when(job.get('created'))}  \n:gray[{'running' if status in common.ACTIVE else 'took'} "
+                  f"{took}]")
+    with c[4].container(horizontal=True, horizontal_alignment="right", vertical_alignment="center", gap="small"):
+        st.page_link(common.REVIEW_PAGE, label="Open", icon=":material/open_in_new:", query_params={"job": jid})
+        cancellable = status in (*common.ACTIVE, "awaiting_review")
+        if st.button("", icon=":material/stop_circle:", key=f"jobs_cancel_{jid}", disabled=not cancellable,
+                     help="Cancel this job (finished stages are kept)"):
+            act(client.cancel, jid, "Cancel requested")
+        with st.popover("", icon=":material/delete:", help="Delete this job and all of its files"):
+            st.write(f"Delete **{job.get('original_name')}** and all its files? This cannot be undone.")
+            if st.button("Delete for good", key=f"jobs_delete_{jid}", type="primary"):
+                act(client.delete, jid, "Job deleted")
 
 
 def job_list(polling: bool) -> None:
     jobs = client.list_jobs()
     if not jobs:
-        st.info("No jobs yet.", icon="📭")
-        st.page_link(common.NEW_PAGE, label="Start a new dub", icon="➕")
+        st.info("No jobs yet.", icon=":material/inbox:")
+        st.page_link(common.NEW_PAGE, label="Start a new dub", icon=":material/add_circle:")
         return
     head = st.columns(WIDTHS)
     for col, text in zip(head, HEADERS):

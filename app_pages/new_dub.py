@@ -10,8 +10,8 @@ from dubbing.errors import DubbingError
 from dubbing.jobs import client
 from dubbing.models import MIX_DUCK, MIX_REPLACE, DubSettings
 from dubbing.ui import common, languages, uploads
-from dubbing.ui.engines import AUTO, CHOOSABLE, pair_problem, source_languages, stage_choices, target_languages, \
-    voice_options
+from dubbing.ui.engines import AUTO, CHOOSABLE, auto_pick, pair_problem, source_languages, stage_choices, \
+    target_languages, voice_options
 
 STAGED = "new_dub_staged"  # {"path", "name", "info"}: the upload, already on disk and probed
 UPLOAD_ERROR = "new_dub_upload_error"
@@ -65,10 +65,10 @@ if staged is None:
         st.session_state[UPLOAD_GEN] = gen + 1
         st.rerun()
     if st.session_state.get(UPLOAD_ERROR):
-        st.error(st.session_state[UPLOAD_ERROR], icon="🚫")
+        st.error(common.md_escape(st.session_state[UPLOAD_ERROR]), icon=":material/error:")
 else:
     c1, c2 = st.columns([4, 1], vertical_alignment="center")
-    c1.success(f"**{staged['name']}** · {describe(staged['info'])}", icon="🎞️")
+    c1.success(f"**{common.md_escape(staged['name'])}** · {describe(staged['info'])}", icon=":material/movie:")
     if c2.button("Choose another video", key="new_dub_replace"):
         uploads.discard(staged["path"])
         st.session_state.pop(STAGED, None)
@@ -89,10 +89,11 @@ def engine_picker(stage: str, column) -> tuple[str, str]:
     key = f"new_dub_engine_{stage}"
     if key not in st.session_state:
         st.session_state[key] = default if default in options else AUTO
+    auto_label = f"auto ({auto_names[stage]})" if auto_names.get(stage) else "auto (best available)"
     name = column.selectbox(
-        title, options, key=key, persist_state=KEEP,
-        format_func=lambda n: "auto (best available)" if n == AUTO else n,
-        help=choice.descriptions.get(st.session_state.get(key), "") or None)
+        title, options, key=key, persist_state=KEEP, format_func=lambda n: auto_label if n == AUTO else n,
+        help=choice.descriptions.get(st.session_state.get(key), "") or "The first available engine that fits "
+             "the languages.")
     model = getattr(defaults, model_field) if name == AUTO else ""  # "" = the engine's default model
     models = choice.models.get(name, [])
     if name != AUTO and models:
@@ -100,7 +101,7 @@ def engine_picker(stage: str, column) -> tuple[str, str]:
             f"{title} model", models, key=f"new_dub_model_{stage}_{name}", persist_state=KEEP,
             accept_new_options=True, help="Models found here; you may type another model name or a local folder.")
     if choice.unavailable:
-        column.caption("Not available here: " + "; ".join(f"**{n}**: {why}" for n, why in choice.unavailable))
+        column.caption("Not available here: " + ", ".join(n for n, _ in choice.unavailable))
     return name, model or ""
 
 
@@ -109,17 +110,23 @@ source = src_col.selectbox("Source language", [AUTO] + source_languages(rows), k
                            format_func=languages.label, persist_state=KEEP,
                            help="Leave on automatic to let speech recognition detect it.")
 
-st.subheader("3. Engines")
-cols = st.columns(len(CHOOSABLE))
-picked = {stage: engine_picker(stage, col) for stage, col in zip(CHOOSABLE, cols)}
-translator = picked["translation"][0]
-
 targets = target_languages(rows, AUTO)
 if "new_dub_target" not in st.session_state:
     st.session_state["new_dub_target"] = "es" if "es" in targets else (targets[0] if targets else None)
 target = tgt_col.selectbox("Target language", targets, key="new_dub_target", format_func=languages.label,
                            persist_state=KEEP, placeholder="No translator is available",
                            help="Languages an available translator can produce.")
+
+st.subheader("3. Engines")
+auto_names = {stage: auto_pick(rows, stage, source, target) for stage in CHOOSABLE}
+cols = st.columns(len(CHOOSABLE))
+picked = {stage: engine_picker(stage, col) for stage, col in zip(CHOOSABLE, cols)}
+translator = picked["translation"][0]
+unavailable = [(CHOOSABLE[stage][2], n, why) for stage in CHOOSABLE for n, why in choices[stage].unavailable]
+if unavailable:
+    with st.expander(f"Why {len(unavailable)} engine{'s are' if len(unavailable) > 1 else ' is'} not available here"):
+        for title, n, why in unavailable:
+            st.markdown(f"**{n}** ({title.lower()}): {common.md_escape(why)}")
 
 problems: list[str] = []
 if not targets or target is None:
@@ -156,10 +163,10 @@ with st.expander("Timing and mix"):
 
 # --- Submit ---------------------------------------------------------------------------------------
 for p in problems:
-    st.error(p, icon="🚫")
+    st.error(p, icon=":material/error:")
 staged = st.session_state.get(STAGED)
 if staged is None:
-    st.info("Upload a video to start.", icon="⬆️")
+    st.info("Upload a video to start.", icon=":material/upload:")
 
 if st.button("Start dubbing", type="primary", disabled=bool(problems) or staged is None, key="new_dub_submit"):
     (diar, diar_model), (stt, stt_model), (tr, tr_model), (tts, tts_model) = (
@@ -175,7 +182,7 @@ if st.button("Start dubbing", type="primary", disabled=bool(problems) or staged 
         common.show_error(exc)
     except Exception as exc:  # the runner itself failed: say so, keep everything entered
         st.error(f"The job could not be started ({exc}). Try again; if it keeps failing, "
-                 "check that the data folder is writable and see the server log.", icon="🚫")
+                 "check that the data folder is writable and see the server log.", icon=":material/error:")
     else:
         uploads.discard(staged["path"])
         for key in (STAGED, UPLOAD_ERROR):

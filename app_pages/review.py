@@ -28,8 +28,8 @@ st.title("Review")
 def choose_job() -> None:
     jobs = client.list_jobs()
     if not jobs:
-        st.info("There are no jobs yet.", icon="📭")
-        st.page_link(common.NEW_PAGE, label="Start a new dub", icon="➕")
+        st.info("There are no jobs yet.", icon=":material/inbox:")
+        st.page_link(common.NEW_PAGE, label="Start a new dub", icon=":material/add_circle:")
         st.stop()
     labels = {j["id"]: f"{j.get('original_name')} · {common.status_label(j.get('status'))} · "
                        f"{common.fmt_when(j.get('created'))}" for j in jobs}
@@ -46,8 +46,8 @@ if job_id is None:
 job = client.get(job_id)
 if job is None:
     st.error(f"There is no job '{job_id}': it may have been deleted, or the link is mistyped. "
-             "Open the Jobs page to pick one.", icon="🚫")
-    st.page_link(common.JOBS_PAGE, label="Go to Jobs", icon="📋")
+             "Open the Jobs page to pick one.", icon=":material/error:")
+    st.page_link(common.JOBS_PAGE, label="Go to Jobs", icon=":material/list_alt:")
     st.stop()
 
 settings = job.get("settings") or {}
@@ -55,7 +55,7 @@ doc = client.load_document(job_id)
 source = doc.source_language if doc else settings.get("source_language")
 st.markdown(f"### {job.get('original_name')}")
 st.caption(f"{languages.pair_label(source, settings.get('target_language'))} · "
-           f"{common.status_label(job.get('status'))} · created {common.fmt_when(job.get('created'))} · job {job_id}")
+           f"{common.status_badge(job.get('status'))} · created {common.fmt_when(job.get('created'))} · job {job_id}")
 
 
 def refresh_job(status: str) -> None:
@@ -95,22 +95,22 @@ def retry_button(label: str) -> None:
 
 if status == "failed":
     st.error(f"This job failed at “{common.stage_label(job.get('stage')) or 'start'}”: "
-             f"{job.get('error') or 'no reason was recorded'}", icon="❌")
+             f"{common.md_escape(job.get('error') or 'no reason was recorded')}", icon=":material/error:")
     st.markdown("If the message names something to fix (an engine, a model, disk space), fix it and retry: "
                 "finished stages are kept. If the video itself is the problem, start a new dub with another file.")
     retry_button("Retry from the failed stage")
     if job.get("stages"):
         st.dataframe(pd.DataFrame(common.stage_table(job)), hide_index=True)
-    st.page_link(common.NEW_PAGE, label="Start a new dub", icon="➕")
+    st.page_link(common.NEW_PAGE, label="Start a new dub", icon=":material/add_circle:")
     st.stop()
 if status == "cancelled":
-    st.warning("This job was cancelled. Resume it, delete it on the Jobs page, or start a new dub.", icon="⛔")
+    st.warning("This job was cancelled. Resume it, delete it on the Jobs page, or start a new dub.", icon=":material/cancel:")
     retry_button("Resume")
-    st.page_link(common.NEW_PAGE, label="Start a new dub", icon="➕")
+    st.page_link(common.NEW_PAGE, label="Start a new dub", icon=":material/add_circle:")
     st.stop()
 
 if doc is None:
-    st.warning("This job has no utterance list yet. Reload the page in a moment.", icon="⏳")
+    st.warning("This job has no utterance list yet. Reload the page in a moment.", icon=":material/hourglass_top:")
     st.stop()
 
 found = outputs.job_outputs(job)
@@ -150,7 +150,7 @@ def job_busy() -> bool:
     now = client.get(job_id)
     if now and now.get("status") in common.ACTIVE:
         st.warning("This job is being processed (perhaps from another tab). Your edits are kept here; "
-                   "save them when it has finished.", icon="⏳")
+                   "save them when it has finished.", icon=":material/hourglass_top:")
         return True
     return False
 
@@ -165,8 +165,9 @@ def save_pending() -> bool:
     fresh = client.load_document(job_id) or base
     new_doc, problems = table.apply_edits(fresh, row_ids, rows)
     if problems:
-        st.error("Not saved; fix these in the table and save again:\n\n" + "\n".join(f"- {p}" for p in problems),
-                 icon="🚫")
+        st.error("Not saved; fix these in the table and save again:\n\n"
+                 + "\n".join(f"- {common.md_escape(p)}" for p in problems),
+                 icon=":material/error:")
         return False
     try:
         client.save_document(job_id, new_doc)
@@ -190,6 +191,36 @@ def run_action(fn, done: str) -> None:
     st.rerun()
 
 
+# --- Video and downloads ----------------------------------------------------------------------------
+def show_result() -> None:
+    st.subheader("Result")
+    subtitles = outputs.subtitle_files(found, "vtt") or outputs.subtitle_files(found, "srt")
+    subs = {languages.name(lang): str(path) for lang, path in subtitles.items()}
+    v1, v2 = st.columns(2)
+    if "dubbed_mp4" in found:
+        v1.markdown("**Dubbed video**")
+        v1.video(str(found["dubbed_mp4"]), subtitles=subs or None)
+    else:
+        v1.info("The dubbed video appears here once it is rendered.", icon=":material/movie:")
+    if "preview_mp4" in found:
+        v2.markdown("**Preview (first 30 s)**")
+        v2.video(str(found["preview_mp4"]))
+
+    names = [n for n in ("dubbed_mp4", "dubbed_audio") if n in found]
+    names += sorted(n for n in found if n.startswith("subtitles_"))
+    names += [n for n in ("preview_mp4", "utterances", "report") if n in found]
+    if names:
+        st.markdown("**Downloads**")
+        cols = st.columns(4)
+        for i, name in enumerate(names):
+            path = found[name]
+            # A callable: the file is read only when someone clicks, not on every rerun.
+            cols[i % 4].download_button(
+                outputs.download_label(name, base.source_language, base.target_language),
+                data=lambda p=path: p.read_bytes(), file_name=outputs.download_name(job, name, path),
+                mime=outputs.mime(path), key=f"review_dl_{name}", on_click="ignore", width="stretch")
+
+
 # --- The utterance table --------------------------------------------------------------------------
 tts_engine = speech_engine(base.engines, settings.get("tts") or AUTO, base.target_language)
 voices = voice_options(tts_engine, base.target_language)
@@ -200,15 +231,19 @@ speaker_keys = table.speaker_keys(base)
 if snap["hash"] != disk_hash:
     c1, c2 = st.columns([5, 1], vertical_alignment="center")
     c1.warning("This job changed since you started editing (another tab, a re-translation or a render). "
-               "Saving applies your edits, line by line, on top of the new version.", icon="🔀")
+               "Saving applies your edits, line by line, on top of the new version.", icon=":material/merge:")
     if c2.button("Discard my edits", key="review_discard"):
         reload_table()
         st.rerun()
 
 if status == "awaiting_review":
-    st.info("Check the transcript and translation, then **Approve and render** to make the voices.", icon="✏️")
+    st.info("Check the transcript and translation, then **Approve and render** to make the voices.",
+            icon=":material/rate_review:")
 elif status == "completed" and outputs.is_stale(found):
-    st.warning("Edits were saved after the video was made: **Re-render changes** to update it.", icon="♻️")
+    st.warning("Edits were saved after the video was made: **Re-render changes** to update it.",
+               icon=":material/autorenew:")
+if status == "completed":
+    show_result()
 
 st.subheader(f"Utterances ({len(base.utterances)})")
 st.caption("Double-click a cell to edit. Tick rows in the first column to re-translate them. "
@@ -218,42 +253,44 @@ st.data_editor(
     frame, key=editor_key, num_rows="fixed", hide_index=True, disabled=table.READ_ONLY, width="stretch",
     column_order=table.COLUMNS,
     column_config={
-        "id": st.column_config.NumberColumn("#", width=40),
-        "pick": st.column_config.CheckboxColumn("✓", width=40, help="Pick rows for “Re-translate picked rows”"),
-        "start": st.column_config.NumberColumn("Start", format="%.2f", min_value=0.0, step=0.01, width=70),
-        "end": st.column_config.NumberColumn("End", format="%.2f", min_value=0.0, step=0.01, width=70),
+        "id": st.column_config.NumberColumn("#", width=40, pinned=True),
+        "pick": st.column_config.CheckboxColumn("✓", width=46, pinned=True,
+                                                help="Pick rows for “Re-translate picked rows”"),
+        "start": st.column_config.NumberColumn("Start", format="%.2f", min_value=0.0, step=0.01, width=72),
+        "end": st.column_config.NumberColumn("End", format="%.2f", min_value=0.0, step=0.01, width=72),
         "speaker": st.column_config.SelectboxColumn(
-            "Speaker", options=speaker_keys, required=True, width=110,
+            "Speaker", options=speaker_keys, required=True, width=115,
             format_func=lambda k: table.speaker_label(base, k)),
-        "gender": st.column_config.SelectboxColumn("Gender", options=list(GENDERS), required=True, width=80),
-        "text": st.column_config.TextColumn("Original", width="large"),
-        "translated_text": st.column_config.TextColumn("Translation", width="large"),
+        "gender": st.column_config.SelectboxColumn("Gender", options=list(GENDERS), required=True, width=90),
+        "text": st.column_config.TextColumn("Original", width=230),
+        "translated_text": st.column_config.TextColumn("Translation", width=260),
         "voice": st.column_config.SelectboxColumn(
-            "Voice", options=voice_values, width=130, format_func=lambda v: voice_label(voices, v)),
-        "speed": st.column_config.NumberColumn("Speed", format="%.2f×", width=60,
+            "Voice", options=[table.AUTO_VOICE] + voice_values, width=150, format_func=lambda v: voice_label(voices, v)),
+        "speed": st.column_config.NumberColumn("Speed", format="%.2f×", width=70,
                                                help="How much the speech was sped up to fit"),
-        "overrun": st.column_config.CheckboxColumn("Overrun", width=65,
+        "overrun": st.column_config.CheckboxColumn("Overrun", width=80,
                                                    help="Still too long for its slot at the fastest speed"),
-        "muted": st.column_config.CheckboxColumn("Mute", width=50, help="Keep the original audio for this line"),
+        "muted": st.column_config.CheckboxColumn("Mute", width=64, help="Keep the original audio for this line"),
     },
 )
 
 dirty = table.has_document_edits(edited_rows())
 picked = table.picked_ids(row_ids, edited_rows())
 b = st.columns([1, 1.3, 1.3, 1.3, 2.5], vertical_alignment="center")
-if b[0].button("Save edits", key="review_save", disabled=not dirty, type="secondary" if status == "completed" else "primary"):
+if b[0].button("Save edits", key="review_save", disabled=not dirty, type="primary" if dirty else "secondary"):
     if save_pending():
         reload_table()
         st.toast("Edits saved")
         st.rerun()
-if b[1].button(f"Re-translate picked rows ({len(picked)})", key="review_retranslate", disabled=not picked,
+if b[1].button(f"Re-translate picked ({len(picked)})", key="review_retranslate", disabled=not picked,
                help="Machine-translate the picked lines again from their original text"):
     run_action(lambda: client.retranslate(job_id, picked), f"Re-translating {len(picked)} line(s)")
 if status == "awaiting_review":
     if b[2].button("Approve and render", key="review_approve", type="primary"):
         run_action(lambda: client.approve(job_id), "Rendering the dub")
 else:
-    if b[2].button("Re-render changes", key="review_rerender", type="primary",
+    stale = dirty or outputs.is_stale(found) or "dubbed_mp4" not in found
+    if b[2].button("Re-render changes", key="review_rerender", type="primary" if stale else "secondary",
                    help="Re-make only the lines that changed, then the mix, video and subtitles"):
         run_action(lambda: client.rerender(job_id), "Re-rendering what changed")
 if b[3].button("Preview first 30 s", key="review_preview",
@@ -278,7 +315,7 @@ with st.expander("Speakers: rename, or set a voice for all of a speaker's lines"
             fresh = client.load_document(job_id)
             problems = table.rename_speaker(fresh, who, new_name)
             if problems:
-                st.error(problems[0], icon="🚫")
+                st.error(common.md_escape(problems[0]), icon=":material/error:")
             else:
                 client.save_document(job_id, fresh)
                 reload_table()
@@ -338,32 +375,8 @@ if not tl.empty:
     ).properties(height=max(90, 45 * tl["speaker"].nunique()))
     st.altair_chart(chart, width="stretch")
 
-# --- Video and downloads ----------------------------------------------------------------------------
-st.subheader("Result")
-srt = outputs.subtitle_files(found, "vtt") or outputs.subtitle_files(found, "srt")
-subs = {languages.name(lang): str(path) for lang, path in srt.items()}
-v1, v2 = st.columns(2)
-if "dubbed_mp4" in found:
-    v1.markdown("**Dubbed video**")
-    v1.video(str(found["dubbed_mp4"]), subtitles=subs or None)
-else:
-    v1.info("The dubbed video appears here once it is rendered.", icon="🎬")
-if "preview_mp4" in found:
-    v2.markdown("**Preview (first 30 s)**")
-    v2.video(str(found["preview_mp4"]))
-
-downloads = [n for n in ("dubbed_mp4", "dubbed_audio") if n in found]
-downloads += sorted(n for n in found if n.startswith("subtitles_"))
-downloads += [n for n in ("preview_mp4", "utterances", "report") if n in found]
-if downloads:
-    st.markdown("**Downloads**")
-    cols = st.columns(4)
-    for i, name in enumerate(downloads):
-        path = found[name]
-        cols[i % 4].download_button(
-            outputs.download_label(name, base.source_language, base.target_language),
-            data=lambda p=path: p.read_bytes(), file_name=outputs.download_name(job, name, path),
-            mime=outputs.mime(path), key=f"review_dl_{name}", on_click="ignore", width="stretch")
+if status != "completed":
+    show_result()
 
 with st.expander("Import an edited utterances JSON"):
     st.caption("Upload an utterances.json downloaded from this job and edited elsewhere; it replaces the current "
@@ -374,20 +387,20 @@ with st.expander("Import an edited utterances JSON"):
         try:
             imported = Document.from_dict(json.loads(up.getvalue().decode("utf-8")))
         except UnicodeDecodeError:
-            st.error("That file is not text: upload the utterances.json you downloaded from this page.", icon="🚫")
+            st.error("That file is not text: upload the utterances.json you downloaded from this page.", icon=":material/error:")
         except json.JSONDecodeError as exc:
             st.error(f"That file is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-                     "fix it or download the utterances again.", icon="🚫")
+                     "fix it or download the utterances again.", icon=":material/error:")
         except (ValueError, KeyError, TypeError) as exc:
-            st.error(f"That file is not an utterances document ({exc}); "
-                     "upload the utterances.json downloaded from this page.", icon="🚫")
+            st.error(f"That file is not an utterances document ({common.md_escape(str(exc))}); "
+                     "upload the utterances.json downloaded from this page.", icon=":material/error:")
         else:
             problems = imported.validate()
             if imported.target_language != base.target_language:
                 problems.append(f"it is for {languages.name(imported.target_language)}, but this job dubs into "
                                 f"{languages.name(base.target_language)}")
             if problems:
-                st.error("Not imported: " + "; ".join(problems), icon="🚫")
+                st.error("Not imported: " + common.md_escape("; ".join(problems)), icon=":material/error:")
             elif st.button(f"Replace {len(base.utterances)} lines with the {len(imported.utterances)} imported",
                            key="review_import_apply", type="primary") and not job_busy():
                 try:

@@ -8,7 +8,7 @@ from dubbing.jobs import client
 from dubbing.jobs.store import open_store
 from dubbing.models import DubSettings
 
-PAGE = "pages/jobs.py"
+PAGE = "app_pages/jobs.py"
 
 
 def queued_job(name: str = "selfie.mp4", **settings) -> str:
@@ -32,7 +32,7 @@ def test_jobs_are_listed_with_name_languages_status_and_actions(data_dir):
     assert "**second.mp4**" in text and "**first.mp4**" in text
     assert text.index("second.mp4") < text.index("first.mp4")  # newest first
     assert "English → Spanish" in text and "Auto → Spanish" in text
-    assert "⏳ Queued" in text
+    assert ":material/schedule: Queued" in text
     assert "Updating every second while a job runs." in text
     assert at.button(key=f"jobs_cancel_{first}").disabled is False
     assert len(at.get("progress")) == 2
@@ -46,7 +46,7 @@ def test_cancel_and_delete(data_dir):
     at.button(key=f"jobs_cancel_{job_id}").click().run()
     no_exceptions(at)
     assert client.get(job_id)["status"] == "cancelled"
-    assert "⛔ Cancelled" in all_text(at)
+    assert ":material/cancel: Cancelled" in all_text(at)
     assert at.button(key=f"jobs_cancel_{job_id}").disabled  # nothing left to cancel
     assert "No job is running." in all_text(at)  # and the page stopped polling
 
@@ -62,4 +62,4 @@ def test_failed_job_shows_failed_stage(data_dir):
     at = open_page(PAGE)
     no_exceptions(at)
     text = all_text(at)
-    assert "❌ Failed" in text and ":red[Transcribe]" in text
+    assert ":material/error: Failed" in text and ":red[Failed at Transcribe]" in text

@@ -4,14 +4,14 @@ from __future__ import annotations
 import pytest
 
 from conftest import shared_media
-from test_app_support import all_text, data_dir, fake_engine_rows, make_video_without_audio, no_exceptions, \
+from test_app_support import all_text, data_dir, fake_engine_rows, make_video_without_audio, no_exceptions, values, \
     open_page  # noqa: F401  (data_dir is a fixture)
 
 from dubbing.engines import registry
 from dubbing.jobs import client
 from dubbing.ui import uploads
 
-PAGE = "pages/new_dub.py"
+PAGE = "app_pages/new_dub.py"
 
 
 def upload(at, name: str, data: bytes):
@@ -37,7 +37,7 @@ def test_page_shows_form_with_review_on_by_default(data_dir):
 def test_text_file_named_mp4_is_refused_with_what_to_do(data_dir):
     at = upload(open_page(PAGE), "holiday.mp4", b"this is not a video, only text\n" * 50)
     no_exceptions(at)
-    errors = [e.value for e in at.error]
+    errors = values(at.error)
     assert any("holiday.mp4 is not a video file" in e and "upload an MP4" in e for e in errors), errors
     assert staged_files(data_dir) == []  # the refused file was removed from disk
     assert client.list_jobs() == []
@@ -47,21 +47,21 @@ def test_text_file_named_mp4_is_refused_with_what_to_do(data_dir):
 def test_video_without_audio_is_refused(data_dir, tmp_path):
     clip = make_video_without_audio(tmp_path / "silent.mp4")
     at = upload(open_page(PAGE), "silent.mp4", clip.read_bytes())
-    errors = [e.value for e in at.error]
+    errors = values(at.error)
     assert any("no audio track" in e for e in errors), errors
 
 
 def test_truncated_mp4_is_refused_as_damaged(data_dir):
     data = shared_media("mp4_en_jordimas_selfie.mp4").read_bytes()[:40_000]
     at = upload(open_page(PAGE), "cut.mp4", data)
-    errors = [e.value for e in at.error]
+    errors = values(at.error)
     assert any("damaged or truncated" in e for e in errors), errors
 
 
 def test_upload_over_the_runner_limit_is_refused(data_dir, monkeypatch):
     monkeypatch.setenv("MAX_UPLOAD_MB", "0.5")
     at = upload(open_page(PAGE), "selfie.mp4", shared_media("mp4_en_jordimas_selfie.mp4").read_bytes())
-    errors = [e.value for e in at.error]
+    errors = values(at.error)
     assert any("the limit is" in e and "compress" in e for e in errors), errors
 
 
@@ -104,11 +104,12 @@ def test_unavailable_engines_are_listed_with_reasons_and_not_offered(data_dir, m
     at = open_page(PAGE)
     no_exceptions(at)
     translation = at.selectbox(key="new_dub_engine_translation")
-    assert translation.options == ["auto (best available)", "apertium"]
+    assert translation.options == ["auto (apertium)", "apertium"]  # `auto` says what it will pick
     assert "xtts" not in at.selectbox(key="new_dub_engine_tts").options
     text = all_text(at)
-    assert "nllb" in text and "no NLLB model found" in text
-    assert "pyannote" in text and "DUBBING_MODELS_DIR" in text
+    assert "Not available here: nllb" in text and "Not available here: xtts" in text
+    assert "**nllb** (translation): no NLLB model found: download facebook/nllb-200-distilled-600M" in text
+    assert "**pyannote** (speaker diarization): needs pyannote weights: put them in DUBBING_MODELS_DIR" in text
 
 
 def test_pair_the_translator_lacks_is_refused_before_submit(data_dir, monkeypatch):
@@ -118,7 +119,7 @@ def test_pair_the_translator_lacks_is_refused_before_submit(data_dir, monkeypatc
     at.selectbox(key="new_dub_source").set_value("fr")
     at.selectbox(key="new_dub_target").set_value("es").run()
     no_exceptions(at)
-    errors = [e.value for e in at.error]
+    errors = values(at.error)
     assert any("cannot translate French into Spanish" in e and "English (en)" in e for e in errors), errors
     assert at.button(key="new_dub_submit").disabled
     # Nothing typed is lost: the choices stay as they were.
@@ -135,7 +136,7 @@ def test_same_source_and_target_is_refused(data_dir, monkeypatch):
     at = open_page(PAGE)
     at.selectbox(key="new_dub_source").set_value("es")
     at.selectbox(key="new_dub_target").set_value("es").run()
-    assert any("both Spanish" in e.value for e in at.error)
+    assert any("both Spanish" in e for e in values(at.error))
 
 
 def test_stale_staged_uploads_are_cleaned(data_dir, tmp_path):

@@ -17,7 +17,7 @@ from dubbing.jobs import client
 from dubbing.jobs.store import open_store
 from dubbing.models import DubSettings
 
-PAGE = "pages/review.py"
+PAGE = "app_pages/review.py"
 pytestmark = pytest.mark.slow
 
 
@@ -192,7 +192,7 @@ def test_retranslate_picked_rows(job):
     doc = client.load_document(job)
     uid = doc.utterances[1].id
     edit(at, job, {1: {"pick": True}})
-    assert at.button(key="review_retranslate").label == "Re-translate picked rows (1)"
+    assert at.button(key="review_retranslate").label == "Re-translate picked (1)"
     at.button(key="review_retranslate").click().run()
     no_exceptions(at)
     wait_for(job, ("completed", "failed", "awaiting_review"))

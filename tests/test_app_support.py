@@ -4,6 +4,7 @@ Each test gets its own data folder (DUBBING_DATA_DIR) and stops any worker it st
 """
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -36,7 +37,7 @@ def data_dir(tmp_path, monkeypatch) -> Path:
 
 def open_page(page: str, **query: str) -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    if page != "pages/new_dub.py":
+    if page != "app_pages/new_dub.py":
         at.switch_page(page)
     for k, v in query.items():
         at.query_params[k] = v
@@ -44,14 +45,19 @@ def open_page(page: str, **query: str) -> AppTest:
 
 
 def values(elements) -> list[str]:
-    return [str(e.value) for e in elements]
+    return [plain(str(e.value)) for e in elements]
+
+
+def plain(text: str) -> str:
+    """Markdown source without backslash escapes, as a reader sees it."""
+    return re.sub(r"\\(.)", r"\1", text)
 
 
 def all_text(at: AppTest) -> str:
     parts = []
     for kind in ("markdown", "caption", "info", "warning", "error", "success", "title", "subheader"):
         parts += values(getattr(at, kind))
-    return "\n".join(parts)
+    return plain("\n".join(parts))
 
 
 def no_exceptions(at: AppTest) -> None:

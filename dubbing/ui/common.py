@@ -1,6 +1,7 @@
 """Streamlit pieces every page uses: the job in the URL, status labels, progress, times."""
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime
 from typing import Any
@@ -9,19 +10,20 @@ import streamlit as st
 
 from ..engines import registry
 
-REVIEW_PAGE = "pages/review.py"
-JOBS_PAGE = "pages/jobs.py"
-NEW_PAGE = "pages/new_dub.py"
-ENGINES_PAGE = "pages/engines.py"
+REVIEW_PAGE = "app_pages/review.py"
+JOBS_PAGE = "app_pages/jobs.py"
+NEW_PAGE = "app_pages/new_dub.py"
+ENGINES_PAGE = "app_pages/engines.py"
 
 ACTIVE = ("queued", "running")
-STATUS_LABELS = {
-    "queued": "⏳ Queued",
-    "running": "⚙️ Running",
-    "awaiting_review": "✏️ Awaiting review",
-    "completed": "✅ Completed",
-    "failed": "❌ Failed",
-    "cancelled": "⛔ Cancelled",
+# status -> (words, icon, badge colour)
+STATUSES = {
+    "queued": ("Queued", ":material/schedule:", "gray"),
+    "running": ("Running", ":material/autorenew:", "blue"),
+    "awaiting_review": ("Awaiting review", ":material/rate_review:", "orange"),
+    "completed": ("Completed", ":material/check_circle:", "green"),
+    "failed": ("Failed", ":material/error:", "red"),
+    "cancelled": ("Cancelled", ":material/cancel:", "gray"),
 }
 STAGE_LABELS = {
     "probe": "Read the video",
@@ -47,7 +49,14 @@ def open_review(job_id: str) -> None:
 
 
 def status_label(status: str | None) -> str:
-    return STATUS_LABELS.get(status or "", status or "unknown")
+    """Plain words, for select boxes and captions."""
+    return STATUSES.get(status or "", (status or "unknown",))[0]
+
+
+def status_badge(status: str | None) -> str:
+    """A coloured badge with an icon, for Markdown."""
+    words, icon, color = STATUSES.get(status or "", (status or "unknown", ":material/help:", "gray"))
+    return f":{color}-badge[{icon} {words}]"
 
 
 def stage_label(stage: str | None) -> str:
@@ -108,9 +117,18 @@ def job_seconds(job: dict[str, Any]) -> float | None:
     return max(0.0, end - start)
 
 
+# What turns plain text into formatting mid-line: emphasis, code, links, HTML, LaTeX, :directives:.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>$~|:])")
+
+
+def md_escape(text: str) -> str:
+    """Text shown as-is inside Markdown (engine messages hold paths, <src> and DUBBING_MODELS_DIR)."""
+    return _MD_SPECIAL.sub(r"\\\1", text or "")
+
+
 def show_error(exc: Exception) -> None:
     """A user-caused error: its own message says what to do."""
-    st.error(getattr(exc, "message", None) or str(exc), icon="🚫")
+    st.error(md_escape(getattr(exc, "message", None) or str(exc)), icon=":material/error:")
 
 
 @st.cache_data(ttl=120, show_spinner="Checking engines…")
@@ -133,11 +151,13 @@ def stage_table(job: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def progress_block(job: dict[str, Any]) -> None:
-    """Progress bar with the current stage and message, and the stage list."""
+    """Progress bar with the current stage and message, and how far along the stages are."""
     stage = stage_label(job.get("stage"))
     message = job.get("message") or ""
-    text = " · ".join(x for x in (status_label(job.get("status")), stage, message) if x)
-    st.progress(fraction(job), text=text)
-    done = [s for s in job.get("stages") or [] if s.get("status") in ("done", "completed", "skipped")]
-    if job.get("stages"):
-        st.caption(f"{len(done)} of {len(job['stages'])} stages done · running for {fmt_seconds(job_seconds(job))}")
+    words = f"{stage}: {message}" if stage and message and message.lower() != stage.lower() else (stage or message)
+    st.progress(fraction(job), text=f"{fraction(job):.0%} · {words}" if words else f"{fraction(job):.0%}")
+    stages = job.get("stages") or []
+    if stages:
+        done = sum(1 for s in stages if s.get("status") in ("done", "skipped"))
+        st.caption(f"{done} of {len(stages)} stages done · {status_label(job.get('status')).lower()} for "
+                   f"{fmt_seconds(job_seconds(job))}")

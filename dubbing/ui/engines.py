@@ -106,6 +106,17 @@ def voice_options(tts: str, language: str) -> dict[str, str]:
     return out
 
 
+def auto_pick(rows: list[dict[str, Any]], stage: str, source: str, target: str | None) -> str | None:
+    """What `auto` will choose for a stage, as the registry does: the first available engine that fits."""
+    for name in stage_choices(rows, stage).available:
+        if stage == "translation" and target and pair_problem(rows, name, source, target):
+            continue
+        if stage == "tts" and target and not voice_options(name, target):
+            continue
+        return name
+    return None
+
+
 def speech_engine(doc_engines: dict[str, str], chosen: str, target: str) -> str:
     """The speech engine a job uses: the one it ran with, else the one `auto` will pick for the target."""
     if doc_engines.get("tts"):
@@ -119,7 +130,7 @@ def speech_engine(doc_engines: dict[str, str], chosen: str, target: str) -> str:
 
 
 def voice_label(options: dict[str, str], value: str) -> str:
-    if not value:
+    if not value or value == AUTO:
         return "automatic (by gender)"
     return options.get(value) or value
 

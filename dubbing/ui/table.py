@@ -19,6 +19,7 @@ COLUMNS = ["id", "pick", "start", "end", "speaker", "gender", "text", "translate
            "speed", "overrun", "muted"]
 EDITABLE = {"pick", "start", "end", "speaker", "gender", "text", "translated_text", "voice", "muted"}
 READ_ONLY = [c for c in COLUMNS if c not in EDITABLE]
+AUTO_VOICE = "auto"  # the voice cell of a line with no voice yet: one is matched to the speaker's gender
 
 
 def speaker_label(doc: Document, key: str) -> str:
@@ -39,7 +40,7 @@ def document_frame(doc: Document) -> pd.DataFrame:
     rows = [{
         "id": u.id, "pick": False, "start": u.start, "end": u.end, "speaker": u.speaker,
         "gender": u.gender, "text": u.text, "translated_text": u.translated_text,
-        "voice": doc.voice_of(u), "speed": round(float(u.speed or 1.0), 2), "overrun": bool(u.overrun),
+        "voice": doc.voice_of(u) or AUTO_VOICE, "speed": round(float(u.speed or 1.0), 2), "overrun": bool(u.overrun),
         "muted": bool(u.muted),
     } for u in doc.utterances]
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -112,7 +113,7 @@ def apply_edits(doc: Document, row_ids: list[int], edited_rows: dict[Any, dict[s
                 # The speaker's own voice means "follow the speaker", so a later
                 # change of the speaker's voice still reaches this line.
                 spk = out.speakers.get(utt.speaker)
-                utt.voice = "" if (not value or (spk and value == spk.voice)) else str(value)
+                utt.voice = "" if (value in (None, "", AUTO_VOICE) or (spk and value == spk.voice)) else str(value)
             elif col == "muted":
                 utt.muted = bool(value)
     problems += out.validate()
