@@ -239,3 +239,9 @@ def test_piper_voices_in_the_hf_cache(monkeypatch, tmp_path):
     snap = tmp_path / "hf-cache" / "models--rhasspy--piper-voices" / "snapshots" / "abc" / "fr" / "fr_FR" / "siwis" / "low"
     _voice(snap, "fr_FR-siwis-low", {**config, "dataset": "siwis", "language": {"code": "fr_FR"}}, model)
     assert piper_local.PiperLocalTTS.voices("fr") == [Voice("fr_FR-siwis-low", "fr", "female", "Piper siwis (French)")]
+
+
+def test_piper_local_without_the_package(monkeypatch, tmp_path):
+    T.isolate(monkeypatch, tmp_path)
+    monkeypatch.setattr(piper_local, "missing_packages", lambda *m: "Python package piper not installed")
+    assert piper_local.PiperLocalTTS.availability().reason == "Python package piper not installed: pip install piper-tts"

@@ -46,15 +46,19 @@ def models_dirs() -> list[Path]:
     return [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
 
 
+def hf_home() -> Path:
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg).expanduser() / "huggingface"
+
+
 def hf_cache_dir() -> Path:
     """The Hugging Face hub cache, by the same environment rules huggingface_hub uses (read at call time)."""
     for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
         if os.environ.get(var):
             return Path(os.environ[var]).expanduser()
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg).expanduser() / "huggingface" / "hub"
+    return hf_home() / "hub"
 
 
 def _truthy(value: str | None) -> bool:
@@ -78,7 +82,7 @@ def hf_token() -> str | None:
     for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
         if os.environ.get(var, "").strip():
             return os.environ[var].strip()
-    stored = Path(os.environ.get("HF_TOKEN_PATH") or (hf_cache_dir().parent / "token"))
+    stored = Path(os.environ.get("HF_TOKEN_PATH") or hf_home() / "token").expanduser()
     try:
         token = stored.read_text(encoding="utf-8").strip()
     except OSError:
