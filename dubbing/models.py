@@ -138,6 +138,7 @@ class DubSettings:
     tts: str = "auto"  # piper for English where it is installed, else espeak
     tts_model: str = ""
     speakers: int | None = None  # None = estimate
+    clone_voices: bool = False  # XTTS only: each speaker's voice cloned from their own original audio
     max_speed: float = 1.3
     mix_mode: str = MIX_DUCK
     duck_db: float = -18.0  # original track level under dubbed speech

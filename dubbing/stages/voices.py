@@ -76,7 +76,7 @@ def _fits(info: Speaker, genders: dict[str, str]) -> bool:
         return True  # chosen by a person from outside the list (a local model, another engine)
     if info.gender not in (MALE, FEMALE) or info.gender not in genders.values():
         return True  # nothing to match, or the engine has no voice of that gender
-    return genders[info.voice] == info.gender
+    return genders[info.voice] in (info.gender, UNKNOWN)
 
 
 def assign(doc: Document, candidates: list[str]) -> int:
@@ -98,7 +98,9 @@ def assign(doc: Document, candidates: list[str]) -> int:
             continue
         old = info.voice
         used.discard(old)
-        matching = [v for v in candidates if info.gender not in (MALE, FEMALE) or genders[v] == info.gender] or candidates
+        # A voice of unknown gender (e.g. one MMS voice per language) may serve anyone.
+        matching = [v for v in candidates
+                    if info.gender not in (MALE, FEMALE) or genders[v] in (info.gender, UNKNOWN)] or candidates
         fresh = [v for v in matching if v not in used]
         info.voice = (fresh or matching)[0] if matching else ""
         used.add(info.voice)
@@ -113,12 +115,30 @@ def assign(doc: Document, candidates: list[str]) -> int:
     return changed
 
 
+def clone_voices(ctx: Context, doc: Document) -> None:
+    """XTTS: give each speaker that has no voice yet one cloned from their own original lines."""
+    if ctx.engine("tts", target=doc.target_language) != "xtts":
+        raise EngineUnavailableError("voice cloning needs the xtts engine; choose --tts xtts or turn cloning off")
+    from ..engines.tts import xtts
+    from .. import audio
+    samples, sr = audio.read(ctx.path("audio16k.wav"), mono=True)
+    for spk in {u.speaker for u in doc.utterances}:
+        info = doc.speakers.setdefault(spk, Speaker(name=spk))
+        if info.voice:
+            continue
+        spans = [(u.start, u.end) for u in doc.utterances if u.speaker == spk]
+        ref = xtts.reference_clip(samples, sr, spans, ctx.path(f"voices/{spk}.wav"))
+        info.voice = "xtts:" + xtts.clone_voice_id(ref, doc.target_language)
+
+
 def run(ctx: Context) -> dict:
     doc = ctx.load_doc()
     candidates = candidate_voices(ctx, doc.target_language)
     if not candidates:
         raise EngineUnavailableError(f"no text-to-speech voice speaks '{doc.target_language}' here; "
                                      "pick another target language or install a voice (see `python -m dubbing engines`)")
+    if ctx.settings.clone_voices:
+        clone_voices(ctx, doc)
     changed = assign(doc, candidates)
     doc.engines["tts"] = ctx.settings.tts if ctx.settings.tts != "auto" else ctx.engine("tts", target=doc.target_language)
     doc.picks = ctx.engines()
