@@ -385,3 +385,14 @@ def test_idle_spawned_worker_exits_and_frees_the_lock(env, tmp_path, monkeypatch
     assert client.wait(job_id, timeout=30, poll=0.1)["status"] == "completed"
     wait_for(lambda: not lock_held(data_dir(env) / "worker.lock"), 20, what="the idle worker to exit")
     assert st.open_store().worker_info() is None
+
+
+def test_a_status_read_restarts_a_worker_that_died_mid_job(env, tmp_path, monkeypatch):
+    monkeypatch.setattr(st, "HEARTBEAT_STALE_SECONDS", 1.0)
+    monkeypatch.setattr(client, "HEAL_EVERY_SECONDS", 0.0)
+    job_id = submit(tmp_path, seconds={"diarize": 2.0})
+    wait_for(lambda: client.get(job_id)["stage"] == "diarize", 30, what="diarization")
+    dead = kill_worker(data_dir(env))
+    time.sleep(1.2)  # the dead worker's heartbeat goes stale
+    record = client.wait(job_id, timeout=60, poll=0.1)  # only reads
+    assert record["status"] == "completed" and worker_pid(data_dir(env)) != dead

@@ -89,22 +89,45 @@ def submit(path: Path, original_name: str, settings: DubSettings | dict, *, star
 
 
 def get(job_id: str) -> dict | None:
-    """The job's record, or None when there is no such job. Never waits for the worker."""
+    """The job's record, or None when there is no such job. Never waits for the worker.
+
+    A job shown `running` whose worker died (no heartbeat) starts a new worker, which resumes it.
+    """
     store = open_store()
     record = store.get(job_id)
     if record is not None:
         record["worker_alive"] = store.worker_alive()
+        _heal([record])
     return record
 
 
 def list_jobs() -> list[dict]:
-    """Every job's record, newest first."""
+    """Every job's record, newest first (and, like `get`, restarts a worker that died mid-job)."""
     store = open_store()
     alive = store.worker_alive()
     records = store.all()
     for record in records:
         record["worker_alive"] = alive
+    _heal(records)
     return records
+
+
+HEAL_EVERY_SECONDS = 30.0  # at most this often a reader starts a worker (one that dies at start must not loop)
+_last_heal = -HEAL_EVERY_SECONDS
+
+
+def _heal(records: list[dict]) -> None:
+    """Start a worker when a job is left `running` by one that died (SIGKILL, out of memory, reboot)."""
+    global _last_heal
+    if not any(r["status"] == RUNNING and not r["worker_alive"] for r in records):
+        return
+    if time.monotonic() - _last_heal < HEAL_EVERY_SECONDS:
+        return
+    _last_heal = time.monotonic()
+    try:
+        ensure_worker()
+    except OSError:
+        pass  # a read must not fail because no worker could start; the record shows worker_alive False
 
 
 def approve(job_id: str, *, start_worker: bool = True) -> None:
