@@ -10,7 +10,7 @@ APT_PACKAGES := ffmpeg sox espeak-ng apertium apertium-eng-spa apertium-eng-cat 
 	apertium-fr-es apertium-es-pt apertium-eo-en chromium
 PORT ?= 8501
 
-.PHONY: setup apt run test test-fast bench worker-stop clean
+.PHONY: setup apt run test test-fast bench worker worker-stop clean
 
 setup: apt $(PIP_STAMP)
 
@@ -43,6 +43,11 @@ test-fast: setup
 
 bench: setup
 	$(PY) benchmarks/bench_pipeline.py
+	$(PY) benchmarks/bench_runner.py
+
+# The background worker in the foreground (the app and `jobs submit` start one on demand).
+worker: setup
+	$(PY) -m dubbing worker
 
 worker-stop:
 	$(PY) -m dubbing worker --stop
