@@ -17,4 +17,4 @@ st.navigation([
     st.Page("app_pages/jobs.py", title="Jobs", icon=":material/list_alt:", url_path="jobs"),
     st.Page("app_pages/review.py", title="Review", icon=":material/rate_review:", url_path="review"),
     st.Page("app_pages/engines.py", title="Engines", icon=":material/settings:", url_path="engines"),
-]).run()
+], position="top").run()

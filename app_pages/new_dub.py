@@ -126,7 +126,7 @@ unavailable = [(CHOOSABLE[stage][2], n, why) for stage in CHOOSABLE for n, why i
 if unavailable:
     with st.expander(f"Why {len(unavailable)} engine{'s are' if len(unavailable) > 1 else ' is'} not available here"):
         for title, n, why in unavailable:
-            st.markdown(f"**{n}** ({title.lower()}): {common.md_escape(why)}")
+            st.markdown(f"**{n}** ({title.lower()}): {why}")  # engines write their reasons in Markdown
 
 problems: list[str] = []
 if not targets or target is None:

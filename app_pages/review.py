@@ -262,10 +262,10 @@ st.data_editor(
             "Speaker", options=speaker_keys, required=True, width=115,
             format_func=lambda k: table.speaker_label(base, k)),
         "gender": st.column_config.SelectboxColumn("Gender", options=list(GENDERS), required=True, width=90),
-        "text": st.column_config.TextColumn("Original", width=230),
-        "translated_text": st.column_config.TextColumn("Translation", width=260),
+        "text": st.column_config.TextColumn("Original", width=220),
+        "translated_text": st.column_config.TextColumn("Translation", width=250),
         "voice": st.column_config.SelectboxColumn(
-            "Voice", options=[table.AUTO_VOICE] + voice_values, width=150, format_func=lambda v: voice_label(voices, v)),
+            "Voice", options=[table.AUTO_VOICE] + voice_values, width=140, format_func=lambda v: voice_label(voices, v)),
         "speed": st.column_config.NumberColumn("Speed", format="%.2f×", width=70,
                                                help="How much the speech was sped up to fit"),
         "overrun": st.column_config.CheckboxColumn("Overrun", width=80,
@@ -276,27 +276,27 @@ st.data_editor(
 
 dirty = table.has_document_edits(edited_rows())
 picked = table.picked_ids(row_ids, edited_rows())
-b = st.columns([1, 1.3, 1.3, 1.3, 2.5], vertical_alignment="center")
-if b[0].button("Save edits", key="review_save", disabled=not dirty, type="primary" if dirty else "secondary"):
+bar = st.container(horizontal=True, vertical_alignment="center", gap="small")
+if bar.button("Save edits", key="review_save", disabled=not dirty, type="primary" if dirty else "secondary"):
     if save_pending():
         reload_table()
         st.toast("Edits saved")
         st.rerun()
-if b[1].button(f"Re-translate picked ({len(picked)})", key="review_retranslate", disabled=not picked,
-               help="Machine-translate the picked lines again from their original text"):
+if bar.button(f"Re-translate picked ({len(picked)})", key="review_retranslate", disabled=not picked,
+              help="Machine-translate the picked lines again from their original text"):
     run_action(lambda: client.retranslate(job_id, picked), f"Re-translating {len(picked)} line(s)")
 if status == "awaiting_review":
-    if b[2].button("Approve and render", key="review_approve", type="primary"):
+    if bar.button("Approve and render", key="review_approve", type="primary"):
         run_action(lambda: client.approve(job_id), "Rendering the dub")
 else:
     stale = dirty or outputs.is_stale(found) or "dubbed_mp4" not in found
-    if b[2].button("Re-render changes", key="review_rerender", type="primary" if stale else "secondary",
-                   help="Re-make only the lines that changed, then the mix, video and subtitles"):
+    if bar.button("Re-render changes", key="review_rerender", type="primary" if stale else "secondary",
+                  help="Re-make only the lines that changed, then the mix, video and subtitles"):
         run_action(lambda: client.rerender(job_id), "Re-rendering what changed")
-if b[3].button("Preview first 30 s", key="review_preview",
-               help="Render only the first ~30 seconds to preview.mp4, for a quick look"):
+if bar.button("Preview first 30 s", key="review_preview",
+              help="Render only the first ~30 seconds to preview.mp4, for a quick look"):
     run_action(lambda: client.rerender(job_id, preview=True), "Rendering a 30 s preview")
-b[4].caption(":orange[Unsaved edits: they are saved before any action.]" if dirty else "No unsaved edits.")
+bar.caption(":orange[Unsaved edits: they are saved before any action.]" if dirty else "No unsaved edits.")
 
 # --- Speakers ---------------------------------------------------------------------------------------
 with st.expander("Speakers: rename, or set a voice for all of a speaker's lines"):

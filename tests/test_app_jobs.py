@@ -1,7 +1,7 @@
 """Jobs page: every job with its details; open, cancel, delete; polling only while a job is active."""
 from __future__ import annotations
 
-from conftest import shared_media
+from tests.conftest import shared_media
 from test_app_support import all_text, data_dir, no_exceptions, open_page  # noqa: F401
 
 from dubbing.jobs import client

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import shared_media
+from tests.conftest import shared_media
 from test_app_support import all_text, data_dir, fake_engine_rows, make_video_without_audio, no_exceptions, values, \
     open_page  # noqa: F401  (data_dir is a fixture)
 

@@ -10,7 +10,7 @@ import json
 import pytest
 import streamlit as st
 
-from conftest import shared_media
+from tests.conftest import shared_media
 from test_app_support import all_text, data_dir, no_exceptions, open_page, poll, values, wait_for  # noqa: F401
 
 from dubbing.jobs import client

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,12 +13,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from conftest import REPO
-
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from dubbing.jobs import client  # noqa: E402
+from dubbing.jobs import client
+from tests.conftest import REPO
 
 APP = REPO / "app.py"
 TIMEOUT = 60

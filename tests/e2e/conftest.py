@@ -137,6 +137,19 @@ def shot():
     return take
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call" and report.failed and "page" in item.funcargs:
+        # What the browser showed when it failed, beside the other screenshots.
+        try:
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            item.funcargs["page"].screenshot(path=str(SCREENSHOTS / f"FAILED-{item.name}.png"), full_page=True)
+        except Exception:
+            pass
+    return report
+
+
 @pytest.fixture(scope="session")
 def downloads() -> Path:
     shutil.rmtree(DOWNLOADS, ignore_errors=True)

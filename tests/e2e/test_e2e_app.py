@@ -115,6 +115,10 @@ def test_dub_review_edit_approve_play_and_download(app, page: Page, shot, downlo
     duration = page.evaluate("() => document.querySelector('video').duration")
     assert 9.0 < duration < 11.0
     shot(page, "06_review_completed")
+    page.get_by_text("Listen to one utterance").click()
+    page.get_by_text("Speakers: rename, or set a voice").click()
+    expect(page.get_by_test_id("stAudio")).to_have_count(2, timeout=15_000)  # original and dubbed line
+    shot(page, "06b_review_listen_and_speakers")
 
     with page.expect_download(timeout=60_000) as info:
         page.get_by_role("button", name="Dubbed video · MP4").click()
@@ -141,5 +145,5 @@ def test_dub_review_edit_approve_play_and_download(app, page: Page, shot, downlo
     app.restart()
     page.goto(f"{app.url}/review?job={job_id}")
     expect(page.get_by_test_id("stVideo").first).to_be_visible(timeout=60_000)
-    expect(page.get_by_test_id("stSidebarNav")).to_contain_text("Engines")
+    expect(page.get_by_test_id("stTopNav")).to_contain_text("Engines")  # the app's navigation, not a bare page
     shot(page, "09_review_after_restart")
