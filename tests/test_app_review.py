@@ -13,6 +13,7 @@ import streamlit as st
 from tests.conftest import shared_media
 from test_app_support import all_text, data_dir, no_exceptions, open_page, poll, values, wait_for  # noqa: F401
 
+from dubbing import media
 from dubbing.jobs import client
 from dubbing.jobs.store import open_store
 from dubbing.models import DubSettings
@@ -185,6 +186,20 @@ def test_edit_after_completion_rerenders_only_that_line(job):
     report = json.loads((open_store().job_dir(job) / "report.json").read_text())
     assert report["utterances_remade"] == 1
     assert report["remade_ids"] == [client.load_document(job).utterances[2].id]
+
+
+def test_preview_renders_the_first_30_seconds(job):
+    at = review(job)
+    at.button(key="review_preview").click().run()
+    no_exceptions(at)
+    record = wait_for(job, ("completed", "failed"))
+    assert record["status"] == "completed", record.get("error")
+    preview = open_store().job_dir(job) / "preview.mp4"
+    assert 25.0 < media.probe(preview).duration < 31.0  # of a 42.5 s video
+    at = review(job)
+    assert "Preview (first 30 s)" in all_text(at)
+    assert len(at.get("video")) == 2  # the full dub and the preview
+    assert "Preview (first 30 s) · MP4" in [d.label for d in at.download_button]
 
 
 def test_retranslate_picked_rows(job):
