@@ -156,3 +156,18 @@ def test_stale_staged_uploads_are_cleaned(data_dir, tmp_path):
 @pytest.mark.parametrize("name,suffix", [("a.MP4", ".mp4"), ("noext", ".bin"), ("x.mp4;rm -rf", ".bin")])
 def test_staged_names_never_use_the_uploaded_name(name, suffix):
     assert uploads.safe_suffix(name) == suffix
+
+
+def test_choices_survive_a_visit_to_another_page(data_dir):
+    at = upload(open_page(PAGE), "selfie.mp4", shared_media("mp4_en_jordimas_selfie.mp4").read_bytes())
+    at.selectbox(key="new_dub_source").set_value("en")
+    at.checkbox(key="new_dub_review").uncheck()
+    at.radio(key="new_dub_speaker_mode").set_value("Set").run()
+    at.number_input(key="new_dub_speakers").set_value(3).run()
+    at.switch_page("app_pages/jobs.py").run()
+    at.switch_page(PAGE).run()
+    no_exceptions(at)
+    assert at.selectbox(key="new_dub_source").value == "en"
+    assert at.checkbox(key="new_dub_review").value is False
+    assert at.number_input(key="new_dub_speakers").value == 3
+    assert any("selfie.mp4" in s.value for s in at.success)  # the uploaded video too

@@ -24,10 +24,6 @@ CHROMIUM = Path(os.environ.get("DUBBING_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = REPO / "test-output" / "screenshots"
 DOWNLOADS = REPO / "test-output" / "downloads"
 
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium); browser tests need it",
-                allow_module_level=True)
-pytest.importorskip("playwright.sync_api", reason="pip install playwright pytest-playwright")
 
 
 def free_port() -> int:
@@ -92,6 +88,8 @@ class AppServer:
 
 @pytest.fixture(scope="session")
 def app(tmp_path_factory):
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium); browser tests need it")
     out = REPO / "test-output"
     out.mkdir(exist_ok=True)
     server = AppServer(tmp_path_factory.mktemp("e2e-data"), out / "e2e-streamlit.log")

@@ -11,7 +11,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from playwright.sync_api import Page, expect
+
+pytest.importorskip("pytest_playwright", reason="pip install playwright pytest-playwright (never `playwright install`)")
+from playwright.sync_api import Page, expect  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
