@@ -58,7 +58,8 @@ if staged is None:
     gen = st.session_state.setdefault(UPLOAD_GEN, 0)
     uploaded = st.file_uploader(
         "Upload an MP4 video", key=f"new_dub_upload_{gen}",
-        help=f"An MP4 with picture and sound, up to {max_mb:.0f} MB. The file is checked by reading it, not by its name.")
+        help=f"An MP4 with picture and sound, up to {max_mb:.0f} MB. "
+             "The file is checked by reading it, not by its name.")
     if uploaded is not None:
         with st.spinner("Checking the video…"):
             take_upload(uploaded)

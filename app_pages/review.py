@@ -77,10 +77,33 @@ def refresh_job(status: str) -> None:
             st.dataframe(pd.DataFrame(stages), hide_index=True)
 
 
+# The table is built from a snapshot of the document, so that row positions in the
+# editor's delta keep meaning the same utterances while the file on disk changes.
+VER, SNAP, STASH = f"review_ver_{job_id}", f"review_snap_{job_id}", f"review_stash_{job_id}"
+ver = st.session_state.setdefault(VER, 0)
+editor_key = f"review_editor_{job_id}_{ver}"
+
+
+def edited_rows() -> dict:
+    return (st.session_state.get(editor_key) or {}).get("edited_rows") or {}
+
+
+def reload_table() -> None:
+    """Start the table afresh from the file (after a save or an action)."""
+    st.session_state[VER] = st.session_state.get(VER, 0) + 1
+    st.session_state.pop(SNAP, None)
+
+
 status = job.get("status")
 if status in common.ACTIVE:
+    if table.has_document_edits(edited_rows()) and SNAP in st.session_state:
+        # Another tab started a render under unsaved edits: keep them until the job is editable again.
+        st.session_state[STASH] = {"row_ids": [u["id"] for u in st.session_state[SNAP]["doc"]["utterances"]],
+                                   "edited_rows": edited_rows()}
+        reload_table()
     st.fragment(run_every=common.POLL_SECONDS)(refresh_job)(status)
     st.stop()
+
 
 def retry_button(label: str) -> None:
     if st.button(label, key="review_retry", type="primary",
@@ -104,37 +127,22 @@ if status == "failed":
     st.page_link(common.NEW_PAGE, label="Start a new dub", icon=":material/add_circle:")
     st.stop()
 if status == "cancelled":
-    st.warning("This job was cancelled. Resume it, delete it on the Jobs page, or start a new dub.", icon=":material/cancel:")
+    st.warning("This job was cancelled. Resume it, delete it on the Jobs page, or start a new dub.",
+               icon=":material/cancel:")
     retry_button("Resume")
     st.page_link(common.NEW_PAGE, label="Start a new dub", icon=":material/add_circle:")
     st.stop()
 
 if doc is None:
-    st.warning("This job has no utterance list yet. Reload the page in a moment.", icon=":material/hourglass_top:")
+    st.warning("This job has no utterance list yet. Reload the page in a moment.",
+               icon=":material/hourglass_top:")
     st.stop()
 
 found = outputs.job_outputs(job)
 job_dir = Path(job["job_dir"])
 
 # --- The editor's snapshot --------------------------------------------------------------------------
-# The table is built from a snapshot of the document, so that row positions in the
-# editor's delta keep meaning the same utterances while the file on disk changes.
-VER, SNAP = f"review_ver_{job_id}", f"review_snap_{job_id}"
-ver = st.session_state.setdefault(VER, 0)
-editor_key = f"review_editor_{job_id}_{ver}"
 disk_hash = stable_hash(doc.to_dict())
-
-
-def edited_rows() -> dict:
-    return (st.session_state.get(editor_key) or {}).get("edited_rows") or {}
-
-
-def reload_table() -> None:
-    """Start the table afresh from the file (after a save or an action)."""
-    st.session_state[VER] = st.session_state.get(VER, 0) + 1
-    st.session_state.pop(SNAP, None)
-
-
 snap = st.session_state.get(SNAP)
 if snap is None or (snap["hash"] != disk_hash and not table.has_document_edits(edited_rows())):
     if snap is not None:  # changed elsewhere, nothing unsaved here: show the new version
@@ -175,6 +183,24 @@ def save_pending() -> bool:
         common.show_error(exc)
         return False
     return True
+
+
+def change_document(change, done: str) -> None:
+    """Save the table's edits, then `change(doc) -> (doc, problems)` on the current file, and save that."""
+    if not save_pending() or job_busy():
+        return
+    new_doc, problems = change(client.load_document(job_id))
+    if problems:
+        st.error(common.md_escape("; ".join(problems)), icon=":material/error:")
+        return
+    try:
+        client.save_document(job_id, new_doc)
+    except DubbingError as exc:
+        common.show_error(exc)
+        return
+    reload_table()
+    st.toast(done)
+    st.rerun()
 
 
 def run_action(fn, done: str) -> None:
@@ -228,6 +254,19 @@ in_use = {base.voice_of(u) for u in base.utterances} | {s.voice for s in base.sp
 voice_values = list(voices) + sorted(v for v in in_use if v and v not in voices)
 speaker_keys = table.speaker_keys(base)
 
+stash = st.session_state.get(STASH)
+if stash:
+    c1, c2, c3 = st.columns([5, 1, 1], vertical_alignment="center")
+    c1.warning(f"You had unsaved edits on {len(stash['edited_rows'])} line(s) when this job started processing "
+               "(from another tab). Apply them to the current version?", icon=":material/history:")
+    if c2.button("Apply them", key="review_stash_apply", type="primary"):
+        st.session_state.pop(STASH, None)
+        change_document(lambda d: table.apply_edits(d, stash["row_ids"], stash["edited_rows"]), "Edits applied")
+        st.session_state[STASH] = stash  # still here when they could not be applied
+    if c3.button("Discard them", key="review_stash_discard"):
+        st.session_state.pop(STASH, None)
+        st.rerun()
+
 if snap["hash"] != disk_hash:
     c1, c2 = st.columns([5, 1], vertical_alignment="center")
     c1.warning("This job changed since you started editing (another tab, a re-translation or a render). "
@@ -265,7 +304,8 @@ st.data_editor(
         "text": st.column_config.TextColumn("Original", width=220),
         "translated_text": st.column_config.TextColumn("Translation", width=250),
         "voice": st.column_config.SelectboxColumn(
-            "Voice", options=[table.AUTO_VOICE] + voice_values, width=140, format_func=lambda v: voice_label(voices, v)),
+            "Voice", options=[table.AUTO_VOICE] + voice_values, width=140,
+            format_func=lambda v: voice_label(voices, v)),
         "speed": st.column_config.NumberColumn("Speed", format="%.2f×", width=70,
                                                help="How much the speech was sped up to fit"),
         "overrun": st.column_config.CheckboxColumn("Overrun", width=80,
@@ -311,29 +351,17 @@ with st.expander("Speakers: rename, or set a voice for all of a speaker's lines"
                        format_func=lambda k: table.speaker_label(base, k))
     new_name = s2.text_input("New name", key=f"review_spk_name_{job_id}", placeholder="e.g. Narrator")
     if s2.button("Rename", key="review_rename", disabled=not who):
-        if save_pending() and not job_busy():
-            fresh = client.load_document(job_id)
-            problems = table.rename_speaker(fresh, who, new_name)
-            if problems:
-                st.error(common.md_escape(problems[0]), icon=":material/error:")
-            else:
-                client.save_document(job_id, fresh)
-                reload_table()
-                st.toast(f"Renamed to {new_name.strip()}")
-                st.rerun()
+        change_document(lambda d: (d, table.rename_speaker(d, who, new_name)), f"Renamed to {new_name.strip()}")
     current_voice = base.speakers[who].voice if who in base.speakers else ""
     voice_choices = [""] + voice_values  # "": matched to the speaker's gender when voices are made
     new_voice = s3.selectbox("Voice for all their lines", voice_choices, key=f"review_spk_voice_{job_id}_{who}",
                              index=voice_choices.index(current_voice) if current_voice in voice_choices else 0,
                              format_func=lambda v: voice_label(voices, v))
     if s3.button("Use this voice", key="review_set_voice", disabled=not who):
-        if save_pending() and not job_busy():
-            fresh = client.load_document(job_id)
-            n = table.set_speaker_voice(fresh, who, new_voice)
-            client.save_document(job_id, fresh)
-            reload_table()
-            st.toast(f"{n} line(s) now use {voice_label(voices, new_voice)}")
-            st.rerun()
+        def use_voice(d: Document) -> tuple[Document, list[str]]:
+            table.set_speaker_voice(d, who, new_voice)
+            return d, []
+        change_document(use_voice, f"{table.speaker_label(base, who)} now speaks in {voice_label(voices, new_voice)}")
 
 # --- Listen -----------------------------------------------------------------------------------------
 with st.expander("Listen to one utterance", expanded=False):
@@ -387,7 +415,8 @@ with st.expander("Import an edited utterances JSON"):
         try:
             imported = Document.from_dict(json.loads(up.getvalue().decode("utf-8")))
         except UnicodeDecodeError:
-            st.error("That file is not text: upload the utterances.json you downloaded from this page.", icon=":material/error:")
+            st.error("That file is not text: upload the utterances.json you downloaded from this page.",
+                     icon=":material/error:")
         except json.JSONDecodeError as exc:
             st.error(f"That file is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
                      "fix it or download the utterances again.", icon=":material/error:")

@@ -239,6 +239,25 @@ def test_import_of_a_broken_file_says_what_is_wrong(job):
     assert any("this job dubs into Spanish" in e for e in values(at.error))
 
 
+def test_unsaved_edits_survive_a_render_started_elsewhere(job):
+    at = review(job)
+    edit(at, job, {0: {"translated_text": "Escrito mientras otra pestaña renderizaba."}})
+    store = open_store()
+    before = client.get(job)["status"]
+    store.update(job, lambda r: r.update(status="running"))  # as if another tab had approved
+    try:
+        at.run()
+        assert at.get("progress") and not at.data_editor  # the page follows the render
+    finally:
+        store.update(job, lambda r: r.update(status=before))
+    at.run()
+    assert any("unsaved edits on 1 line(s)" in w for w in values(at.warning))
+    at.button(key="review_stash_apply").click().run()
+    no_exceptions(at)
+    assert client.load_document(job).utterances[0].translated_text == "Escrito mientras otra pestaña renderizaba."
+    assert not any("unsaved edits on" in w for w in values(at.warning))
+
+
 def test_failed_job_shows_its_error_and_a_retry(job, data_dir):
     job_id = client.submit(shared_media("mp4_en_jordimas_selfie.mp4"), "selfie.mp4",
                            DubSettings(target_language="es"), start_worker=False)

@@ -76,7 +76,8 @@ def _number(value: Any, what: str, uid: int, problems: list[str]) -> float | Non
     return round(x, 3)
 
 
-def apply_edits(doc: Document, row_ids: list[int], edited_rows: dict[Any, dict[str, Any]]) -> tuple[Document, list[str]]:
+def apply_edits(doc: Document, row_ids: list[int],
+                edited_rows: dict[Any, dict[str, Any]]) -> tuple[Document, list[str]]:
     """A copy of `doc` with the editor's changes, and the problems found (empty when it can be saved).
 
     `row_ids` are the utterance ids of the rows the editor was built from, in row order.

@@ -123,8 +123,8 @@ def shot():
         page.wait_for_timeout(600)  # let charts and the grid finish drawing
         size = page.viewport_size
         height = page.evaluate(
-            "() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], [data-testid=stMainBlockContainer]')]"
-            ".map(e => e.scrollHeight), document.body.scrollHeight)")
+            "() => Math.max(document.body.scrollHeight, ...[...document.querySelectorAll("
+            "'[data-testid=stMain], [data-testid=stMainBlockContainer]')].map(e => e.scrollHeight))")
         page.set_viewport_size({"width": size["width"], "height": min(max(int(height) + 40, size["height"]), 5000)})
         page.wait_for_timeout(400)
         path = SCREENSHOTS / f"{name}.png"
