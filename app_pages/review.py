@@ -275,6 +275,8 @@ if snap["hash"] != disk_hash:
         reload_table()
         st.rerun()
 
+if job.get("error"):  # the last action (a re-translation, a render) failed; the job itself is still usable
+    st.warning(f"The last action did not finish: {common.md_escape(job['error'])}", icon=":material/warning:")
 if status == "awaiting_review":
     st.info("Check the transcript and translation, then **Approve and render** to make the voices.",
             icon=":material/rate_review:")

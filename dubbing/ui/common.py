@@ -13,7 +13,6 @@ from ..engines import registry
 REVIEW_PAGE = "app_pages/review.py"
 JOBS_PAGE = "app_pages/jobs.py"
 NEW_PAGE = "app_pages/new_dub.py"
-ENGINES_PAGE = "app_pages/engines.py"
 
 ACTIVE = ("queued", "running")
 # status -> (words, icon, badge colour)

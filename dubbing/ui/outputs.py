@@ -7,30 +7,13 @@ from typing import Any
 
 from . import languages
 
-DOC = "utterances.json"
-# Files the job folder may hold (docs/CONTRACTS.md), by the runner's output names.
-KNOWN = {"dubbed_mp4": "dubbed.mp4", "dubbed_audio": "dubbed_audio.wav", "preview_mp4": "preview.mp4",
-         "utterances": DOC, "report": "report.json"}
 MIME = {".mp4": "video/mp4", ".wav": "audio/wav", ".srt": "application/x-subrip", ".vtt": "text/vtt",
         ".json": "application/json"}
 
 
 def job_outputs(job: dict[str, Any]) -> dict[str, Path]:
-    """Outputs that exist now: the record's list, checked against the folder (a render may be under way)."""
-    found: dict[str, Path] = {}
-    for name, path in (job.get("outputs") or {}).items():
-        if path and Path(path).is_file():
-            found[name] = Path(path)
-    job_dir = Path(job.get("job_dir") or "")
-    if job.get("job_dir") and job_dir.is_dir():
-        for name, file in KNOWN.items():
-            if name not in found and (job_dir / file).is_file():
-                found[name] = job_dir / file
-        for p in sorted(job_dir.glob("subtitles.*.*")):
-            parts = p.name.split(".")
-            if len(parts) == 3:
-                found.setdefault(f"subtitles_{parts[1]}_{parts[2]}", p)
-    return found
+    """The record's outputs (the worker lists them after every action) that exist on disk."""
+    return {name: Path(path) for name, path in (job.get("outputs") or {}).items() if path and Path(path).is_file()}
 
 
 def subtitle_files(found: dict[str, Path], ext: str) -> dict[str, Path]:

@@ -46,10 +46,6 @@ def document_frame(doc: Document) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def copy_document(doc: Document) -> Document:
-    return copy.deepcopy(doc)
-
-
 def _rows(edited_rows: dict[Any, dict[str, Any]]) -> dict[int, dict[str, Any]]:
     return {int(k): v for k, v in (edited_rows or {}).items()}
 
@@ -82,7 +78,7 @@ def apply_edits(doc: Document, row_ids: list[int],
 
     `row_ids` are the utterance ids of the rows the editor was built from, in row order.
     """
-    out = copy_document(doc)
+    out = copy.deepcopy(doc)
     by_id: dict[int, Utterance] = {u.id: u for u in out.utterances}
     problems: list[str] = []
     for row, change in sorted(_rows(edited_rows).items()):
