@@ -10,8 +10,8 @@ from dubbing.errors import DubbingError
 from dubbing.jobs import client
 from dubbing.models import MIX_DUCK, MIX_REPLACE, DubSettings
 from dubbing.ui import common, languages, uploads
-from dubbing.ui.engines import AUTO, CHOOSABLE, auto_pick, pair_problem, source_languages, stage_choices, \
-    target_languages, voice_options
+from dubbing.ui.engines import AUTO, CHOOSABLE, STAGE_TITLES, auto_pick, pair_problem, source_languages, \
+    stage_choices, target_languages, voice_options
 
 STAGED = "new_dub_staged"  # {"path", "name", "info"}: the upload, already on disk and probed
 UPLOAD_ERROR = "new_dub_upload_error"
@@ -83,7 +83,8 @@ defaults = DubSettings(target_language="es")
 
 def engine_picker(stage: str, column) -> tuple[str, str]:
     """Engine and model for one stage; only available engines are offered."""
-    field, model_field, title = CHOOSABLE[stage]
+    field, model_field = CHOOSABLE[stage]
+    title = STAGE_TITLES[stage]
     choice = choices[stage]
     options = [AUTO] + choice.available
     default = getattr(defaults, field)
@@ -123,7 +124,7 @@ auto_names = {stage: auto_pick(rows, stage, source, target) for stage in CHOOSAB
 cols = st.columns(len(CHOOSABLE))
 picked = {stage: engine_picker(stage, col) for stage, col in zip(CHOOSABLE, cols)}
 translator = picked["translation"][0]
-unavailable = [(CHOOSABLE[stage][2], n, why) for stage in CHOOSABLE for n, why in choices[stage].unavailable]
+unavailable = [(STAGE_TITLES[stage], n, why) for stage in CHOOSABLE for n, why in choices[stage].unavailable]
 if unavailable:
     with st.expander(f"Why {len(unavailable)} engine{'s are' if len(unavailable) > 1 else ' is'} not available here"):
         for title, n, why in unavailable:

@@ -62,4 +62,4 @@ def test_failed_job_shows_failed_stage(data_dir):
     at = open_page(PAGE)
     no_exceptions(at)
     text = all_text(at)
-    assert ":material/error: Failed" in text and ":red[Failed at Transcribe]" in text
+    assert ":material/error: Failed" in text and ":red[Failed at Transcribing]" in text

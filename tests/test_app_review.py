@@ -165,7 +165,7 @@ def test_approve_renders_and_shows_video_downloads_and_timings(job):
                    "Subtitles, Spanish (dubbed) · SRT", "Subtitles, English (original) · VTT"):
         assert wanted in labels, labels
     timing = next(d.value for d in at.dataframe if "Stage" in d.value)
-    assert {"Transcribe", "Synthesize speech", "Mix audio"} <= set(timing["Stage"])
+    assert {"Transcribing", "Synthesizing speech", "Mixing and rendering"} <= set(timing["Stage"])
     frame = at.data_editor[0].value
     assert (frame["speed"] >= 1.0).all()
     assert len(at.get("audio")) == 2  # the original and the dubbed line
@@ -265,6 +265,6 @@ def test_failed_job_shows_its_error_and_a_retry(job, data_dir):
         status="failed", stage="transcribe", error="the speech model is missing: run `make setup`"))
     at = open_page(PAGE, job=job_id)
     no_exceptions(at)
-    assert any("failed at “Transcribe”" in e and "make setup" in e for e in values(at.error))
+    assert any("failed at “Transcribing”" in e and "make setup" in e for e in values(at.error))
     at.button(key="review_retry").click().run()
     assert client.get(job_id)["status"] == "queued"

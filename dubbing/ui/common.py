@@ -9,6 +9,7 @@ from typing import Any
 import streamlit as st
 
 from ..engines import registry
+from ..jobs.worker import STAGE_LABELS  # the words the worker's progress messages use
 
 REVIEW_PAGE = "app_pages/review.py"
 JOBS_PAGE = "app_pages/jobs.py"
@@ -23,17 +24,6 @@ STATUSES = {
     "completed": ("Completed", ":material/check_circle:", "green"),
     "failed": ("Failed", ":material/error:", "red"),
     "cancelled": ("Cancelled", ":material/cancel:", "gray"),
-}
-STAGE_LABELS = {
-    "probe": "Read the video",
-    "diarize": "Find speakers",
-    "transcribe": "Transcribe",
-    "gender": "Voice gender",
-    "translate": "Translate",
-    "voices": "Pick voices",
-    "synthesize": "Synthesize speech",
-    "mix": "Mix audio",
-    "subtitles": "Subtitles",
 }
 POLL_SECONDS = 1.0
 

@@ -7,15 +7,15 @@ from typing import Any
 from ..engines import registry
 from . import languages
 
-# Registry stage -> (DubSettings engine field, DubSettings model field, what users call the stage).
-CHOOSABLE = {
-    "diarization": ("diarization", "diarization_model", "Speaker diarization"),
-    "stt": ("stt", "stt_model", "Speech to text"),
-    "translation": ("translator", "translation_model", "Translation"),
-    "tts": ("tts", "tts_model", "Speech synthesis"),
-}
 STAGE_TITLES = {"diarization": "Speaker diarization", "stt": "Speech to text", "gender": "Voice gender",
                 "translation": "Translation", "tts": "Speech synthesis"}
+# Stages a user picks an engine for: registry stage -> (DubSettings engine field, DubSettings model field).
+CHOOSABLE = {
+    "diarization": ("diarization", "diarization_model"),
+    "stt": ("stt", "stt_model"),
+    "translation": ("translator", "translation_model"),
+    "tts": ("tts", "tts_model"),
+}
 AUTO = "auto"
 
 
