@@ -3,18 +3,18 @@
 The pages only talk to the job runner and the data model; every heavy step runs
 in the runner's worker process, so the app stays light and survives restarts.
 
-The page scripts live in `app_pages/`, not `pages/`: while a `pages/` folder
-exists, a fresh server serves a deep link such as /review?job=... from that
-folder directly (Streamlit's old multipage mode) without running this file, so
-the navigation and page config were missing after a restart.
+The pages live in `pages/views/`. Streamlit's old folder mode serves a fresh server's
+first deep link (such as /review?job=...) from `pages/<name>.py` without running this
+file; the small files there (one per URL name) run this file, so its navigation
+and page config are always in force.
 """
 import streamlit as st
 
 st.set_page_config(page_title="Dubbing Studio", page_icon=":material/movie:", layout="wide")
 
 st.navigation([
-    st.Page("app_pages/new_dub.py", title="New dub", icon=":material/add_circle:", url_path="new", default=True),
-    st.Page("app_pages/jobs.py", title="Jobs", icon=":material/list_alt:", url_path="jobs"),
-    st.Page("app_pages/review.py", title="Review", icon=":material/rate_review:", url_path="review"),
-    st.Page("app_pages/engines.py", title="Engines", icon=":material/settings:", url_path="engines"),
+    st.Page("pages/views/new_dub.py", title="New dub", icon=":material/add_circle:", url_path="new", default=True),
+    st.Page("pages/views/jobs.py", title="Jobs", icon=":material/list_alt:", url_path="jobs"),
+    st.Page("pages/views/review.py", title="Review", icon=":material/rate_review:", url_path="review"),
+    st.Page("pages/views/engines.py", title="Engines", icon=":material/settings:", url_path="engines"),
 ], position="top").run()

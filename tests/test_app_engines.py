@@ -5,7 +5,7 @@ from test_app_support import all_text, data_dir, fake_engine_rows, no_exceptions
 
 from dubbing.engines import registry
 
-PAGE = "app_pages/engines.py"
+PAGE = "pages/views/engines.py"
 
 
 def frames(at):

@@ -8,7 +8,7 @@ from dubbing.jobs import client
 from dubbing.jobs.store import open_store
 from dubbing.models import DubSettings
 
-PAGE = "app_pages/jobs.py"
+PAGE = "pages/views/jobs.py"
 
 
 def queued_job(name: str = "selfie.mp4", **settings) -> str:

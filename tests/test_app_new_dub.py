@@ -11,7 +11,7 @@ from dubbing.engines import registry
 from dubbing.jobs import client
 from dubbing.ui import uploads
 
-PAGE = "app_pages/new_dub.py"
+PAGE = "pages/views/new_dub.py"
 
 
 def upload(at, name: str, data: bytes):
@@ -164,7 +164,7 @@ def test_choices_survive_a_visit_to_another_page(data_dir):
     at.checkbox(key="new_dub_review").uncheck()
     at.radio(key="new_dub_speaker_mode").set_value("Set").run()
     at.number_input(key="new_dub_speakers").set_value(3).run()
-    at.switch_page("app_pages/jobs.py").run()
+    at.switch_page("pages/views/jobs.py").run()
     at.switch_page(PAGE).run()
     no_exceptions(at)
     assert at.selectbox(key="new_dub_source").value == "en"

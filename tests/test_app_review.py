@@ -18,7 +18,7 @@ from dubbing.jobs import client
 from dubbing.jobs.store import open_store
 from dubbing.models import DubSettings
 
-PAGE = "app_pages/review.py"
+PAGE = "pages/views/review.py"
 pytestmark = pytest.mark.slow
 
 

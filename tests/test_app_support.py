@@ -32,7 +32,7 @@ def data_dir(tmp_path, monkeypatch) -> Path:
 
 def open_page(page: str, **query: str) -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    if page != "app_pages/new_dub.py":
+    if page != "pages/views/new_dub.py":
         at.switch_page(page)
     for k, v in query.items():
         at.query_params[k] = v

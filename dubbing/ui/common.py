@@ -11,9 +11,16 @@ import streamlit as st
 from ..engines import registry
 from ..jobs.worker import STAGE_LABELS  # the words the worker's progress messages use
 
-REVIEW_PAGE = "app_pages/review.py"
-JOBS_PAGE = "app_pages/jobs.py"
-NEW_PAGE = "app_pages/new_dub.py"
+def run_app() -> None:
+    """Run app.py (its navigation picks the page from the URL); for the entry files in pages/."""
+    import runpy
+    from pathlib import Path
+    runpy.run_path(str(Path(__file__).resolve().parents[2] / "app.py"), run_name="__main__")
+
+
+REVIEW_PAGE = "pages/views/review.py"
+JOBS_PAGE = "pages/views/jobs.py"
+NEW_PAGE = "pages/views/new_dub.py"
 
 ACTIVE = ("queued", "running")
 # status -> (words, icon, badge colour)

@@ -148,4 +148,5 @@ def test_dub_review_edit_approve_play_and_download(app, page: Page, shot, downlo
     page.goto(f"{app.url}/review?job={job_id}")
     expect(page.get_by_test_id("stVideo").first).to_be_visible(timeout=60_000)
     expect(page.get_by_test_id("stTopNav")).to_contain_text("Engines")  # the app's navigation, not a bare page
+    expect(page.get_by_text("Page not found")).to_have_count(0)
     shot(page, "09_review_after_restart")
