@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from dubbing.errors import CancelledError, NotAVideoError, TooBigError, TransientError, UnsupportedPairError
@@ -29,20 +29,10 @@ PYTHON = sys.executable
 
 # -- the fake pipeline ---------------------------------------------------------------------------
 
-STAGES = ["probe", "diarize", "transcribe", "gender", "translate", "voices", "synthesize", "mix", "subtitles"]
-ANALYSIS_STAGES = STAGES[:5]
-RENDER_STAGES = STAGES[5:]
-REVIEW_AFTER = "translate"
+# The real pipeline's stage names and result type: the fake differs only in what a stage does.
+from dubbing.pipeline import ANALYSIS_STAGES, RENDER_STAGES, REVIEW_AFTER, STAGES, StageResult  # noqa: E402,F401
+
 STEPS = 10
-
-
-@dataclass
-class StageResult:
-    stage: str
-    seconds: float
-    peak_rss_mb: float
-    skipped: bool
-    detail: dict = field(default_factory=dict)
 
 
 @dataclass
