@@ -14,7 +14,6 @@ torchaudio build does not match torch, and we must not take the caller down.
 from __future__ import annotations
 
 import fnmatch
-import importlib.util
 import json
 import os
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import EngineUnavailableError, NotFoundError
+from . import _util
 
 MODELS_DIR_ENV = "DUBBING_MODELS_DIR"
 ALLOW_DOWNLOAD_ENV = "DUBBING_ALLOW_DOWNLOAD"
@@ -98,13 +98,7 @@ def cache_dir() -> Path:
 
 def missing_packages(*modules: str) -> str | None:
     """None when every module can be found, else a reason naming the missing ones (imports nothing)."""
-    missing = []
-    for mod in modules:
-        try:
-            if importlib.util.find_spec(mod) is None:
-                missing.append(mod)
-        except (ImportError, ValueError):
-            missing.append(mod)
+    missing = _util.missing_packages(*modules)
     if not missing:
         return None
     return f"Python package{'s' if len(missing) > 1 else ''} {', '.join(missing)} not installed"
