@@ -171,3 +171,19 @@ def test_engines_json_lists_every_stage():
     rows = json.loads(proc.stdout)
     assert {r["stage"] for r in rows} == {"diarization", "stt", "gender", "translation", "tts"}
     assert all({"stage", "name", "available", "reason", "languages", "models"} <= set(r) for r in rows)
+
+
+def test_dub_into_english_speaks_with_the_packaged_piper_voice(tmp_path):
+    """Spanish speech made here with eSpeak NG, dubbed into English: Piper's packaged male voice."""
+    from tests.conftest import make_speech_mp4
+    src = make_speech_mp4(tmp_path, [("es+m3", "Buenos días a todos, bienvenidos al estudio."),
+                                     ("es+m3", "Hoy vamos a hablar del tiempo que hace en la ciudad.")])
+    out = tmp_path / "out"
+    proc = run_cli("dub", src, "-t", "en", "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((out / "utterances.json").read_text())
+    assert doc["source_language"] == "es"
+    assert doc["picks"]["tts"]["name"] == "piper"
+    voices = {u["voice"] for u in doc["utterances"]}
+    assert voices == {"piper:en_US-joe-medium"}, voices
+    assert all(u["translated_text"] for u in doc["utterances"])
