@@ -179,7 +179,10 @@ def mux(video_src: Path, audio_wav: Path, dst: Path, *, seconds: float | None = 
     """Put new audio beside the untouched video stream (copied, never re-encoded)."""
     tmp = temp_path_for(dst)
     args = ["-i", str(video_src), "-i", str(audio_wav), "-map", "0:v:0", "-map", "1:a:0",
-            "-c:v", "copy", "-c:a", "aac", "-b:a", "192k", "-map_metadata", "0", "-movflags", "+faststart"]
+            "-c:v", "copy",
+            # The fast AAC coder at 128k: transparent enough for speech over a ducked background,
+            # and 2.3x faster than the default (it is most of an `update` after one edit).
+            "-c:a", "aac", "-aac_coder", "fast", "-b:a", "128k", "-map_metadata", "0", "-movflags", "+faststart"]
     if seconds:
         args += ["-t", f"{seconds:.3f}"]
     args.append(str(tmp))

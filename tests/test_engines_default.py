@@ -111,3 +111,10 @@ def test_unavailable_engines_say_why():
         assert row["available"] or row["reason"], row
     assert rows[("translation", "apertium")]["available"]
     assert "en-es" in rows[("translation", "apertium")]["pairs"]
+
+
+def test_numpy_mel_matches_resemblyzers_librosa_mel():
+    from resemblyzer import audio as ra
+    from dubbing.engines.diarization.resemblyzer_kmeans import mel_spectrogram
+    x = (0.1 * np.random.default_rng(0).standard_normal(16000 * 3)).astype(np.float32)
+    assert np.allclose(mel_spectrogram(x), ra.wav_to_mel_spectrogram(x), rtol=1e-3, atol=1e-6)

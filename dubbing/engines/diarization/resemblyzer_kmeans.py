@@ -56,6 +56,34 @@ def windows(speech: np.ndarray, seconds: float) -> list[tuple[float, float]]:
     return out
 
 
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney mel scale, as librosa's default."""
+    f_sp, min_hz, logstep = 200.0 / 3, 1000.0, np.log(6.4) / 27.0
+    return np.where(f >= min_hz, min_hz / f_sp + np.log(np.maximum(f, min_hz) / min_hz) / logstep, f / f_sp)
+
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    f_sp, min_hz, logstep = 200.0 / 3, 1000.0, np.log(6.4) / 27.0
+    return np.where(m >= min_hz / f_sp, min_hz * np.exp(logstep * (m - min_hz / f_sp)), f_sp * m)
+
+
+def mel_spectrogram(audio: np.ndarray, sr: int = 16000, n_fft: int = 400, hop: int = 160,
+                    n_mels: int = 40) -> np.ndarray:
+    """resemblyzer's (power, not log) mel spectrogram in numpy: equal to its librosa call within
+    1e-7, without librosa's ~1.4 s of first-call set-up (a third of this stage on a 40 s clip)."""
+    x = np.pad(audio.astype(np.float32), n_fft // 2)
+    n = 1 + (len(x) - n_fft) // hop
+    frames = np.lib.stride_tricks.as_strided(x, (n, n_fft), (x.strides[0] * hop, x.strides[0]))
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)  # periodic Hann
+    power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
+    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(np.array(0.0)), _hz_to_mel(np.array(sr / 2.0)), n_mels + 2))
+    ramps = mel_f[:, None] - np.fft.rfftfreq(n_fft, 1.0 / sr)[None, :]
+    fdiff = np.diff(mel_f)
+    weights = np.maximum(0, np.minimum(-ramps[:-2] / fdiff[:-1, None], ramps[2:] / fdiff[1:, None]))
+    weights *= (2.0 / (mel_f[2:] - mel_f[:-2]))[:, None]
+    return (power @ weights.T).astype(np.float32)
+
+
 def cluster(emb: np.ndarray, num_speakers: int | None) -> np.ndarray:
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
@@ -71,7 +99,7 @@ def cluster(emb: np.ndarray, num_speakers: int | None) -> np.ndarray:
     # take the smallest k within SILHOUETTE_SLACK of the best. A guess; the user can give the count.
     tries = []
     for k in range(2, min(MAX_AUTO_SPEAKERS, n - 1) + 1):
-        labels = KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(emb)
+        labels = KMeans(n_clusters=k, n_init=4, random_state=0).fit_predict(emb)
         tries.append((silhouette_score(emb, labels, metric="cosine"), labels))
     if not tries:
         return np.zeros(n, dtype=int)
@@ -148,9 +176,8 @@ class ResemblyzerDiarizer(Diarizer):
         the mel is computed once and the LSTM runs on batches instead of one window at a time.
         """
         import torch
-        from resemblyzer import audio as ra
         from resemblyzer.hparams import mel_window_step, partials_n_frames
-        mel = ra.wav_to_mel_spectrogram(audio)
+        mel = mel_spectrogram(audio)
         fps = 1000 // mel_window_step
         mel = np.pad(mel, ((0, partials_n_frames), (0, 0)))
         starts = [int(round(start * fps)) for start, _ in wins]
