@@ -30,7 +30,9 @@ STAGE_MODULES = {
 STAGES = list(STAGE_MODULES)
 REVIEW_AFTER = "translate"
 ANALYSIS_STAGES = STAGES[: STAGES.index(REVIEW_AFTER) + 1]
-RENDER_STAGES = STAGES[STAGES.index(REVIEW_AFTER) + 1:]
+# A render after review starts with `translate`: it skips itself unless a person edited the
+# source text of some lines, which are then translated again before they are voiced.
+RENDER_STAGES = STAGES[STAGES.index(REVIEW_AFTER):]
 PREVIEW_SECONDS = 30.0
 
 ProgressFn = Callable[[str, float, str], None]

@@ -195,6 +195,16 @@ def test_real_review_edit_approve_then_sigkill_during_render(env, spoken_mp4):
     report = json.loads(Path(record["outputs"]["report"]).read_text())
     assert report["remade_ids"] == [last.id]
 
+    # Editing a line's source text in review: the render translates that line again first.
+    doc = client.load_document(job_id)
+    doc.utterances[-1].text = "The house is red."
+    doc.utterances[-1].translated_text = doc.utterances[-1].machine_translation  # as the machine left it
+    client.save_document(job_id, doc)
+    client.rerender(job_id)
+    record = client.wait(job_id, timeout=300)
+    assert record["status"] == "completed"
+    assert "casa" in client.load_document(job_id).utterances[-1].translated_text.lower()
+
 
 def _audio_only(tmp: Path) -> Path:
     out = tmp / "audio_only.mp4"

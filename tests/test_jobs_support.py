@@ -80,7 +80,9 @@ def run_stage(job_dir, stage, *, progress=lambda *a: None, should_cancel=lambda:
     work = job_dir / "work"
     spec = _spec(job_dir)
     marker = work / f"{stage}.done"
-    key = _render_key(job_dir, preview_seconds) if stage in RENDER_STAGES else "done"
+    # Like the real pipeline, the translate stage that opens a render skips itself (the fake
+    # never edits source texts); the stages after it depend on the edited document.
+    key = _render_key(job_dir, preview_seconds) if stage in RENDER_STAGES and stage != REVIEW_AFTER else "done"
     if marker.exists() and marker.read_text() == key:
         return StageResult(stage, 0.0, 0.0, True)
     with open(work / "runs.log", "a") as fh:
