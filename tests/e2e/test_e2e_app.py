@@ -103,7 +103,13 @@ def test_dub_review_edit_approve_play_and_download(app, page: Page, shot, downlo
     edit_cell(page, TRANSLATION_COLUMN, 0, EDITED)
     # The server has the edit once the page says so (not to be confused with "No unsaved edits.").
     expect(page.get_by_text("Unsaved edits: they are saved before any action.")).to_be_visible(timeout=15_000)
-    page.get_by_role("button", name="Approve and render").click()  # saves the edit first
+    before = json.loads((job_dir / "utterances.json").read_text())["utterances"][0]
+    page.get_by_role("button", name="Save edits").click()
+    expect(page.get_by_text("No unsaved edits.")).to_be_visible(timeout=15_000)
+    saved = json.loads((job_dir / "utterances.json").read_text())["utterances"][0]
+    changed = {k: saved[k] for k in saved if saved[k] != before[k]}
+    assert changed == {"translated_text": EDITED}, f"the grid edit landed elsewhere: {changed}"
+    page.get_by_role("button", name="Approve and render").click()
 
     expect(page.get_by_test_id("stVideo").first).to_be_visible(timeout=240_000)
     expect(page.get_by_text("Completed").first).to_be_visible()
