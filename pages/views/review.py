@@ -187,24 +187,16 @@ def save_pending() -> bool:
 
 def change_document(change, done: str) -> None:
     """Save the table's edits, then `change(doc) -> (doc, problems)` on the current file, and save that."""
-    if not save_pending() or job_busy():
-        return
-    new_doc, problems = change(client.load_document(job_id))
-    if problems:
-        st.error(common.md_escape("; ".join(problems)), icon=":material/error:")
-        return
-    try:
+    def apply() -> None:
+        new_doc, problems = change(client.load_document(job_id))
+        if problems:
+            raise DubbingError("; ".join(problems))
         client.save_document(job_id, new_doc)
-    except DubbingError as exc:
-        common.show_error(exc)
-        return
-    reload_table()
-    st.toast(done)
-    st.rerun()
+    run_action(apply, done)
 
 
 def run_action(fn, done: str) -> None:
-    """Save edits, then queue an action on the job; the page then shows its progress."""
+    """Save edits, then run `fn` (queue an action on the job, or change the document); errors are shown."""
     if not save_pending() or job_busy():
         return
     try:
