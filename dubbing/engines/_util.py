@@ -14,3 +14,13 @@ def missing_packages(*names: str) -> list[str]:
         except (ImportError, ValueError):
             out.append(name)
     return out
+
+
+def packages_available(*names: str):
+    """Availability of an engine that needs only these packages (the offline defaults)."""
+    from .base import Availability
+    missing = missing_packages(*names)
+    if missing:
+        return Availability.no(f"Python package{'s' if len(missing) > 1 else ''} missing: "
+                               f"{', '.join(missing)}; run `make setup`")
+    return Availability.yes()

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from ...errors import SilentInputError
-from .._util import missing_packages
+from .._util import packages_available
 from ..base import Availability, Diarizer, Progress, Turn, no_progress
 
 WINDOW_S = 1.5
@@ -157,10 +157,7 @@ class ResemblyzerDiarizer(Diarizer):
 
     @classmethod
     def availability(cls) -> Availability:
-        missing = missing_packages("resemblyzer", "sklearn", "faster_whisper")
-        if missing:
-            return Availability.no(f"Python packages missing: {', '.join(missing)}; run `make setup`")
-        return Availability.yes()
+        return packages_available("resemblyzer", "sklearn", "faster_whisper")
 
     def __init__(self, model: str = ""):
         super().__init__(model)

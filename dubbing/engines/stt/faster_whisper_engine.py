@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from ...fsutil import atomic_write_bytes
-from .._util import missing_packages
+from .._util import missing_packages, packages_available
 from ..base import Availability, Progress, Segment, Transcriber, Transcript, Word, no_progress
 
 PACKAGED = "base"
@@ -52,9 +52,7 @@ class FasterWhisperTranscriber(Transcriber):
 
     @classmethod
     def availability(cls) -> Availability:
-        if missing_packages("faster_whisper"):
-            return Availability.no("Python package faster-whisper is missing; run `make setup`")
-        return Availability.yes()
+        return packages_available("faster_whisper")
 
     @classmethod
     def models(cls) -> list[str]:

