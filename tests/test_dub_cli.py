@@ -187,3 +187,25 @@ def test_dub_into_english_speaks_with_the_packaged_piper_voice(tmp_path):
     voices = {u["voice"] for u in doc["utterances"]}
     assert voices == {"piper:en_US-joe-medium"}, voices
     assert all(u["translated_text"] for u in doc["utterances"])
+
+
+def test_replace_mode_drops_the_original_track_and_a_muted_line_keeps_it(speech_mp4, tmp_path):
+    out = tmp_path / "job"
+    proc = run_cli("dub", speech_mp4, "-t", "es", "-o", out, "--mix-mode", "replace", "--cleanup")
+    assert proc.returncode == 0, proc.stderr
+    assert not (out / "work" / "tts").exists() and not (out / "work" / "audio16k.wav").exists()
+    doc = json.loads((out / "utterances.json").read_text())
+    orig, sr = audio.read(out / "work" / "audio_orig.wav")
+    dub, _ = audio.read(out / "dubbed_audio.wav")
+    first, second = doc["utterances"][0], doc["utterances"][1]
+    gap = slice(int((first["start"] + first["tts_seconds"] + 0.2) * sr), int((second["start"] - 0.2) * sr))
+    assert audio.rms(orig[gap]) > 1e-3 and audio.rms(dub[gap]) < 1e-4  # the background noise is gone
+
+    doc["utterances"][1]["muted"] = True
+    (out / "utterances.json").write_text(json.dumps(doc))
+    proc = run_cli("update", out)  # works after --cleanup: it re-makes what it needs
+    assert proc.returncode == 0, proc.stderr
+    dub, _ = audio.read(out / "dubbed_audio.wav")
+    inside = slice(int((second["start"] + 0.1) * sr), int((second["end"] - 0.1) * sr))
+    assert np.allclose(dub[inside], orig[inside], atol=1e-4)  # the original line is heard again
+    assert json.loads((out / "report.json").read_text())["utterances_remade"] == 0
