@@ -54,3 +54,23 @@ def test_check_again_reads_the_registry_anew(data_dir, monkeypatch):
     at.button(key="engines_recheck").click().run()
     no_exceptions(at)
     assert "Translation · 1 of 2 available" in all_text(at)
+
+
+def test_a_hugging_face_token_is_stored_owner_only_and_read_back(data_dir, monkeypatch, tmp_path):
+    from dubbing.engines import resolve
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    monkeypatch.setenv("HF_TOKEN_PATH", str(tmp_path / "hf" / "token"))
+    at = open_page(PAGE)
+    assert "No token is stored." in all_text(at)
+    at.text_input[0].set_value("bad token")
+    at.button[-1].click().run()
+    assert any("does not look like a Hugging Face token" in e.value for e in at.error)
+    assert not (tmp_path / "hf" / "token").exists()
+    at.text_input[0].set_value("hf_abcdefghijklmnop")
+    at.button[-1].click().run()
+    no_exceptions(at)
+    stored = tmp_path / "hf" / "token"
+    assert stored.read_text() == "hf_abcdefghijklmnop" and (stored.stat().st_mode & 0o777) == 0o600
+    assert resolve.hf_token() == "hf_abcdefghijklmnop"
+    assert "A token is available." in all_text(at)

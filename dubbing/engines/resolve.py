@@ -82,12 +82,38 @@ def hf_token() -> str | None:
     for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
         if os.environ.get(var, "").strip():
             return os.environ[var].strip()
-    stored = Path(os.environ.get("HF_TOKEN_PATH") or hf_home() / "token").expanduser()
+    stored = token_path()
     try:
         token = stored.read_text(encoding="utf-8").strip()
     except OSError:
         return None
     return token or None
+
+
+def token_path() -> Path:
+    return Path(os.environ.get("HF_TOKEN_PATH") or hf_home() / "token").expanduser()
+
+
+def save_hf_token(token: str) -> Path:
+    """Store a token where huggingface_hub (and `hf_token()`, so the worker) reads it; owner-only.
+
+    Written directly, not through `huggingface_hub.login`, which checks the token online.
+    An empty token removes the stored one.
+    """
+    path = token_path()
+    token = token.strip()
+    if not token:
+        path.unlink(missing_ok=True)
+        return path
+    if any(c.isspace() for c in token) or len(token) < 8:
+        raise EngineUnavailableError("that does not look like a Hugging Face token (hf_...); paste it again")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(token)
+    os.replace(tmp, path)
+    return path
 
 
 def cache_dir() -> Path:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from dubbing.engines import resolve
+from dubbing.errors import DubbingError
 from dubbing.ui import common
 from dubbing.ui.engines import STAGE_TITLES, tool_versions
 
@@ -57,6 +59,24 @@ for stage, title in STAGE_TITLES.items():
     with st.container(border=True):
         for r in stage_rows:
             engine_row(r)
+
+st.subheader("Hugging Face access")
+st.caption("Gated models such as the pyannote pipelines need a token (and a hub connection or a filled cache). "
+           "It is stored for this machine's user where huggingface_hub keeps it; `HF_TOKEN` in the "
+           "environment takes precedence.")
+has_token = resolve.hf_token() is not None
+with st.form("hf_token_form", border=True):
+    token = st.text_input("Token", type="password", placeholder="hf_..." if not has_token else "a token is stored")
+    saved = st.form_submit_button("Save token")
+if saved:
+    try:
+        resolve.save_hf_token(token)
+    except DubbingError as exc:
+        common.show_error(exc)
+    else:
+        common.engine_rows.clear()
+        st.success("Token saved." if token.strip() else "Stored token removed.", icon=":material/key:")
+st.caption(":green[A token is available.]" if resolve.hf_token() else ":gray[No token is stored.]")
 
 st.subheader("Tools")
 st.dataframe(pd.DataFrame([{"Tool": k, "Version": v} for k, v in versions().items()]),
