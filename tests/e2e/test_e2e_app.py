@@ -100,14 +100,25 @@ def test_dub_review_edit_approve_play_and_download(app, page: Page, shot, downlo
     expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
     shot(page, "05_review_awaiting")
 
-    edit_cell(page, TRANSLATION_COLUMN, 0, EDITED)
-    # The server has the edit once the page says so (not to be confused with "No unsaved edits.").
-    expect(page.get_by_text("Unsaved edits: they are saved before any action.")).to_be_visible(timeout=15_000)
-    before = json.loads((job_dir / "utterances.json").read_text())["utterances"][0]
-    page.get_by_role("button", name="Save edits").click()
-    expect(page.get_by_text("No unsaved edits.")).to_be_visible(timeout=15_000)
-    saved = json.loads((job_dir / "utterances.json").read_text())["utterances"][0]
-    changed = {k: saved[k] for k in saved if saved[k] != before[k]}
+    doc_path = job_dir / "utterances.json"
+    original = doc_path.read_text()
+    before = json.loads(original)["utterances"][0]
+    # The grid is a canvas driven by mouse and keys; a key that arrives while it redraws can
+    # land in another cell. The product is judged on what reaches the file, so a mis-aimed
+    # edit is undone and typed once more, and the second try must land.
+    for attempt in range(2):
+        edit_cell(page, TRANSLATION_COLUMN, 0, EDITED)
+        # The server has the edit once the page says so (not to be confused with "No unsaved edits.").
+        expect(page.get_by_text("Unsaved edits: they are saved before any action.")).to_be_visible(timeout=15_000)
+        page.get_by_role("button", name="Save edits").click()
+        expect(page.get_by_text("No unsaved edits.")).to_be_visible(timeout=15_000)
+        saved = json.loads(doc_path.read_text())["utterances"][0]
+        changed = {k: saved[k] for k in saved if saved[k] != before[k]}
+        if changed == {"translated_text": EDITED} or attempt == 1:
+            break
+        doc_path.write_text(original)
+        page.reload()
+        expect(page.get_by_test_id("stDataFrame").first).to_be_visible(timeout=30_000)
     assert changed == {"translated_text": EDITED}, f"the grid edit landed elsewhere: {changed}"
     page.get_by_role("button", name="Approve and render").click()
 
