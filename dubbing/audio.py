@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .fsutil import temp_path_for
+from .fsutil import atomic_output
 
 
 def read(path: Path, *, mono: bool = False) -> tuple[np.ndarray, int]:
@@ -18,12 +18,8 @@ def read(path: Path, *, mono: bool = False) -> tuple[np.ndarray, int]:
 
 
 def write(path: Path, data: np.ndarray, sr: int, *, subtype: str = "FLOAT") -> None:
-    tmp = temp_path_for(Path(path))
-    try:
+    with atomic_output(path) as tmp:
         sf.write(str(tmp), data, sr, subtype=subtype, format="WAV")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def resample(x: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:

@@ -4,7 +4,9 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 
 _UMASK = os.umask(0)
@@ -32,11 +34,20 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def temp_path_for(path: Path) -> Path:
-    """A temp name beside `path` (same suffix, so tools that read the extension work), for os.replace later."""
+@contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """A temp path beside `path` for a tool to write; renamed onto `path` when the block succeeds.
+
+    The temp name keeps the suffix, so tools that pick a format by extension (ffmpeg, soundfile) work.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def file_digest(path: Path) -> str:

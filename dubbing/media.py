@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .errors import (CorruptInputError, DubbingError, NoAudioError, NotAVideoError, NoVideoError, NotFoundError,
                      TooBigError, TransientError)
-from .fsutil import temp_path_for
+from .fsutil import atomic_output
 
 MP4_FORMATS = {"mov", "mp4", "m4a", "3gp", "3g2", "mj2"}
 
@@ -139,7 +139,6 @@ def _float(value, default: float) -> float:
 def extract_audio(src: Path, dst: Path, *, sample_rate: int | None = None, mono: bool = False,
                   seconds: float | None = None) -> None:
     """Decode the first audio stream to 16-bit WAV (atomically): resampled/mono for analysis, or as-is for mixing."""
-    tmp = temp_path_for(dst)
     args = ["-i", str(src), "-map", "0:a:0", "-vn"]
     if seconds:
         args += ["-t", f"{seconds:.3f}"]
@@ -147,12 +146,8 @@ def extract_audio(src: Path, dst: Path, *, sample_rate: int | None = None, mono:
         args += ["-ac", "1"]
     if sample_rate:
         args += ["-ar", str(sample_rate)]
-    args += ["-c:a", "pcm_s16le", str(tmp)]
-    try:
-        run_ffmpeg(args, what=f"reading the audio of {Path(src).name}")
-        tmp.replace(dst)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_output(dst) as tmp:
+        run_ffmpeg(args + ["-c:a", "pcm_s16le", str(tmp)], what=f"reading the audio of {Path(src).name}")
 
 
 def change_tempo(src: Path, dst: Path, factor: float) -> None:
@@ -166,18 +161,13 @@ def change_tempo(src: Path, dst: Path, factor: float) -> None:
         filters.append("atempo=0.5")
         f /= 0.5
     filters.append(f"atempo={f:.6f}")
-    tmp = temp_path_for(dst)
-    try:
+    with atomic_output(dst) as tmp:
         run_ffmpeg(["-i", str(src), "-filter:a", ",".join(filters), "-c:a", "pcm_f32le", str(tmp)],
                    what="fitting speech to its time slot")
-        tmp.replace(dst)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def mux(video_src: Path, audio_wav: Path, dst: Path, *, seconds: float | None = None) -> None:
     """Put new audio beside the untouched video stream (copied, never re-encoded)."""
-    tmp = temp_path_for(dst)
     args = ["-i", str(video_src), "-i", str(audio_wav), "-map", "0:v:0", "-map", "1:a:0",
             "-c:v", "copy",
             # The fast AAC coder at 128k: transparent enough for speech over a ducked background,
@@ -185,12 +175,8 @@ def mux(video_src: Path, audio_wav: Path, dst: Path, *, seconds: float | None = 
             "-c:a", "aac", "-aac_coder", "fast", "-b:a", "128k", "-map_metadata", "0", "-movflags", "+faststart"]
     if seconds:
         args += ["-t", f"{seconds:.3f}"]
-    args.append(str(tmp))
-    try:
-        run_ffmpeg(args, what="writing the dubbed video")
-        tmp.replace(dst)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_output(dst) as tmp:
+        run_ffmpeg(args + [str(tmp)], what="writing the dubbed video")
 
 
 def stream_md5(path: Path, stream: str = "v:0") -> str:

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ...errors import TransientError
-from ...fsutil import temp_path_for
+from ...fsutil import atomic_output
 from ...models import FEMALE, MALE
 from ..base import Availability, TTSEngine, Voice
 
@@ -48,13 +48,9 @@ class EspeakTTS(TTSEngine):
                 + [Voice(f"{language}+{v}", language, FEMALE, f"eSpeak {language} female {v[1:]}") for v in FEMALE_VARIANTS])
 
     def synthesize(self, text: str, voice: str, out_path: Path) -> None:
-        tmp = temp_path_for(out_path)
-        try:
+        with atomic_output(out_path) as tmp:
             # Text on stdin: an utterance starting with '-' must not read as an option.
             proc = subprocess.run(["espeak-ng", "-v", voice, "-s", str(WORDS_PER_MINUTE), "-w", str(tmp), "--stdin"],
                                   input=text, capture_output=True, text=True, timeout=120)
             if proc.returncode != 0 or not tmp.exists():
                 raise TransientError(f"espeak-ng failed for voice {voice}: {proc.stderr.strip()[:200]}")
-            tmp.replace(out_path)
-        finally:
-            tmp.unlink(missing_ok=True)

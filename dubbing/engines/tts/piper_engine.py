@@ -4,7 +4,7 @@ from __future__ import annotations
 import wave
 from pathlib import Path
 
-from ...fsutil import temp_path_for
+from ...fsutil import atomic_output
 from ...models import MALE
 from .._util import packages_available
 from ..base import Availability, TTSEngine, Voice
@@ -46,10 +46,5 @@ class PiperTTS(TTSEngine):
 
     def synthesize(self, text: str, voice: str, out_path: Path) -> None:
         model = self._load(voice)
-        tmp = temp_path_for(out_path)
-        try:
-            with wave.open(str(tmp), "wb") as wav:
-                model.synthesize_wav(text, wav)
-            tmp.replace(out_path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_output(out_path) as tmp, wave.open(str(tmp), "wb") as wav:
+            model.synthesize_wav(text, wav)

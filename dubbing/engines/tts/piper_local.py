@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import EngineUnavailableError
-from ...fsutil import temp_path_for
+from ...fsutil import atomic_output
 from ...models import FEMALE, GENDERS, MALE, UNKNOWN
 from .. import langcodes
 from ..base import Availability, TTSEngine, Voice
@@ -164,10 +164,5 @@ class PiperLocalTTS(TTSEngine):
             model = self._loaded[vf.model]
         base = float(getattr(model.config, "length_scale", None) or 1.0)
         config = SynthesisConfig(speaker_id=vf.speaker_id, length_scale=base / float(speed or self.speed))
-        tmp = temp_path_for(out_path)
-        try:
-            with wave.open(str(tmp), "wb") as wav:
-                model.synthesize_wav(text, wav, syn_config=config)
-            tmp.replace(out_path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_output(out_path) as tmp, wave.open(str(tmp), "wb") as wav:
+            model.synthesize_wav(text, wav, syn_config=config)
