@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from .errors import DubbingError, ExitCode
@@ -123,7 +122,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    started = time.perf_counter()
     try:
         return int(args.func(args))
     except DubbingError as exc:
@@ -132,6 +130,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return int(ExitCode.CANCELLED)
-    finally:
-        if getattr(args, "verbose", False):
-            print(f"{time.perf_counter() - started:.1f} s", file=sys.stderr)

@@ -6,10 +6,8 @@ crash paths use a clip made here with eSpeak NG (no ../shared needed).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest

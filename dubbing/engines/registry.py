@@ -58,18 +58,6 @@ _instances: dict[tuple[str, str, str], Engine] = {}
 _lock = threading.Lock()
 
 
-def engine_names(stage: str) -> list[str]:
-    return [n for n in ENGINES[stage] if _importable(stage, n)]
-
-
-def _importable(stage: str, name: str) -> bool:
-    try:
-        engine_class(stage, name)
-        return True
-    except EngineUnavailableError:
-        return False
-
-
 def engine_class(stage: str, name: str) -> type[Engine]:
     if stage not in ENGINES:
         raise EngineUnavailableError(f"unknown stage '{stage}'; stages: {', '.join(STAGES)}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,7 +28,6 @@ class Context:
     progress: Callable[[float, str], None] = lambda f, m="": None
     should_cancel: Callable[[], bool] = lambda: False
     preview_seconds: float | None = None
-    _cancel_checked: float = field(default=0.0, repr=False)
 
     @property
     def work(self) -> Path:

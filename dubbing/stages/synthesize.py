@@ -23,7 +23,8 @@ TARGET_RMS_RANGE = (0.02, 0.2)  # dubbed speech level follows the original line'
 
 
 def key(ctx: Context) -> str:
-    return stable_hash("synthesize", [render_key(ctx, d, u, w) for d, u, w in _plan(ctx, ctx.load_doc())])
+    doc = ctx.load_doc()
+    return stable_hash("synthesize", [render_key(ctx, doc, u, w) for u, w in _plan(ctx, doc)])
 
 
 def outputs(ctx: Context):
@@ -33,10 +34,10 @@ def outputs(ctx: Context):
 def current(ctx: Context) -> bool:
     doc = ctx.load_doc()
     return all(u.render_key == render_key(ctx, doc, u, w) and u.clip and (ctx.work / u.clip).exists()
-               for _, u, w in _plan(ctx, doc))
+               for u, w in _plan(ctx, doc))
 
 
-def _plan(ctx: Context, doc: Document) -> list[tuple[Document, Utterance, float]]:
+def _plan(ctx: Context, doc: Document) -> list[tuple[Utterance, float]]:
     """The utterances to voice, each with the end of its window (the next utterance's start)."""
     utts = sorted(doc.utterances, key=lambda u: (u.start, u.id))
     out = []
@@ -46,7 +47,7 @@ def _plan(ctx: Context, doc: Document) -> list[tuple[Document, Utterance, float]
         if ctx.preview_seconds and u.start >= ctx.preview_seconds:
             continue
         nxt = next((v.start for v in utts[i + 1:] if v.start > u.start), doc.duration or u.end)
-        out.append((doc, u, max(nxt, u.start + MIN_WINDOW_S)))
+        out.append((u, max(nxt, u.start + MIN_WINDOW_S)))
     return out
 
 
@@ -121,7 +122,7 @@ def run(ctx: Context) -> dict:
     plan = _plan(ctx, doc)
     orig, sr = audio.read(ctx.path("audio_orig.wav"), mono=True)
     remade = []
-    for i, (_, u, window_end) in enumerate(plan):
+    for i, (u, window_end) in enumerate(plan):
         ctx.check_cancel()
         rk = render_key(ctx, doc, u, window_end)
         clip = f"clips/{rk}.wav"
@@ -138,7 +139,7 @@ def run(ctx: Context) -> dict:
         if len(remade) % 10 == 0:
             ctx.save_doc(doc)
     ctx.save_doc(doc)
-    voiced = [u for _, u, _ in plan]
+    voiced = [u for u, _ in plan]
     return {"utterances": len(voiced), "remade": len(remade), "remade_ids": remade,
             "overruns": [u.id for u in voiced if u.overrun],
             "speed_factors": {str(u.id): u.speed for u in voiced}}

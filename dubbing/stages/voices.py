@@ -21,14 +21,14 @@ def outputs(ctx: Context):
     return [ctx.doc_path]
 
 
-def candidate_voices(ctx: Context, language: str) -> list[str]:
-    """Voice ids ("engine:voice") in order of preference for this job."""
+def candidate_voices(ctx: Context, language: str) -> dict[str, str]:
+    """Voice ids ("engine:voice") in order of preference for this job, each with its gender."""
     if ctx.settings.tts == "auto":
         first = ctx.engine("tts", target=language)
         names = [first] + [n for n in registry.ENGINES["tts"] if n != first]
     else:
         names = [ctx.settings.tts]
-    out = []
+    out: dict[str, str] = {}
     for name in names:
         try:
             cls = registry.engine_class("tts", name)
@@ -36,7 +36,7 @@ def candidate_voices(ctx: Context, language: str) -> list[str]:
             continue
         assert issubclass(cls, TTSEngine)
         if cls.availability().ok:
-            out += [f"{name}:{v.id}" for v in cls.voices(language)]
+            out.update((f"{name}:{v.id}", v.gender) for v in cls.voices(language))
     return out
 
 
@@ -79,9 +79,10 @@ def _fits(info: Speaker, genders: dict[str, str]) -> bool:
     return genders[info.voice] in (info.gender, UNKNOWN)
 
 
-def assign(doc: Document, candidates: list[str]) -> int:
-    """Give every speaker (and utterance) a voice; returns how many speakers got a new one."""
-    lang = doc.target_language
+def assign(doc: Document, genders: dict[str, str]) -> int:
+    """Give every speaker (and utterance) a voice from `genders` (voice id -> gender, in order of
+    preference); returns how many speakers got a new one."""
+    candidates = list(genders)
     order = []
     for u in doc.utterances:
         if u.speaker not in order:
@@ -89,7 +90,6 @@ def assign(doc: Document, candidates: list[str]) -> int:
         if u.speaker not in doc.speakers:  # a person introduced a new speaker label
             doc.speakers[u.speaker] = Speaker(gender=u.gender, name=u.speaker)
     _sync_genders(doc)
-    genders = {v: voice_gender(v, lang) for v in candidates}
     used = {s.voice for s in doc.speakers.values() if s.voice}
     changed = 0
     for spk in order:
