@@ -109,6 +109,14 @@ class Diarizer(Engine):
                 progress: Progress = no_progress) -> list[Turn]:
         """Speaker turns, sorted by start, labels SPEAKER_00, SPEAKER_01, ... in order of first appearance."""
 
+    # Engines that keep what they measured (e.g. speaker embeddings) can re-detect speakers
+    # with another count cheaply: `diarize` leaves it in `self.state` (arrays by name) and
+    # `recluster(state, n)` gives new turns from it without touching the audio again.
+    state: dict[str, np.ndarray] | None = None
+
+    def recluster(self, state: dict[str, np.ndarray], num_speakers: int | None) -> list[Turn]:
+        raise NotImplementedError(f"{self.name} cannot re-detect speakers without running again")
+
 
 class Transcriber(Engine):
     stage = "stt"

@@ -1,0 +1,249 @@
+"""Development conversations with known turns, assembled from real recordings of distinct people.
+
+The speakers come from `../shared/media` (single-speaker clips, the speakers of the AMI
+meetings cut where they alone speak, the two channels of the stereo clip) and from the
+AMI sample that pyannote.audio ships. A conversation takes 2 to 4 of them, alternates
+their speech in turns of one to three pieces with realistic gaps (some turns follow
+with no pause at all), and keeps the truth: who speaks when, and in which language.
+
+Used by the structure tests (`tests/test_structure.py`) and `benchmarks/bench_structure.py`.
+Speakers of one source meeting are only combined with each other or with speakers of
+other corpora, so that no person can appear under two names.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+SR = 16000
+REPO = Path(__file__).resolve().parents[1]
+MEDIA = REPO.parent / "shared" / "media"
+
+
+@dataclass
+class Speaker:
+    name: str
+    language: str
+    gender: str
+    source: str  # speakers of one source may share a meeting, never a person
+    pieces: list[np.ndarray] = field(default_factory=list)
+
+
+@dataclass
+class Conversation:
+    name: str
+    audio: np.ndarray  # 16 kHz mono float32
+    turns: list[tuple[float, float, str, str]]  # (start, end, speaker, language)
+
+    @property
+    def speakers(self) -> list[str]:
+        return sorted({t[2] for t in self.turns})
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / SR
+
+    def rttm(self) -> str:
+        return "".join(f"SPEAKER {self.name} 1 {s:.3f} {e - s:.3f} <NA> <NA> {spk} <NA> <NA>\n"
+                       for s, e, spk, _ in self.turns)
+
+    def write(self, folder: Path) -> Path:
+        """The conversation as a WAV and its truth (RTTM and JSON) beside it; returns the WAV."""
+        import soundfile as sf
+        folder.mkdir(parents=True, exist_ok=True)
+        wav = folder / f"{self.name}.wav"
+        sf.write(str(wav), self.audio, SR)
+        (folder / f"{self.name}.rttm").write_text(self.rttm())
+        (folder / f"{self.name}.json").write_text(json.dumps({"turns": self.turns}, indent=1))
+        return wav
+
+    def mp4(self, folder: Path) -> Path:
+        """The conversation muxed with a small generated video track."""
+        wav = self.write(folder)
+        out = folder / f"{self.name}.mp4"
+        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                        "color=c=gray:s=160x120:r=10", "-i", str(wav), "-shortest", "-c:v", "libx264",
+                        "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ar", "44100", str(out)],
+                       check=True)
+        return out
+
+
+def load16k(path: Path, channel: int | None = None) -> np.ndarray:
+    """Any audio or video file as 16 kHz mono float32 (one channel of it when asked)."""
+    pan = ["-af", f"pan=mono|c0=c{channel}"] if channel is not None else ["-ac", "1"]
+    raw = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", str(path), *pan, "-ar", str(SR),
+                          "-f", "f32le", "-"], check=True, capture_output=True).stdout
+    return np.frombuffer(raw, dtype=np.float32).copy()
+
+
+def _vad_pieces(x: np.ndarray, min_s: float = 0.6, max_s: float = 7.0) -> list[np.ndarray]:
+    """Cut one speaker's recording at its pauses into pieces of speech."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+    stamps = get_speech_timestamps(x, VadOptions(threshold=0.5, min_silence_duration_ms=250, speech_pad_ms=60))
+    pieces, cur = [], None
+    for s in stamps:
+        if cur is not None and (s["end"] - cur[0]) / SR <= max_s and (s["start"] - cur[1]) / SR < 0.35:
+            cur = (cur[0], s["end"])
+        else:
+            if cur is not None:
+                pieces.append(cur)
+            cur = (s["start"], s["end"])
+    if cur is not None:
+        pieces.append(cur)
+    return [x[a:b] for a, b in pieces if (b - a) / SR >= min_s]
+
+
+def _rttm_pieces(x: np.ndarray, rttm: Path, min_s: float = 0.6) -> dict[str, list[np.ndarray]]:
+    """Each speaker's stretches of a meeting where no one else speaks (0.1 s kept clear at each side)."""
+    turns = []
+    for line in rttm.read_text().splitlines():
+        f = line.split()
+        if f and f[0] == "SPEAKER":
+            turns.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))
+    out: dict[str, list[np.ndarray]] = {}
+    for s, e, spk in turns:
+        cuts = [(s, e)]
+        for s2, e2, other in turns:
+            if other == spk:
+                continue
+            nxt = []
+            for a, b in cuts:
+                lo, hi = s2 - 0.1, e2 + 0.1
+                if hi <= a or lo >= b:
+                    nxt.append((a, b))
+                else:
+                    if lo > a:
+                        nxt.append((a, lo))
+                    if hi < b:
+                        nxt.append((hi, b))
+            cuts = nxt
+        for a, b in cuts:
+            if b - a >= min_s:
+                seg = x[int(a * SR):int(b * SR)]
+                # Long stretches are cut at pauses, as a person's turn would be.
+                out.setdefault(spk, []).extend(_vad_pieces(seg, min_s) if b - a > 7 else [seg])
+    return out
+
+
+def _normalise(x: np.ndarray, rms: float) -> np.ndarray:
+    cur = float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) or 1.0
+    return (x * (rms / cur)).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def speaker_pool() -> dict[str, Speaker]:
+    """Every distinct real person we have recordings of (needs ../shared/media)."""
+    if not MEDIA.exists():
+        raise FileNotFoundError(f"{MEDIA} is absent")
+    pool: dict[str, Speaker] = {}
+    singles = [("jfk", "en_jfk_inaugural.flac", "en", "male"),
+               ("lj", "en_ljspeech_LJ050-0131.wav", "en", "female"),
+               ("uberi_en", "en_one_two_three.wav", "en", "male"),
+               ("cv_fr", "fr_commonvoice_17299458_UNVERIFIED.wav", "fr", "male"),
+               ("uberi_fr", "fr_dictee_numero_un.aiff", "fr", "female"),
+               ("uberi_zh", "zh_za_ziji_de_jiao.flac", "zh", "female"),
+               ("jordimas", "mp4_en_jordimas_selfie.mp4", "en", "male")]
+    for name, file, lang, gender in singles:
+        x = load16k(MEDIA / file)
+        pieces = _vad_pieces(x) or [x]
+        pool[name] = Speaker(name, lang, gender, name, pieces)
+    auto = load16k(MEDIA / "mp4_en_auto-editor_example.mp4")[: int(17.5 * SR)]
+    pool["autoeditor"] = Speaker("autoeditor", "en", "male", "autoeditor", _vad_pieces(auto))
+    meetings = [("ami_dev", MEDIA / "multi2_ami_dev00.wav", MEDIA / "multi2_ami_dev00.rttm")]
+    meetings.append(("ami_tst", MEDIA / "multi4_ami_tst00.wav", MEDIA / "multi4_ami_tst00.rttm"))
+    try:
+        import pyannote.audio as _pa  # noqa: F401  (only for the path of its packaged sample)
+    except Exception:  # the import itself fails on the CUDA-only torchaudio; the files are still there
+        pass
+    import importlib.util
+    spec = importlib.util.find_spec("pyannote")
+    if spec and spec.submodule_search_locations:
+        sample = Path(list(spec.submodule_search_locations)[0]) / "audio" / "sample"
+        if (sample / "sample.wav").exists():
+            meetings.append(("pyannote_sample", sample / "sample.wav", sample / "sample.rttm"))
+    for source, wav, rttm in meetings:
+        x = load16k(wav)
+        for spk, pieces in _rttm_pieces(x, rttm).items():
+            gender = "female" if spk.startswith("FE") else "male" if spk.startswith("ME") else "unknown"
+            pool[f"{source}:{spk}"] = Speaker(f"{source}:{spk}", "en", gender, source, pieces)
+    stereo = MEDIA / "multi2_stereo_overlap.wav"
+    for ch, spk in ((0, "left"), (1, "right")):
+        x = load16k(stereo, channel=ch)
+        pool[f"stereo:{spk}"] = Speaker(f"stereo:{spk}", "en", "unknown", "stereo", _vad_pieces(x) or [x])
+    return {k: v for k, v in pool.items() if v.pieces}
+
+
+def assemble(name: str, speakers: list[str], *, seconds: float = 50.0, seed: int = 0,
+             noise: float = 0.002) -> Conversation:
+    """Alternate the speakers' pieces in turns until about `seconds` long."""
+    pool = speaker_pool()
+    rng = np.random.default_rng(seed)
+    spk_objs = [pool[s] for s in speakers]
+    levels = {s: float(rng.uniform(0.03, 0.12)) for s in speakers}
+    next_piece = {s: int(rng.integers(len(pool[s].pieces))) for s in speakers}
+    parts, turns, t = [np.zeros(int(0.4 * SR), np.float32)], [], 0.4
+    order: list[str] = []
+    last = None
+    while t < seconds or len(set(order)) < len(speakers):
+        unused = [s for s in speakers if s not in order]
+        choices = unused or [s for s in speakers if s != last]
+        spk = choices[int(rng.integers(len(choices)))]
+        obj = pool[spk]
+        # Short back-channels ("yes", "one two three") happen: a turn may be one short piece.
+        for k in range(int(rng.integers(1, 4))):
+            piece = obj.pieces[next_piece[spk] % len(obj.pieces)]
+            next_piece[spk] += 1
+            piece = _normalise(piece, levels[spk])
+            turns.append((round(t, 3), round(t + len(piece) / SR, 3), spk, obj.language))
+            parts.append(piece)
+            t += len(piece) / SR
+            if t >= seconds * 1.15:
+                break
+            inner = float(rng.uniform(0.15, 0.6))  # a breath within a turn
+            parts.append(np.zeros(int(inner * SR), np.float32))
+            t += int(inner * SR) / SR
+        # Between turns: usually a short gap, sometimes none (a quick reply), sometimes a long pause.
+        gap = float(rng.choice([0.0, 0.15, 0.3, 0.5, 0.8, 1.2], p=[0.15, 0.2, 0.25, 0.2, 0.12, 0.08]))
+        parts.append(np.zeros(int(gap * SR), np.float32))
+        t += int(gap * SR) / SR
+        order.append(spk)
+        last = spk
+    audio = np.concatenate(parts + [np.zeros(int(0.5 * SR), np.float32)])
+    audio = audio + noise * rng.standard_normal(len(audio)).astype(np.float32)
+    # Consecutive pieces of one speaker with only a breath between are one turn of the truth.
+    merged: list[tuple[float, float, str, str]] = []
+    for s, e, spk, lang in turns:
+        if merged and merged[-1][2] == spk and merged[-1][3] == lang and s - merged[-1][1] < 0.7:
+            merged[-1] = (merged[-1][0], e, spk, lang)
+        else:
+            merged.append((s, e, spk, lang))
+    return Conversation(name, np.clip(audio, -1, 1).astype(np.float32), merged)
+
+
+# The development set: 2, 3 and 4 people, mixed genders, two women, one source meeting or several.
+DEV_SET = {
+    "two_women_call": (["lj", "ami_tst:FEO070"], 45.0, 1),
+    "two_men": (["jfk", "ami_dev:MEE009"], 50.0, 2),
+    "man_woman": (["autoeditor", "ami_tst:FEO072"], 45.0, 3),
+    "meeting_pair": (["pyannote_sample:speaker90", "pyannote_sample:speaker91"], 50.0, 4),
+    "three_people": (["jordimas", "lj", "ami_dev:MEE012"], 60.0, 5),
+    "three_men": (["jfk", "autoeditor", "ami_tst:MEE071"], 60.0, 6),
+    "four_people": (["ami_tst:MEE071", "ami_tst:FEO072", "ami_tst:MEE073", "ami_tst:FEO070"], 70.0, 7),
+    "four_mixed_sources": (["jfk", "lj", "pyannote_sample:speaker90", "ami_dev:MEE009"], 70.0, 8),
+}
+# English, French and Chinese turns from different people: every turn must be heard and tagged.
+MIXED_LANGUAGE = (["jfk", "cv_fr", "uberi_zh", "uberi_fr", "lj"], 40.0, 9)
+
+
+def dev_set() -> list[Conversation]:
+    return [assemble(name, spk, seconds=sec, seed=seed) for name, (spk, sec, seed) in DEV_SET.items()]
+
+
+def mixed_language() -> Conversation:
+    spk, sec, seed = MIXED_LANGUAGE
+    return assemble("mixed_language", spk, seconds=sec, seed=seed)
