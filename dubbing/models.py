@@ -57,6 +57,10 @@ class Utterance:
     translated_text: str = ""
     voice: str = ""  # "<engine>:<voice id>", empty = the speaker's voice
     muted: bool = False  # keep the original audio here, make no speech
+    language: str = ""  # the language spoken in this line ("" = the document's source language)
+    # The line's words with their times (seconds in the video): [{"start", "end", "text"}, ...].
+    words: list[dict[str, Any]] = field(default_factory=list)
+    note: str = ""  # why the machine left this line alone (e.g. no translator for its language)
     # Set by the timing fit: how much the speech was sped up, and whether it
     # still did not fit before the next utterance.
     speed: float = 1.0
@@ -138,6 +142,7 @@ class DubSettings:
     tts: str = "auto"  # piper for English where it is installed, else espeak
     tts_model: str = ""
     speakers: int | None = None  # None = estimate
+    pause_split: float = 0.5  # a pause this long (seconds) within one person's speech starts a new line
     clone_voices: bool = False  # XTTS only: each speaker's voice cloned from their own original audio
     max_speed: float = 1.3
     mix_mode: str = MIX_DUCK

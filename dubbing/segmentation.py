@@ -1,16 +1,28 @@
-"""Turning speaker turns and timed words into utterances.
+"""The structure of a conversation: transcription windows from speaker turns, and lines from timed words.
 
-No utterance spans two speakers; long turns are split at sentence ends, then at
-pauses, so that each utterance is at most MAX_SECONDS long.
+Whisper's word times swallow pauses (a new turn's first word starts where the last
+speaker stopped), so words are first fitted into the regions where the voice detector
+heard speech. Lines then break where people change, where the language changes, at
+pauses (0.5 s by default, a setting), and at sentence ends; no line spans two speakers,
+none is shorter than MIN_LINE_S or longer than MAX_SECONDS.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from .engines.base import Piece
 
 MAX_SECONDS = 15.0
-PAUSE_SPLIT_S = 1.0  # a silence this long always starts a new utterance
-SENTENCE_MIN_S = 1.5  # split at a sentence end once the utterance is this long
+PAUSE_SPLIT_S = 0.5  # default: a silence this long starts a new line (DubSettings.pause_split)
+SENTENCE_MIN_S = 1.5  # split at a sentence end once the line is this long
+MIN_LINE_S = 0.3
 SENTENCE_END = (".", "?", "!", "。", "？", "！")
+WINDOW_S = 28.0  # a transcription window holds at most this much (Whisper hears 30 s)
+PIECE_PAD_S = 0.15
+SNAP_S = 0.35  # a line edge moves to the edge of the speech region this close to it
+
+Turns = list[tuple[float, float, str]]
+Regions = list[tuple[float, float]]
 
 
 @dataclass
@@ -19,9 +31,24 @@ class TimedWord:
     end: float
     text: str
     speaker: str = ""
+    language: str = ""
+    probability: float = 1.0
 
 
-def speaker_at(start: float, end: float, turns: list[tuple[float, float, str]]) -> str:
+@dataclass
+class Line:
+    start: float
+    end: float
+    speaker: str
+    language: str
+    words: list[TimedWord] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "".join(w.text for w in self.words).strip()
+
+
+def speaker_at(start: float, end: float, turns: Turns) -> str:
     """The speaker whose turns overlap [start, end] most; the nearest turn when none overlaps."""
     best, best_overlap = None, 0.0
     for t0, t1, spk in turns:
@@ -34,36 +61,105 @@ def speaker_at(start: float, end: float, turns: list[tuple[float, float, str]]) 
     return min(turns, key=lambda t: min(abs(mid - t[0]), abs(mid - t[1])))[2]
 
 
-def words_from_segments(segments: list[dict]) -> list[TimedWord]:
-    """Word timestamps, or whole segments where the engine gave no words."""
+# --- transcription windows ----------------------------------------------------------
+
+def plan_windows(turns: Turns, duration: float) -> list[tuple[str, list[Piece]]]:
+    """Each speaker's turns, slightly padded, packed in time order into windows of at most WINDOW_S.
+
+    One window holds one person, so its detected language is that person's, and a window
+    costs one encoder pass however many short turns it holds.
+    """
+    turns = sorted(turns)
+    pieces: list[tuple[str, Piece]] = []
+    for i, (start, end, spk) in enumerate(turns):
+        lo = max(0.0, start - PIECE_PAD_S)
+        hi = min(duration, end + PIECE_PAD_S)
+        # Padding never reaches into another speaker's turn.
+        if i and turns[i - 1][2] != spk:
+            lo = max(lo, min(start, (turns[i - 1][1] + start) / 2))
+        if i + 1 < len(turns) and turns[i + 1][2] != spk:
+            hi = min(hi, max(end, (end + turns[i + 1][0]) / 2))
+        while hi - lo > WINDOW_S:
+            pieces.append((spk, Piece(round(lo, 3), round(lo + WINDOW_S, 3))))
+            lo += WINDOW_S
+        pieces.append((spk, Piece(round(lo, 3), round(hi, 3))))
+    windows: dict[str, list[list[Piece]]] = {}
+    for spk, p in pieces:
+        own = windows.setdefault(spk, [[]])
+        used = sum(q.end - q.start + 0.4 for q in own[-1])
+        if own[-1] and used + (p.end - p.start) > WINDOW_S:
+            own.append([])
+        own[-1].append(p)
+    out = [(spk, w) for spk, ws in windows.items() for w in ws if w]
+    return sorted(out, key=lambda item: item[1][0].start)
+
+
+# --- words ----------------------------------------------------------------------------
+
+def words_from_transcript(transcript: dict) -> list[TimedWord]:
+    """Timed words of transcript.json, in time order (or whole segments where an engine gave no words)."""
     out = []
-    for seg in segments:
+    for seg in transcript.get("segments", []):
+        lang, prob = seg.get("language", transcript.get("language", "")), seg.get("language_probability", 1.0)
         words = seg.get("words") or []
         if words:
-            out += [TimedWord(w["start"], w["end"], w["text"]) for w in words if w["text"].strip()]
+            out += [TimedWord(w["start"], w["end"], w["text"], language=lang, probability=prob)
+                    for w in words if w["text"].strip()]
         elif seg["text"].strip():
-            out.append(TimedWord(seg["start"], seg["end"], " " + seg["text"].strip()))
-    return out
+            out.append(TimedWord(seg["start"], seg["end"], " " + seg["text"].strip(), language=lang,
+                                 probability=prob))
+    return sorted(out, key=lambda w: (w.start, w.end))
 
 
-def build(words: list[TimedWord], turns: list[tuple[float, float, str]]) -> list[tuple[float, float, str, str]]:
-    """(start, end, speaker, text) utterances."""
+def refine(words: list[TimedWord], regions: Regions) -> list[TimedWord]:
+    """Fit each word into the speech region that holds most of it (a word never spans a detected pause)."""
+    if not regions:
+        return words
+    prev_end = 0.0
+    for w in words:
+        overlaps = [(min(w.end, r1) - max(w.start, r0), r0, r1) for r0, r1 in regions]
+        best = max(overlaps)
+        if best[0] > 0:
+            _, r0, r1 = best
+            w.start, w.end = max(w.start, r0), min(w.end, r1)
+        else:  # heard in silence: the nearest region
+            r0, r1 = min(regions, key=lambda r: min(abs(r[0] - w.end), abs(r[1] - w.start)))
+            length = min(w.end - w.start, r1 - r0)
+            if r0 >= w.end:
+                w.start, w.end = r0, r0 + length
+            else:
+                w.start, w.end = r1 - length, r1
+        w.start = max(w.start, min(prev_end, w.end - 0.02))
+        w.end = max(w.end, w.start + 0.02)
+        w.start, w.end = round(w.start, 3), round(w.end, 3)
+        prev_end = w.end
+    return words
+
+
+# --- lines ------------------------------------------------------------------------------
+
+def build(words: list[TimedWord], turns: Turns, regions: Regions | None = None, *,
+          pause_split: float = PAUSE_SPLIT_S, duration: float | None = None) -> list[Line]:
+    """Lines from timed words: one speaker and one language each, broken at pauses and sentence ends."""
     if not words:
         return []
+    words = refine(words, regions or [])
     for w in words:
         w.speaker = speaker_at(w.start, w.end, turns) if turns else "SPEAKER_00"
     groups: list[list[TimedWord]] = [[words[0]]]
     for prev, w in zip(words, words[1:]):
         cur = groups[-1]
         length = prev.end - cur[0].start
-        if (w.speaker != prev.speaker or w.start - prev.end >= PAUSE_SPLIT_S
+        if (w.speaker != prev.speaker or w.language != prev.language or w.start - prev.end >= pause_split
                 or (prev.text.strip().endswith(SENTENCE_END) and length >= SENTENCE_MIN_S)):
             groups.append([w])
         else:
             cur.append(w)
     groups = [g for group in groups for g in _split_long(group)]
-    return [(round(g[0].start, 3), round(g[-1].end, 3), g[0].speaker, "".join(w.text for w in g).strip())
-            for g in groups]
+    lines = [Line(g[0].start, g[-1].end, g[0].speaker, g[0].language, g) for g in groups]
+    lines = _merge_fragments(lines, pause_split)
+    _snap_edges(lines, regions or [], duration)
+    return lines
 
 
 def _split_long(group: list[TimedWord]) -> list[list[TimedWord]]:
@@ -73,3 +169,51 @@ def _split_long(group: list[TimedWord]) -> list[list[TimedWord]]:
     gaps = [(group[i + 1].start - group[i].end, i) for i in range(len(group) - 1)]
     _, i = max(gaps)
     return _split_long(group[: i + 1]) + _split_long(group[i + 1:])
+
+
+def _merge_fragments(lines: list[Line], pause_split: float) -> list[Line]:
+    """A line shorter than MIN_LINE_S joins a same-speaker neighbour it nearly touches."""
+    out: list[Line] = []
+    for line in lines:
+        prev = out[-1] if out else None
+        if (prev and prev.speaker == line.speaker and prev.language == line.language
+                and (line.end - line.start < MIN_LINE_S or prev.end - prev.start < MIN_LINE_S)
+                and line.start - prev.end < pause_split):
+            prev.words += line.words
+            prev.end = line.end
+            continue
+        out.append(line)
+    return out
+
+
+def _snap_edges(lines: list[Line], regions: Regions, duration: float | None) -> None:
+    """Move line edges to the speech they belong to; make every line at least MIN_LINE_S long.
+
+    Whisper ends words early (about 0.25 s on real conversations): a line ends where its
+    speech region ends, when that is close, and never runs into the next line.
+    """
+    for i, line in enumerate(lines):
+        lo = lines[i - 1].end if i else 0.0
+        hi = lines[i + 1].start if i + 1 < len(lines) else (duration or float("inf"))
+        for r0, r1 in regions:
+            if r0 <= line.start + 0.01 and line.start - r0 <= SNAP_S and r0 >= lo:
+                line.start = r0
+            if r1 >= line.end - 0.01 and r1 - line.end <= SNAP_S and r1 <= hi:
+                line.end = r1
+        if line.end - line.start < MIN_LINE_S:
+            grow = MIN_LINE_S - (line.end - line.start)
+            line.end = min(hi, line.end + grow)
+            line.start = max(lo, line.end - MIN_LINE_S)
+        line.start, line.end = round(line.start, 3), round(line.end, 3)
+
+
+def coverage(lines: list[Line], regions: Regions) -> float:
+    """Share of detected speech that lies inside some line."""
+    total = sum(r1 - r0 for r0, r1 in regions)
+    if total <= 0:
+        return 1.0
+    covered = 0.0
+    for r0, r1 in regions:
+        for line in lines:
+            covered += max(0.0, min(r1, line.end) - max(r0, line.start))
+    return min(1.0, covered / total)

@@ -67,6 +67,24 @@ class Transcript:
 
 
 @dataclass(frozen=True)
+class Piece:
+    """A stretch of the track (seconds) that goes into a packed transcription window."""
+
+    start: float
+    end: float
+
+
+@dataclass
+class WindowTranscript:
+    """What one packed window (pieces of one speaker, at most 30 s together) said, times in the track."""
+
+    language: str
+    language_probability: float
+    segments: list[Segment]
+    alternatives: dict[str, float] = field(default_factory=dict)  # the likeliest languages and their probability
+
+
+@dataclass(frozen=True)
 class Voice:
     id: str  # unique within its engine
     language: str  # ISO 639-1
@@ -125,6 +143,65 @@ class Transcriber(Engine):
     def transcribe(self, audio: np.ndarray, sr: int, *, language: str | None,
                    progress: Progress = no_progress) -> Transcript:
         """Segments with word timestamps; `language` None means detect it."""
+
+    def transcribe_windows(self, audio: np.ndarray, sr: int, windows: list[list[Piece]], *,
+                           language: str | None, progress: Progress = no_progress) -> list[WindowTranscript]:
+        """Each window's pieces, played one after the other with a short pause between, transcribed
+        in the window's own language (detected when `language` is None), times mapped back to the track.
+
+        The stage packs one speaker's turns into a window, so each speaker's language is heard
+        and a window costs one encoder pass however many turns it holds. This default runs
+        `transcribe` on each window; an engine may batch them.
+        """
+        out = []
+        for i, pieces in enumerate(windows):
+            packed, mapping = pack(audio, sr, pieces)
+            t = self.transcribe(packed, sr, language=language)
+            out.append(WindowTranscript(t.language, t.language_probability,
+                                        [unpack_segment(s, mapping) for s in t.segments]))
+            progress((i + 1) / len(windows), f"transcribed {i + 1}/{len(windows)} windows")
+        return out
+
+
+PACK_GAP_S = 0.4  # silence between packed pieces: Whisper hears a pause, not a run-on sentence
+
+
+def pack(audio: np.ndarray, sr: int, pieces: list[Piece]) -> tuple[np.ndarray, list[tuple[float, float, float]]]:
+    """The pieces' audio in one array with PACK_GAP_S between, and (packed start, track start, length) per piece."""
+    parts, mapping, t = [], [], 0.0
+    gap = np.zeros(int(PACK_GAP_S * sr), dtype=np.float32)
+    for i, p in enumerate(pieces):
+        if i:
+            parts.append(gap)
+            t += len(gap) / sr
+        clip = audio[int(p.start * sr):int(p.end * sr)].astype(np.float32, copy=False)
+        parts.append(clip)
+        mapping.append((t, p.start, len(clip) / sr))
+        t += len(clip) / sr
+    return (np.concatenate(parts) if parts else np.zeros(0, np.float32)), mapping
+
+
+def _piece_at(t: float, mapping: list[tuple[float, float, float]]) -> tuple[float, float, float]:
+    """The packed piece holding packed time t, or the nearest one."""
+    return min(mapping, key=lambda m: 0.0 if m[0] <= t <= m[0] + m[2] else min(abs(t - m[0]), abs(t - m[0] - m[2])))
+
+
+def unpack_time(t: float, mapping: list[tuple[float, float, float]], piece=None) -> float:
+    """A packed time as a time in the track, inside `piece` (default: the piece nearest t)."""
+    if not mapping:
+        return t
+    packed_start, track_start, length = piece or _piece_at(t, mapping)
+    return round(track_start + min(max(t - packed_start, 0.0), length), 3)
+
+
+def unpack_segment(seg: Segment, mapping: list[tuple[float, float, float]]) -> Segment:
+    """Times mapped back to the track. A word belongs to the piece that holds its middle: a word that
+    straddles the pause between two pieces is never stretched across the time between them."""
+    words = []
+    for w in seg.words:
+        piece = _piece_at((w.start + w.end) / 2, mapping)
+        words.append(Word(unpack_time(w.start, mapping, piece), unpack_time(w.end, mapping, piece), w.text))
+    return Segment(unpack_time(seg.start, mapping), unpack_time(seg.end, mapping), seg.text, words)
 
 
 class Translator(Engine):

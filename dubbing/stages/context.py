@@ -93,16 +93,21 @@ class Context:
         p = self.path("engines.json")
         return json.loads(p.read_text()) if p.exists() else {}
 
-    def engine(self, stage: str, **pick_args: str) -> str:
-        """The engine name for a stage; `auto` is resolved once and recorded with why."""
+    def engine(self, stage: str, *, record_as: str | None = None, **pick_args: str) -> str:
+        """The engine name for a stage; `auto` is resolved once and recorded with why.
+
+        `record_as` keeps a second pick for the same stage (a translator for a line in
+        another language than the video's main one is recorded as "translation:<lang>").
+        """
         chosen = self.engines()
-        if stage in chosen:
-            return chosen[stage]["name"]
+        slot = record_as or stage
+        if slot in chosen:
+            return chosen[slot]["name"]
         from ..engines import registry
         requested = {"diarization": self.settings.diarization, "stt": self.settings.stt,
                      "translation": self.settings.translator, "tts": self.settings.tts,
                      "gender": "auto"}[stage]
         name, why = registry.pick(stage, requested, **pick_args)
-        chosen[stage] = {"name": name, "why": why}
+        chosen[slot] = {"name": name, "why": why}
         self.write_json("engines.json", chosen)
         return name

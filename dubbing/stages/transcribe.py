@@ -1,22 +1,42 @@
-"""Stage 3: speech to text, with word times, in the detected or given language."""
+"""Stage 3: speech to text, each speaker's turns in their own language, with word times.
+
+Each speaker's turns are packed into windows of up to 28 s (one encoder pass each);
+the engine detects each window's language from that window's audio and transcribes it
+in that language. A window whose language is unsure, and not one heard with confidence
+elsewhere in the video, is transcribed again in the likeliest confident language (a 2 s
+French turn once came out as Hebrew). After the first batch of windows the main
+language's pair is checked, so an unsupported pair is refused before the whole file is
+transcribed.
+"""
 from __future__ import annotations
 
-from dataclasses import asdict
+from collections import Counter
 
-from .. import audio
+from .. import audio, segmentation, vad
 from ..engines import registry
+from ..engines.base import WindowTranscript
 from ..errors import SilentInputError
 from ..models import stable_hash
 from .context import Context
 
+SURE = 0.7  # language probability from which a window's language stands on its own
+BATCH = 8
+
 
 def key(ctx: Context) -> str:
     s = ctx.settings
-    return stable_hash("transcribe", ctx.stored_key("probe"), ctx.engine("stt"), s.stt_model, s.source_language)
+    return stable_hash("transcribe", ctx.stored_key("diarize"), ctx.engine("stt"), s.stt_model, s.source_language)
 
 
 def outputs(ctx: Context):
     return [ctx.path("transcript.json")]
+
+
+def _main_language(found: list[tuple[WindowTranscript, float]]) -> str:
+    sure = Counter()
+    for w, seconds in found:
+        sure[w.language] += seconds * (1.0 if w.language_probability >= SURE else 0.1)
+    return sure.most_common(1)[0][0]
 
 
 def run(ctx: Context) -> dict:
@@ -24,16 +44,101 @@ def run(ctx: Context) -> dict:
     name = ctx.engine("stt")
     engine = registry.get_engine("stt", name, s.stt_model)
     samples, sr = audio.read(ctx.path("audio16k.wav"), mono=True)
+    duration = len(samples) / sr
+    turns = [tuple(t) for t in ctx.read_json("diarization.json")["turns"]]
+    regions = vad.tight_regions(samples, sr)
+    plan = segmentation.plan_windows(turns, duration)
+    if not plan:
+        raise SilentInputError("no speech was found in the audio; nothing to dub")
     language = None if s.source_language in ("", "auto") else s.source_language
-    transcript = engine.transcribe(samples, sr, language=language, progress=ctx.progress)
-    if not any(seg.text.strip() for seg in transcript.segments):
+    windows = [pieces for _, pieces in plan]
+    results: list[WindowTranscript] = []
+    for b in range(0, len(windows), BATCH):
+        ctx.check_cancel()
+        done = len(results)
+        results += engine.transcribe_windows(
+            samples, sr, windows[b:b + BATCH], language=language,
+            progress=lambda f, m="": ctx.progress(min(0.95, (done + f * len(windows[b:b + BATCH])) / len(windows)),
+                                                  f"transcribed {done + round(f * len(windows[b:b + BATCH]))}"
+                                                  f" of {len(windows)} windows"))
+        if b == 0 and language is None:
+            # Fail now, not after the whole file, when the main language cannot be translated.
+            first = [(w, sum(p.end - p.start for p in windows[i])) for i, w in enumerate(results)]
+            main = _main_language(first)
+            if main != s.target_language:
+                registry.check_pair(s.translator, main, s.target_language)
+    seconds = [sum(p.end - p.start for p in w) for w in windows]
+    main = _main_language(list(zip(results, seconds))) if language is None else language
+    redo = _unsure(results, main) if language is None else {}
+    for lang in sorted(set(redo.values())):
+        idx = [i for i, lg in redo.items() if lg == lang]
+        ctx.progress(0.96, f"transcribing {len(idx)} unsure window(s) again in '{lang}'")
+        for i, again in zip(idx, engine.transcribe_windows(samples, sr, [windows[i] for i in idx], language=lang)):
+            prob = results[i].language_probability
+            results[i] = WindowTranscript(lang, prob, again.segments)
+    plan, results = _retry_missed(ctx, engine, samples, sr, plan, results, regions, language)
+    segments = []
+    for (spk, pieces), w in zip(plan, results):
+        for seg in w.segments:
+            segments.append({"start": seg.start, "end": seg.end, "text": seg.text, "speaker": spk,
+                             "language": w.language, "language_probability": round(w.language_probability, 3),
+                             "words": [{"start": x.start, "end": x.end, "text": x.text} for x in seg.words]})
+    segments.sort(key=lambda g: g["start"])
+    if not any(g["text"].strip() for g in segments):
         raise SilentInputError("no speech was recognised in the audio; nothing to dub")
-    ctx.write_json("transcript.json", {"engine": name, "model": engine.model, "language": transcript.language,
-                                       "language_probability": transcript.language_probability,
-                                       "segments": [asdict(seg) for seg in transcript.segments]})
-    # Fail now, not after the costly stages, when the detected language cannot be translated.
-    if language is None:
-        registry.check_pair(s.translator, transcript.language, s.target_language)
-    return {"engine": name, "model": engine.model, "language": transcript.language,
-            "language_probability": round(transcript.language_probability, 3),
-            "segments": len(transcript.segments)}
+    languages = Counter()
+    for w, sec in zip(results, seconds):
+        languages[w.language] += sec
+    ctx.write_json("transcript.json", {
+        "engine": name, "model": engine.model, "language": main,
+        "language_probability": round(max((w.language_probability for w in results if w.language == main),
+                                          default=0.0), 3),
+        "languages": {k: round(v, 2) for k, v in languages.most_common()},
+        "speech": regions,
+        "windows": [{"speaker": spk, "pieces": [[p.start, p.end] for p in pieces], "language": w.language,
+                     "language_probability": round(w.language_probability, 3)} for (spk, pieces), w in zip(plan, results)],
+        "segments": segments})
+    if language is None and main != s.target_language:
+        registry.check_pair(s.translator, main, s.target_language)
+    return {"engine": name, "model": engine.model, "language": main,
+            "languages": {k: round(v, 1) for k, v in languages.items()}, "windows": len(windows),
+            "segments": len(segments)}
+
+
+def _unsure(results: list[WindowTranscript], main: str) -> dict[int, str]:
+    """Windows whose detected language is unsure and heard nowhere else with confidence: which language instead."""
+    sure = {w.language for w in results if w.language_probability >= SURE} or {main}
+    redo = {}
+    for i, w in enumerate(results):
+        if w.language_probability >= SURE or w.language in sure:
+            continue
+        ranked = [(p, lang) for lang, p in w.alternatives.items() if lang in sure]
+        redo[i] = max(ranked)[1] if ranked else main
+    return redo
+
+
+MISSED_SPEECH_S = 0.6
+
+
+def _retry_missed(ctx, engine, samples, sr, plan, results, regions, language):
+    """Whisper sometimes stops before the last pieces of a packed window: each piece with speech
+    but no word is transcribed again on its own (in its window's language when that was sure)."""
+    missed = []
+    for (spk, pieces), w in zip(plan, results):
+        heard = [x for seg in w.segments for x in seg.words]
+        for p in pieces:
+            speech = sum(max(0.0, min(p.end, r1) - max(p.start, r0)) for r0, r1 in regions)
+            if speech >= MISSED_SPEECH_S and not any(p.start - 0.05 <= (x.start + x.end) / 2 <= p.end + 0.05
+                                                     for x in heard):
+                missed.append((spk, p, w))
+    if not missed:
+        return plan, results
+    ctx.progress(0.97, f"transcribing {len(missed)} missed turn(s) on their own")
+    plan, results = list(plan), list(results)
+    for spk, p, w in missed:
+        lang = language or (w.language if w.language_probability >= SURE else None)
+        again = engine.transcribe_windows(samples, sr, [[p]], language=lang)[0]
+        if any(seg.words for seg in again.segments):
+            plan.append((spk, [p]))
+            results.append(again)
+    return plan, results

@@ -33,11 +33,9 @@ SHORT_REGION_S = 1.5  # a speech region this short, standing apart, is labelled 
 
 
 def speech_regions(audio: np.ndarray, sr: int) -> list[tuple[float, float]]:
-    """Speech regions in seconds from the Silero VAD model that faster-whisper bundles."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-    assert sr == 16000, "Silero VAD runs at 16 kHz"
-    stamps = get_speech_timestamps(audio, VadOptions(threshold=0.35, min_silence_duration_ms=300, speech_pad_ms=200))
-    return [(s["start"] / sr, s["end"] / sr) for s in stamps]
+    """Generously padded speech regions: word edges stay inside the embedding windows."""
+    from ...vad import speech_regions as regions
+    return regions(audio, sr, threshold=0.35, min_silence_ms=300, pad_ms=200)
 
 
 def speech_frames(regions: list[tuple[float, float]], seconds: float) -> np.ndarray:

