@@ -219,6 +219,42 @@ def retranslate(job_dir: Path, ids: list[int]) -> Document:
     return doc
 
 
+def redetect_speakers(job_dir: Path, num_speakers: int | None, *,
+                      progress: ProgressFn = _no_progress) -> dict:
+    """Find the speakers again with a given count (None = estimate), from the stored embeddings.
+
+    No audio is embedded or transcribed again: the turns are re-clustered, the words
+    re-assigned, and each line whose words and speaker stay the same keeps its text,
+    translation and edits; new lines are translated. Engines that keep no embeddings
+    (pyannote) run diarization again.
+    """
+    if num_speakers is not None and not 1 <= num_speakers <= 20:
+        raise DubbingError(f"speaker count {num_speakers} is out of range; use 1 to 20")
+    ctx = context(job_dir, progress=lambda f, m="": progress("diarize", f, m))
+    old_doc = ctx.load_doc()
+    ctx.settings.speakers = num_speakers
+    save_settings(job_dir, ctx.settings)
+    name = ctx.engine("diarization")
+    state = diarize.load_state(ctx)
+    cls = registry.engine_class("diarization", name)
+    try:
+        if state is None:
+            raise NotImplementedError
+        turns = cls.recluster(state, num_speakers)
+        diarize.write_turns(ctx, name, turns)
+        ctx.store_key("diarize", diarize.key(ctx), {"engine": name, "redetected": True})
+    except NotImplementedError:
+        run_stage(job_dir, "diarize", progress=progress)
+        ctx = context(job_dir)
+    # The words are the same whoever said them: the transcript stays current.
+    ctx.store_key("transcribe", transcribe.key(ctx), ctx.stage_detail("transcribe"))
+    run_stage(job_dir, "gender", progress=progress)
+    ctx = context(job_dir, progress=lambda f, m="": progress("translate", f, m))
+    doc, kept = translate.rebuild_speakers(ctx, old_doc)
+    ctx.store_key("translate", translate.key(ctx), {"redetected": True})
+    return {"speakers": len(doc.speakers), "utterances": len(doc.utterances), "kept": kept}
+
+
 def clean_intermediate(job_dir: Path) -> None:
     """Delete what can be made again cheaply (analysis audio, raw speech); keep what `update` needs."""
     work = Path(job_dir) / WORK

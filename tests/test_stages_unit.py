@@ -15,7 +15,7 @@ def test_utterances_never_span_two_speakers_and_split_at_sentences_and_pauses():
              TimedWord(3.0, 3.5, " Fine."), TimedWord(5.0, 5.5, " Later"), TimedWord(5.5, 6.0, " on.")]
     turns = [(0.0, 2.95, "SPEAKER_00"), (2.95, 3.6, "SPEAKER_01"), (4.9, 6.1, "SPEAKER_00")]
     utts = build(words, turns)
-    assert [(u[2], u[3]) for u in utts] == [
+    assert [(u.speaker, u.text) for u in utts] == [
         ("SPEAKER_00", "Hello there, friend."), ("SPEAKER_00", "How are you?"),
         ("SPEAKER_01", "Fine."), ("SPEAKER_00", "Later on.")]
 
@@ -25,8 +25,8 @@ def test_long_turns_are_split_to_at_most_15_seconds():
     words[30] = TimedWord(15.0, 15.2, " w30")  # the longest pause is before w31 (0.3 s)
     utts = build(words, [(0.0, 40.0, "A")])
     assert len(utts) >= 3
-    assert all(u[1] - u[0] <= 15.0 for u in utts)
-    assert " ".join(u[3] for u in utts).split() == [w.text.strip() for w in words]
+    assert all(u.end - u.start <= 15.0 for u in utts)
+    assert " ".join(u.text for u in utts).split() == [w.text.strip() for w in words]
 
 
 def test_duck_envelope_is_local_with_ramps():

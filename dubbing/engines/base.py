@@ -132,8 +132,9 @@ class Diarizer(Engine):
     # `recluster(state, n)` gives new turns from it without touching the audio again.
     state: dict[str, np.ndarray] | None = None
 
-    def recluster(self, state: dict[str, np.ndarray], num_speakers: int | None) -> list[Turn]:
-        raise NotImplementedError(f"{self.name} cannot re-detect speakers without running again")
+    @classmethod
+    def recluster(cls, state: dict[str, np.ndarray], num_speakers: int | None) -> list[Turn]:
+        raise NotImplementedError(f"{cls.name} cannot re-detect speakers without running again")
 
 
 class Transcriber(Engine):

@@ -6,6 +6,8 @@ source text changed (unless a person also wrote their translation).
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .. import segmentation
 from ..engines import registry
 from ..errors import UnsupportedPairError
@@ -95,6 +97,63 @@ def translate_utterances(ctx: Context, doc: Document, todo: list[Utterance]) -> 
             doc.engines["translation"] = name
             doc.models["translation"] = engine.model or name
     doc.picks = ctx.engines()
+
+
+def rebuild_speakers(ctx: Context, old: Document) -> tuple[Document, int]:
+    """The document after speakers were found again: lines whose words and speaker did not change
+    are kept as they were (a person's edits included); the others are new and translated."""
+    fresh = build_document(ctx)
+    rename = _match_speakers(old, fresh)
+    for u in fresh.utterances:
+        u.speaker = rename.get(u.speaker, u.speaker)
+    speakers = {}
+    for label, spk in fresh.speakers.items():
+        name = rename.get(label, label)
+        # A speaker that stays keeps a person's name, gender and voice choices.
+        speakers[name] = old.speakers.get(name) or replace(spk, name=name)
+    by_words = {(round(u.words[0]["start"], 2), round(u.words[-1]["end"], 2), u.speaker): u
+                for u in old.utterances if u.words}
+    next_id = max((u.id for u in old.utterances), default=-1) + 1
+    kept, out, todo = 0, [], []
+    for u in fresh.utterances:
+        same = by_words.get((round(u.words[0]["start"], 2), round(u.words[-1]["end"], 2), u.speaker)) if u.words else None
+        if same is not None:
+            out.append(same)
+            kept += 1
+        else:
+            u.id, next_id = next_id, next_id + 1
+            u.gender = speakers[u.speaker].gender
+            out.append(u)
+            todo.append(u)
+    old.speakers = speakers
+    old.utterances = sorted(out, key=lambda u: (u.start, u.id))
+    translate_utterances(ctx, old, todo)
+    ctx.save_doc(old)
+    return old, kept
+
+
+def _match_speakers(old: Document, fresh: Document) -> dict[str, str]:
+    """New speaker labels renamed to the old ones they share most speech with (one to one)."""
+    from scipy.optimize import linear_sum_assignment
+    import numpy as np
+    new_names, old_names = sorted(fresh.speakers), sorted(old.speakers)
+    overlap = np.zeros((len(new_names), len(old_names)))
+    for a in fresh.utterances:
+        for b in old.utterances:
+            shared = min(a.end, b.end) - max(a.start, b.start)
+            if shared > 0:
+                overlap[new_names.index(a.speaker), old_names.index(b.speaker)] += shared
+    rows, cols = linear_sum_assignment(-overlap)
+    rename = {new_names[r]: old_names[c] for r, c in zip(rows, cols) if overlap[r, c] > 0}
+    taken = set(rename.values()) | set(old_names)
+    n = 0
+    for name in new_names:
+        if name not in rename:
+            while f"SPEAKER_{n:02d}" in taken:
+                n += 1
+            rename[name] = f"SPEAKER_{n:02d}"
+            taken.add(rename[name])
+    return rename
 
 
 def run(ctx: Context) -> dict:

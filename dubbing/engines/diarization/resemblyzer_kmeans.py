@@ -300,7 +300,8 @@ class ResemblyzerDiarizer(Diarizer):
         progress(0.95, "clustering speakers")
         return self.recluster(self.state, num_speakers)
 
-    def recluster(self, state, num_speakers):
+    @classmethod
+    def recluster(cls, state, num_speakers):
         """Turns from the stored embeddings: the cheap path of "re-detect speakers with N"."""
         emb, seconds = state["embeddings"], float(state["seconds"])
         wins = [(float(a), float(b)) for a, b in state["windows"]]

@@ -1,0 +1,80 @@
+"""Lines follow the speech: word times fitted to detected speech, breaks at pauses, no tiny lines, packing."""
+import numpy as np
+
+from dubbing.engines.base import Piece, Segment, Word, pack, unpack_segment
+from dubbing.segmentation import MIN_LINE_S, TimedWord, build, coverage, plan_windows, refine
+
+
+def test_a_new_turns_first_word_that_swallowed_the_pause_goes_to_the_new_speaker():
+    # Whisper stretches "Thank" back over the pause to where the first speaker stopped (2.0 s).
+    words = [TimedWord(0.5, 1.2, " Ten"), TimedWord(1.2, 1.5, " of"), TimedWord(1.5, 2.0, " clubs."),
+             TimedWord(2.0, 3.1, " Thank"), TimedWord(3.1, 3.4, " you.")]
+    regions = [(0.45, 2.05), (2.8, 3.5)]
+    turns = [(0.4, 2.1, "A"), (2.7, 3.6, "B")]
+    lines = build(words, turns, regions)
+    assert [(line.speaker, line.text) for line in lines] == [("A", "Ten of clubs."), ("B", "Thank you.")]
+    assert lines[1].start >= 2.79
+    assert lines[1].words[0].start >= 2.79
+
+
+def test_a_word_never_spans_a_detected_pause():
+    words = [TimedWord(1.0, 2.5, " long")]
+    refine(words, [(0.9, 1.3), (1.8, 2.6)])
+    # Most of the word lies in the second region: it is fitted there.
+    assert (words[0].start, words[0].end) == (1.8, 2.5)
+
+
+def test_pauses_of_half_a_second_split_one_speakers_lines():
+    words = [TimedWord(1.3, 1.8, " Hello"), TimedWord(1.8, 3.9, " everybody"),
+             TimedWord(5.3, 6.6, " welcome"), TimedWord(7.7, 8.6, " here")]
+    regions = [(1.26, 3.95), (5.25, 6.63), (7.61, 8.69)]
+    lines = build(words, [(1.0, 9.0, "A")], regions)
+    assert len(lines) == 3
+    assert [(line.start, line.end) for line in lines] == [(1.26, 3.95), (5.25, 6.63), (7.61, 8.69)]
+    # With a longer setting the same speech stays one line per sentence-less stretch.
+    assert len(build([TimedWord(w.start, w.end, w.text) for w in words], [(1.0, 9.0, "A")], regions,
+                     pause_split=2.0)) == 1
+
+
+def test_no_line_is_shorter_than_the_minimum_and_fragments_join_their_speaker():
+    words = [TimedWord(1.0, 1.5, " So"), TimedWord(1.5, 1.6, " uh"), TimedWord(4.0, 4.1, " yes")]
+    lines = build(words, [(0.9, 1.7, "A"), (3.9, 4.2, "B")], [(0.95, 1.65), (3.95, 4.12)])
+    assert [line.text for line in lines] == ["So uh", "yes"]
+    assert all(line.end - line.start >= MIN_LINE_S - 1e-9 for line in lines)
+    assert all(line.words for line in lines)
+
+
+def test_lines_change_with_the_language():
+    words = [TimedWord(0.0, 0.4, " Hello", language="en"), TimedWord(0.4, 0.9, " Bonjour", language="fr")]
+    lines = build(words, [(0.0, 1.0, "A")])
+    assert [(line.language, line.text) for line in lines] == [("en", "Hello"), ("fr", "Bonjour")]
+
+
+def test_coverage_is_the_share_of_detected_speech_inside_lines():
+    lines = build([TimedWord(0.0, 1.0, " a")], [(0.0, 1.0, "A")])
+    assert coverage(lines, [(0.0, 1.0), (2.0, 3.0)]) == 0.5
+
+
+def test_windows_hold_one_speaker_at_most_28_seconds_and_never_reach_into_another_turn():
+    turns = [(0.0, 10.0, "A"), (10.0, 12.0, "B"), (12.0, 30.0, "A"), (30.0, 31.0, "B"), (31.5, 70.0, "A")]
+    plan = plan_windows(turns, 70.0)
+    for spk, pieces in plan:
+        assert sum(p.end - p.start for p in pieces) <= 28.0 + 1e-6
+        for p in pieces:
+            for t0, t1, other in turns:
+                if other != spk:
+                    assert min(p.end, t1) - max(p.start, t0) <= 1e-6
+    assert {spk for spk, _ in plan} == {"A", "B"}
+    # Every second of every turn is in some window.
+    for t0, t1, spk in turns:
+        held = sum(max(0.0, min(p.end, t1) - max(p.start, t0)) for s, ps in plan if s == spk for p in ps)
+        assert held >= t1 - t0 - 1e-6
+
+
+def test_packed_times_map_back_and_a_word_over_the_gap_stays_in_one_piece():
+    audio = np.zeros(16000 * 40, np.float32)
+    packed, mapping = pack(audio, 16000, [Piece(2.0, 4.0), Piece(30.0, 31.0)])
+    assert len(packed) == int(16000 * 3.4)
+    seg = Segment(0.5, 3.0, "a b", [Word(0.5, 1.0, " a"), Word(1.7, 2.3, " b"), Word(2.6, 3.0, " c")])
+    out = unpack_segment(seg, mapping)
+    assert [(w.start, w.end) for w in out.words] == [(2.5, 3.0), (3.7, 4.0), (30.2, 30.6)]
