@@ -33,7 +33,15 @@ ANALYSIS_STAGES = STAGES[: STAGES.index(REVIEW_AFTER) + 1]
 # A render after review starts with `translate`: it skips itself unless a person edited the
 # source text of some lines, which are then translated again before they are voiced.
 RENDER_STAGES = STAGES[STAGES.index(REVIEW_AFTER):]
-PREVIEW_SECONDS = 30.0
+PREVIEW_SECONDS = 30.0  # how much of the video a preview render covers
+
+# Rough share of a dub's time per stage on CPU, for one overall percentage.
+STAGE_WEIGHTS = {"probe": 1, "diarize": 12, "transcribe": 30, "gender": 2, "translate": 6,
+                 "voices": 1, "synthesize": 30, "mix": 12, "subtitles": 1}
+# What a person sees while a stage runs (progress messages, the Jobs page).
+STAGE_LABELS = {"probe": "Checking the video", "diarize": "Finding speakers", "transcribe": "Transcribing",
+                "gender": "Telling voices apart", "translate": "Translating", "voices": "Choosing voices",
+                "synthesize": "Synthesizing speech", "mix": "Mixing and rendering", "subtitles": "Writing subtitles"}
 
 ProgressFn = Callable[[str, float, str], None]
 

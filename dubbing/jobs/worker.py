@@ -38,6 +38,7 @@ from typing import Any
 
 from ..errors import CancelledError, DubbingError, ExitCode, TransientError
 from ..fsutil import atomic_write_text
+from ..pipeline import PREVIEW_SECONDS, STAGE_LABELS, STAGE_WEIGHTS
 from . import store as st
 from .store import Store, open_store
 
@@ -49,16 +50,6 @@ CANCEL_CHECK_SECONDS = 0.5  # at most this often the store is read for a cancel 
 PROGRESS_WRITE_SECONDS = 0.25  # at most this often progress is written within a stage
 STOP_GRACE_SECONDS = 20.0  # how long a stopping worker waits for running stages to notice
 CLEANUP_EVERY_SECONDS = 3600.0
-PREVIEW_SECONDS = 30.0
-
-# Rough share of a dub's time per stage on CPU, for one overall percentage.
-STAGE_WEIGHTS = {"probe": 1, "diarize": 12, "transcribe": 30, "gender": 2, "translate": 6,
-                 "voices": 1, "synthesize": 30, "mix": 12, "subtitles": 1}
-
-STAGE_LABELS = {"probe": "Checking the video", "diarize": "Finding speakers", "transcribe": "Transcribing",
-                "gender": "Telling voices apart", "translate": "Translating", "voices": "Choosing voices",
-                "synthesize": "Synthesizing speech", "mix": "Mixing and rendering", "subtitles": "Writing subtitles"}
-
 
 def load_pipeline() -> ModuleType:
     """The pipeline module. DUBBING_PIPELINE_MODULE swaps in another one (the runner's tests use a fake)."""
