@@ -100,3 +100,30 @@ def test_fit_borrows_then_speeds_up_capped_then_flags_overrun(tmp_path, tts_seco
     else:
         assert u.overrun_seconds == pytest.approx(tts_seconds / 1.3 - window, abs=0.05)
     assert audio.rms(clip) > 0.01
+
+
+def _doc_with_two_speakers() -> Document:
+    return Document(source_language="en", target_language="es", settings=DubSettings(target_language="es"),
+                    speakers={"A": Speaker(), "B": Speaker(voice="espeak:es")},
+                    utterances=[Utterance(id=0, start=0.5, end=3.0, speaker="A", text="a"),
+                                Utterance(id=1, start=3.5, end=5.0, speaker="B", text="b"),
+                                Utterance(id=2, start=5.5, end=7.0, speaker="A", text="c")])
+
+
+def test_voice_cloning_is_a_capability_of_the_tts_engine(tmp_path):
+    from dubbing.errors import EngineUnavailableError
+
+    sr = 16000
+    (tmp_path / "work").mkdir()
+    audio.write(tmp_path / "work" / "audio16k.wav",
+                np.random.default_rng(0).uniform(-0.1, 0.1, 8 * sr).astype(np.float32), sr)
+    doc = _doc_with_two_speakers()
+    with pytest.raises(EngineUnavailableError, match="espeak engine cannot clone"):
+        voices.clone_voices(_ctx_for(tmp_path / "other", clone_voices=True), doc)
+    xtts_ctx = Context(tmp_path, DubSettings(target_language="es", tts="xtts", clone_voices=True))
+    voices.clone_voices(xtts_ctx, doc)
+    ref = tmp_path / "work" / "voices" / "A.wav"
+    assert doc.speakers["A"].voice == f"xtts:clone:es:{ref.resolve()}"
+    assert doc.speakers["B"].voice == "espeak:es"  # a voice already chosen is kept
+    data, ref_sr = audio.read(ref, mono=True)
+    assert ref_sr == sr and len(data) / sr == pytest.approx(2.5 + 1.5)  # A's own lines only
