@@ -104,7 +104,6 @@ def spawn_worker(root: Path, *, idle_exit: float | None = None) -> int | None:
     repo_root = Path(__file__).resolve().parents[2]
     env = dict(os.environ)
     env["DUBBING_DATA_DIR"] = str(root)
-    env["PYTHONPATH"] = os.pathsep.join([str(repo_root)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     try:
         _rotate_log(root / "worker.log")
         with open(root / "worker.log", "ab") as logfile:
