@@ -38,6 +38,7 @@ from typing import Any
 
 from ..errors import CancelledError, DubbingError, ExitCode, TransientError
 from ..fsutil import atomic_write_text
+from ..joblog import job_log
 from ..pipeline import PREVIEW_SECONDS, STAGE_LABELS, STAGE_WEIGHTS
 from . import store as st
 from .store import Store, open_store
@@ -242,7 +243,8 @@ class Worker:
     def _run_job(self, record: dict) -> None:
         job_id = record["id"]
         try:
-            JobRun(self, record).run()
+            with job_log(Path(record["job_dir"])):
+                JobRun(self, record).run()
         except BaseException as exc:  # a bug in the runner itself: fail the job, keep the worker
             log.error("job %s: %s", job_id, traceback.format_exc())
             self.store.update(job_id, lambda r: _mark_failed(r, r.get("stage") or "", exc))
