@@ -45,6 +45,26 @@ def test_subtitle_formats():
     assert vtt.startswith("WEBVTT\n\n00:00:00.500 --> 00:00:02.250\nHola a todos.\n")
 
 
+def test_subtitle_text_with_markup_characters_reads_back_as_written(tmp_path):
+    """ffmpeg's own SRT and WebVTT readers get back exactly the text, whatever characters it holds."""
+    import subprocess
+
+    import srt as srt_lib
+
+    text = "Tom & Jerry <3 --> R&D &amp; <b>no</b>"  # one line (wrapping is tested above)
+    cues = [(0.5, 2.0, text), (3.0, 4.0, "plain")]
+    vtt = subtitles.vtt(cues)
+    assert "\nTom &amp; Jerry &lt;3 --&gt; R&amp;D &amp;amp; &lt;b&gt;no&lt;/b&gt;\n" in vtt
+    assert [sub.content for sub in srt_lib.parse(subtitles.srt(cues))] == [text, "plain"]
+    for ext, body in (("vtt", vtt), ("srt", subtitles.srt(cues))):
+        path = tmp_path / f"cues.{ext}"
+        path.write_text(body)
+        if ext == "vtt":  # decoded by ffmpeg's WebVTT reader, written back as SRT (which has no escapes)
+            out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "srt", "-"], capture_output=True,
+                                 text=True, check=True).stdout
+            assert [sub.content for sub in srt_lib.parse(out)] == [text, "plain"]
+
+
 def _doc(genders):
     spk = {f"S{i}": Speaker(gender=g, name=f"S{i}") for i, g in enumerate(genders)}
     utts = [Utterance(id=i, start=i, end=i + 0.8, speaker=f"S{i}", text="x", translated_text="y",
