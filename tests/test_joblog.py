@@ -1,23 +1,14 @@
-"""Each job's own log file (work/job.log): what ran, how long, which engine, and why it failed."""
+"""Each job's own log file (work/job.log): what ran, how long, which engine (a runner job's failure:
+test_jobs_runner.py)."""
 from __future__ import annotations
 
-import json
 import logging
-import sys
 import threading
-from pathlib import Path
 
-import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the fake pipeline module, as the runner's tests do
-
-from test_jobs_support import runner_env, stop_all_workers, use_env  # noqa: E402
-
-from dubbing import joblog, pipeline  # noqa: E402
-from dubbing.engines import registry  # noqa: E402
-from dubbing.jobs import client  # noqa: E402
-from dubbing.models import DubSettings  # noqa: E402
-from dubbing.stages.context import Context  # noqa: E402
+from dubbing import joblog, pipeline
+from dubbing.engines import registry
+from dubbing.models import DubSettings
+from dubbing.stages.context import Context
 
 log = logging.getLogger("dubbing.test")
 
@@ -67,26 +58,3 @@ def test_stages_log_what_ran_how_long_and_which_engine(speech_mp4, tmp_path):
     assert "probe: up to date, skipped" in text
     assert f"tts engine: {name} (best available tts engine for es" in text
     assert sum(f"tts engine {name} (model" in ln for ln in lines) == 1  # once per job, not once per line
-
-
-@pytest.fixture
-def fake_runner(tmp_path, monkeypatch):
-    data = tmp_path / "data"
-    env = runner_env(data, fake=True)
-    use_env(monkeypatch, env)
-    monkeypatch.setenv("PYTHONPATH", env["PYTHONPATH"])
-    yield env
-    stop_all_workers(data)
-
-
-@pytest.mark.timeout(120)
-def test_a_failed_jobs_log_tail_says_why(fake_runner, tmp_path):
-    video = tmp_path / "clip.mp4"
-    video.write_text(json.dumps({"fake_video": True, "fail": {"gender": {"kind": "bug"}}}))
-    job_id = client.submit(video, video.name, DubSettings(target_language="es"))
-    assert client.wait(job_id, timeout=60, poll=0.1)["status"] == "failed"
-    tail = client.log_tail(job_id, 20)
-    assert 0 < len(tail) <= 20
-    assert any("gender failed" in ln for ln in tail)
-    assert "RuntimeError: gender: a bug" in tail  # the traceback's last line
-    assert client.log_tail(job_id, 2) == tail[-2:]

@@ -206,6 +206,15 @@ def test_permanent_failure_fails_at_once(env, tmp_path, kind, text, code):
     assert result.returncode == 0 and text in result.stdout
 
 
+def test_a_failed_jobs_log_tail_says_why(env, tmp_path):
+    job_id = submit(tmp_path, fail={"gender": {"kind": "bug"}})
+    assert client.wait(job_id, timeout=60, poll=0.1)["status"] == "failed"
+    tail = client.log_tail(job_id, 20)
+    assert 0 < len(tail) <= 20 and any("gender failed" in line for line in tail)
+    assert "RuntimeError: gender: a bug" in tail  # the traceback's last line
+    assert client.log_tail(job_id, 2) == tail[-2:]
+
+
 def test_review_pause_edit_approve_then_incremental_rerender(env, tmp_path):
     job_id = submit(tmp_path, settings=DubSettings(target_language="es", review=True))
     record = client.wait(job_id, timeout=60, poll=0.1)
