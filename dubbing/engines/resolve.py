@@ -16,18 +16,32 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from ..errors import EngineUnavailableError, NotFoundError
-from .download import ALLOW_DOWNLOAD_ENV, download, download_allowed, download_hint  # noqa: F401
-from .hub_token import hf_home, hf_token, save_hf_token, token_path  # noqa: F401
-from .local_models import (HF_REQUIRED, HF_WEIGHTS, MODELS_DIR_ENV, LocalModel, ModelNotFoundError,  # noqa: F401
+from .download import ALLOW_DOWNLOAD_ENV, download, download_allowed, download_hint
+from .hub_token import hf_home, hf_token, save_hf_token, token_path
+from .local_models import (HF_REQUIRED, HF_WEIGHTS, MODELS_DIR_ENV, LocalModel, ModelNotFoundError,
                            cached_snapshots, find_local, has_files, hf_cache_dir, looks_like_path,
                            models_dir_candidates, models_dirs, register_packaged, scan_local, unmet, where_looked)
-from .model_names import (CT2_WHISPER_PATTERNS, CT2_WHISPER_REQUIRED, FASTER_WHISPER_REPOS,  # noqa: F401
+from .model_names import (CT2_WHISPER_PATTERNS, CT2_WHISPER_REQUIRED, FASTER_WHISPER_REPOS,
                           faster_whisper_aliases, faster_whisper_name)
-from .packages import (CACHE_DIR_ENV, cache_dir, missing_packages, pip_install_hint, prepare_transformers,  # noqa: F401
+from .packages import (CACHE_DIR_ENV, cache_dir, missing_packages, pip_install_hint, prepare_transformers,
                        probe_import, torch_device)
 
 if TYPE_CHECKING:
     from .base import Availability
+
+# Engines import all of these from here; the modules above are where they live.
+__all__ = [
+    "ALLOW_DOWNLOAD_ENV", "download", "download_allowed", "download_hint",
+    "hf_home", "hf_token", "save_hf_token", "token_path",
+    "HF_REQUIRED", "HF_WEIGHTS", "MODELS_DIR_ENV", "LocalModel", "ModelNotFoundError", "cached_snapshots",
+    "find_local", "has_files", "hf_cache_dir", "looks_like_path", "models_dir_candidates", "models_dirs",
+    "register_packaged", "scan_local", "unmet", "where_looked",
+    "CT2_WHISPER_PATTERNS", "CT2_WHISPER_REQUIRED", "FASTER_WHISPER_REPOS", "faster_whisper_aliases",
+    "faster_whisper_name",
+    "CACHE_DIR_ENV", "cache_dir", "missing_packages", "pip_install_hint", "prepare_transformers", "probe_import",
+    "torch_device",
+    "resolve_model", "resolve_faster_whisper", "local_faster_whisper_models", "hf_availability",
+]
 
 
 def resolve_model(name_or_path: str | os.PathLike, *, kind: str, required: Sequence[str] = HF_REQUIRED,
