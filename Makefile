@@ -10,7 +10,7 @@ APT_PACKAGES := ffmpeg sox espeak-ng apertium apertium-eng-spa apertium-eng-cat 
 	apertium-fr-es apertium-es-pt apertium-eo-en chromium
 PORT ?= 8501
 
-.PHONY: setup apt run test test-fast bench worker worker-stop clean
+.PHONY: setup apt run test test-fast bench worker worker-stop constraints clean
 
 setup: apt $(PIP_STAMP)
 
@@ -24,12 +24,19 @@ apt:
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-$(PIP_STAMP): requirements.txt
+# The package itself (editable, so the worker it spawns imports this checkout), its heavy engines and
+# the test tools, at the versions in constraints.txt: what CI tested.
+$(PIP_STAMP): requirements.txt pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip check
 	@touch $@
+
+# After changing dependencies in pyproject.toml and passing the tests: pin what the venv now holds.
+constraints: $(PIP_STAMP)
+	{ echo "# Exact versions CI tested; make installs with -c constraints.txt. Regenerate: make constraints"; \
+	  $(PY) -m pip freeze --all --exclude-editable | grep -Ev '^(pip|dubbing-studio)=='; } > constraints.txt
 
 run: setup
 	$(PY) -m streamlit run app.py --server.port $(PORT)

@@ -8,6 +8,7 @@ The job runner calls `run_stage` one stage at a time; the command line calls
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -33,9 +34,19 @@ ANALYSIS_STAGES = STAGES[: STAGES.index(REVIEW_AFTER) + 1]
 # A render after review starts with `translate`: it skips itself unless a person edited the
 # source text of some lines, which are then translated again before they are voiced.
 RENDER_STAGES = STAGES[STAGES.index(REVIEW_AFTER):]
-PREVIEW_SECONDS = 30.0
+PREVIEW_SECONDS = 30.0  # how much of the video a preview render covers
+
+# Rough share of a dub's time per stage on CPU, for one overall percentage.
+STAGE_WEIGHTS = {"probe": 1, "diarize": 12, "transcribe": 30, "gender": 2, "translate": 6,
+                 "voices": 1, "synthesize": 30, "mix": 12, "subtitles": 1}
+# What a person sees while a stage runs (progress messages, the Jobs page).
+STAGE_LABELS = {"probe": "Checking the video", "diarize": "Finding speakers", "transcribe": "Transcribing",
+                "gender": "Telling voices apart", "translate": "Translating", "voices": "Choosing voices",
+                "synthesize": "Synthesizing speech", "mix": "Mixing and rendering", "subtitles": "Writing subtitles"}
 
 ProgressFn = Callable[[str, float, str], None]
+
+log = logging.getLogger(__name__)
 
 
 def _no_progress(stage: str, fraction: float, message: str) -> None:
@@ -137,14 +148,27 @@ def run_stage(job_dir: Path, stage: str, *, progress: ProgressFn = _no_progress,
     with PeakMemory() as mem:
         if _is_current(ctx, stage):
             progress(stage, 1.0, "up to date")
+            log.info("%s: up to date, skipped", stage)
             return StageResult(stage, round(time.perf_counter() - started, 3), mem.peak_mb, True)
         progress(stage, 0.0, "starting")
-        detail = module.run(ctx)
+        log.info("%s: started%s", stage, f" (preview of the first {preview_seconds:g} s)" if preview_seconds else "")
+        try:
+            detail = module.run(ctx)
+        except BaseException as exc:
+            log.warning("%s: stopped after %.1f s: %s: %s", stage, time.perf_counter() - started,
+                        type(exc).__name__, exc)
+            raise
         ctx.store_key(_stage_id(stage, preview_seconds), module.key(ctx), detail)
     result = StageResult(stage, round(time.perf_counter() - started, 3), mem.peak_mb, False, detail)
     _record(ctx, result)
     progress(stage, 1.0, "done")
+    log.info("%s: done in %.1f s, peak %.0f MB: %s", stage, result.seconds, result.peak_rss_mb, _brief(detail))
     return result
+
+
+def _brief(detail: dict, limit: int = 300) -> str:
+    text = json.dumps(detail, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _record(ctx: Context, result: StageResult) -> None:
@@ -212,6 +236,7 @@ def retranslate(job_dir: Path, ids: list[int]) -> Document:
     """Machine-translate these utterances again from their current text (a person's translation is replaced)."""
     ctx = context(job_dir)
     doc = ctx.load_doc()
+    log.info("re-translating line(s) %s", ", ".join(map(str, ids)))
     wanted = set(ids)
     todo = [u for u in doc.utterances if u.id in wanted]
     translate.translate_utterances(ctx, doc, todo)

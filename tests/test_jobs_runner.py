@@ -206,6 +206,15 @@ def test_permanent_failure_fails_at_once(env, tmp_path, kind, text, code):
     assert result.returncode == 0 and text in result.stdout
 
 
+def test_a_failed_jobs_log_tail_says_why(env, tmp_path):
+    job_id = submit(tmp_path, fail={"gender": {"kind": "bug"}})
+    assert client.wait(job_id, timeout=60, poll=0.1)["status"] == "failed"
+    tail = client.log_tail(job_id, 20)
+    assert 0 < len(tail) <= 20 and any("gender failed" in line for line in tail)
+    assert "RuntimeError: gender: a bug" in tail  # the traceback's last line
+    assert client.log_tail(job_id, 2) == tail[-2:]
+
+
 def test_review_pause_edit_approve_then_incremental_rerender(env, tmp_path):
     job_id = submit(tmp_path, settings=DubSettings(target_language="es", review=True))
     record = client.wait(job_id, timeout=60, poll=0.1)
@@ -291,10 +300,17 @@ def test_bad_uploads_are_refused_and_leave_nothing(env, tmp_path):
 
 
 def test_status_readers_see_progress_that_never_goes_backwards(env, tmp_path):
-    job_id = submit(tmp_path, default_seconds=0.4)
-    readers = [subprocess.Popen([PYTHON, "-c", READER, job_id], env=env, cwd=REPO, stdout=subprocess.PIPE,
-                                text=True) for _ in range(20)]
+    # Queued without a worker, which starts only once all 20 readers read: on a busy machine their
+    # start-up alone can outlast the 3.6 s job.
+    job_id = client.submit(fake_video(tmp_path, default_seconds=0.4), "clip.mp4", ES, start_worker=False)
+    ready = tmp_path / "ready"
+    ready.mkdir()
+    readers = [subprocess.Popen([PYTHON, "-c", READER, job_id, str(ready / str(i))], env=env, cwd=REPO,
+                                stdout=subprocess.PIPE, text=True) for i in range(20)]
     try:
+        wait_for(lambda: len(list(ready.iterdir())) == 20, 90, what="20 readers reading")
+        assert client.get(job_id)["status"] == "queued"
+        client.ensure_worker()
         outs = [json.loads(p.communicate(timeout=90)[0]) for p in readers]
     finally:
         for p in readers:
@@ -309,15 +325,16 @@ def test_status_readers_see_progress_that_never_goes_backwards(env, tmp_path):
 
 # A status reader in a process of its own: polls until the job completes.
 READER = """
-import json, sys, time
+import json, pathlib, sys, time
 from dubbing.jobs import client
-job_id = sys.argv[1]
+job_id, ready = sys.argv[1], pathlib.Path(sys.argv[2])
 percents, errors, reads, status = [], [], 0, None
 deadline = time.monotonic() + 80
 while time.monotonic() < deadline:
     try:
         record = client.get(job_id)
         reads += 1
+        ready.touch()
         status = record["status"]
         if record["status"] in ("running", "completed"):
             percents.append(record["percent"])

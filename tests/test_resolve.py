@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import tiny_models as T
+from dubbing.engines import local_models, packages
 from dubbing.engines import resolve as R
 from dubbing.errors import EngineUnavailableError, NotFoundError
 
@@ -54,7 +55,7 @@ def test_models_dir_then_cache_then_package(env, tmp_path, monkeypatch):
         assert R.resolve_model("acme/packaged-model", kind="tts") == pkg
         assert R.find_local("acme/packaged-model").source == "package"
     finally:
-        R._PACKAGED.pop("acme/packaged-model")
+        local_models._PACKAGED.pop("acme/packaged-model")
 
 
 def test_cache_snapshot_without_ref_uses_the_newest(env, tmp_path):
@@ -185,11 +186,11 @@ def test_faster_whisper_names(env, tmp_path):
 
 
 def test_probe_import_reports_and_remembers(env, monkeypatch):
-    R._probe_memo.clear()
+    packages._probe_memo.clear()
     reason = R.probe_import("json.no_such_module_here")
     assert reason.startswith("`import json.no_such_module_here` fails: ModuleNotFoundError")
     assert R.probe_import("json") is None
-    R._probe_memo.clear()  # a new process: the verdict comes from disk, no subprocess
+    packages._probe_memo.clear()  # a new process: the verdict comes from disk, no subprocess
 
     def no_subprocess(*a, **k):
         raise AssertionError("probed again")
@@ -200,8 +201,8 @@ def test_probe_import_reports_and_remembers(env, monkeypatch):
 
 def test_broken_torchaudio_is_hidden_from_transformers(env, monkeypatch):
     monkeypatch.delitem(sys.modules, "torchaudio", raising=False)
-    monkeypatch.setattr(R, "missing_packages", lambda *m: None)
-    monkeypatch.setattr(R, "probe_import", lambda *a, **k: "`import torchaudio` fails: OSError")
+    monkeypatch.setattr(packages, "missing_packages", lambda *m: None)
+    monkeypatch.setattr(packages, "probe_import", lambda *a, **k: "`import torchaudio` fails: OSError")
     R.prepare_transformers()
     assert sys.modules["torchaudio"] is None
     with pytest.raises(ImportError):
@@ -210,8 +211,8 @@ def test_broken_torchaudio_is_hidden_from_transformers(env, monkeypatch):
 
 def test_working_torchaudio_is_left_alone(env, monkeypatch):
     monkeypatch.delitem(sys.modules, "torchaudio", raising=False)
-    monkeypatch.setattr(R, "missing_packages", lambda *m: None)
-    monkeypatch.setattr(R, "probe_import", lambda *a, **k: None)
+    monkeypatch.setattr(packages, "missing_packages", lambda *m: None)
+    monkeypatch.setattr(packages, "probe_import", lambda *a, **k: None)
     R.prepare_transformers()
     assert "torchaudio" not in sys.modules
 

@@ -45,6 +45,26 @@ def test_subtitle_formats():
     assert vtt.startswith("WEBVTT\n\n00:00:00.500 --> 00:00:02.250\nHola a todos.\n")
 
 
+def test_subtitle_text_with_markup_characters_reads_back_as_written(tmp_path):
+    """ffmpeg's own SRT and WebVTT readers get back exactly the text, whatever characters it holds."""
+    import subprocess
+
+    import srt as srt_lib
+
+    text = "Tom & Jerry <3 --> R&D &amp; <b>no</b>"  # one line (wrapping is tested above)
+    cues = [(0.5, 2.0, text), (3.0, 4.0, "plain")]
+    vtt = subtitles.vtt(cues)
+    assert "\nTom &amp; Jerry &lt;3 --&gt; R&amp;D &amp;amp; &lt;b&gt;no&lt;/b&gt;\n" in vtt
+    assert [sub.content for sub in srt_lib.parse(subtitles.srt(cues))] == [text, "plain"]
+    for ext, body in (("vtt", vtt), ("srt", subtitles.srt(cues))):
+        path = tmp_path / f"cues.{ext}"
+        path.write_text(body)
+        if ext == "vtt":  # decoded by ffmpeg's WebVTT reader, written back as SRT (which has no escapes)
+            out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "srt", "-"], capture_output=True,
+                                 text=True, check=True).stdout
+            assert [sub.content for sub in srt_lib.parse(out)] == [text, "plain"]
+
+
 def _doc(genders):
     spk = {f"S{i}": Speaker(gender=g, name=f"S{i}") for i, g in enumerate(genders)}
     utts = [Utterance(id=i, start=i, end=i + 0.8, speaker=f"S{i}", text="x", translated_text="y",
@@ -100,3 +120,30 @@ def test_fit_borrows_then_speeds_up_capped_then_flags_overrun(tmp_path, tts_seco
     else:
         assert u.overrun_seconds == pytest.approx(tts_seconds / 1.3 - window, abs=0.05)
     assert audio.rms(clip) > 0.01
+
+
+def _doc_with_two_speakers() -> Document:
+    return Document(source_language="en", target_language="es", settings=DubSettings(target_language="es"),
+                    speakers={"A": Speaker(), "B": Speaker(voice="espeak:es")},
+                    utterances=[Utterance(id=0, start=0.5, end=3.0, speaker="A", text="a"),
+                                Utterance(id=1, start=3.5, end=5.0, speaker="B", text="b"),
+                                Utterance(id=2, start=5.5, end=7.0, speaker="A", text="c")])
+
+
+def test_voice_cloning_is_a_capability_of_the_tts_engine(tmp_path):
+    from dubbing.errors import EngineUnavailableError
+
+    sr = 16000
+    (tmp_path / "work").mkdir()
+    audio.write(tmp_path / "work" / "audio16k.wav",
+                np.random.default_rng(0).uniform(-0.1, 0.1, 8 * sr).astype(np.float32), sr)
+    doc = _doc_with_two_speakers()
+    with pytest.raises(EngineUnavailableError, match="espeak engine cannot clone"):
+        voices.clone_voices(_ctx_for(tmp_path / "other", clone_voices=True), doc)
+    xtts_ctx = Context(tmp_path, DubSettings(target_language="es", tts="xtts", clone_voices=True))
+    voices.clone_voices(xtts_ctx, doc)
+    ref = tmp_path / "work" / "voices" / "A.wav"
+    assert doc.speakers["A"].voice == f"xtts:clone:es:{ref.resolve()}"
+    assert doc.speakers["B"].voice == "espeak:es"  # a voice already chosen is kept
+    data, ref_sr = audio.read(ref, mono=True)
+    assert ref_sr == sr and len(data) / sr == pytest.approx(2.5 + 1.5)  # A's own lines only

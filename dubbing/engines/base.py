@@ -235,6 +235,17 @@ class TTSEngine(Engine):
     def synthesize(self, text: str, voice: str, out_path: Path) -> None:
         """Write speech for `text` in `voice` to a WAV file at `out_path`."""
 
+    # Engines that can speak with a voice cloned from a recording say so and implement
+    # `clone_voice`; the pipeline clones only when the user opts in.
+    can_clone: ClassVar[bool] = False
+
+    @classmethod
+    def clone_voice(cls, audio: np.ndarray, sr: int, spans: list[tuple[float, float]], reference_path: Path,
+                    language: str) -> str:
+        """A voice id (of this engine) that speaks `language` like the speaker heard in `spans` (seconds)
+        of `audio`; the reference recording it needs is written to `reference_path`."""
+        raise NotImplementedError(f"the {cls.name} engine cannot clone voices")
+
 
 class GenderClassifier(Engine):
     stage = "gender"

@@ -8,7 +8,9 @@ file under `dubbing/engines/<stage>/` that subclasses the stage's interface in
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
+import time
 from typing import Any
 
 from ..errors import EngineUnavailableError, UnsupportedPairError
@@ -56,6 +58,9 @@ DEFAULTS = {
 
 _instances: dict[tuple[str, str, str], Engine] = {}
 _lock = threading.Lock()
+# Engines each job thread has named in its log: once per job (each runs in a thread of its own), not once per line.
+_named = threading.local()
+log = logging.getLogger(__name__)
 
 
 def engine_class(stage: str, name: str) -> type[Engine]:
@@ -80,11 +85,18 @@ def get_engine(stage: str, name: str, model: str = "") -> Engine:
     cls = engine_class(stage, name)
     key = (stage, name, model or cls.default_model)
     with _lock:
-        if key not in _instances:
+        fresh = key not in _instances
+        if fresh:
             avail = cls.availability()
             if not avail.ok:
                 raise EngineUnavailableError(f"{stage} engine '{name}' is unavailable: {avail.reason}")
+            started = time.perf_counter()
             _instances[key] = cls(model)
+            log.info("%s engine %s (model %s) set up in %.1f s", stage, name, key[2] or "-", time.perf_counter() - started)
+        named = _named.__dict__.setdefault("keys", set())
+        if not fresh and key not in named:
+            log.info("%s engine %s (model %s), already in memory", stage, name, key[2] or "-")
+        named.add(key)
         return _instances[key]
 
 

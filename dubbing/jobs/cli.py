@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from ..cli_options import add_dub_options, settings_from_args
 from ..errors import DubbingError, ExitCode
-from ..models import DubSettings
 from . import client
 from . import store as st
 
@@ -26,9 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("submit", help="validate a video and queue its dub; prints the job id last")
     p.add_argument("input", type=Path, metavar="FILE", help="an MP4 video with an audio track")
-    _add_dub_options(p)
-    if "--review" not in p._option_string_actions:
-        p.add_argument("--review", action="store_true", help="pause after translation for review (approve to go on)")
+    add_dub_options(p)
+    p.add_argument("--review", action="store_true", help="pause after translation for review (approve to go on)")
     p.add_argument("--no-start-worker", action="store_true", help="only queue; do not start a worker")
     p.add_argument("--max-mb", type=float, help="upload size limit in MB (default: $MAX_UPLOAD_MB or 200)")
     p.add_argument("--wait", action="store_true", help="follow the job until it completes or pauses for review")
@@ -82,9 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 # -- handlers --------------------------------------------------------------------------------------
 
 def _submit(args: argparse.Namespace) -> int:
-    settings = _settings_from_args(args)
-    if getattr(args, "review", False):
-        settings.review = True
+    settings = settings_from_args(args)
     max_bytes = int(args.max_mb * 1024 * 1024) if args.max_mb is not None else None
     job_id = client.submit(args.input, args.input.name, settings, start_worker=not args.no_start_worker,
                            max_bytes=max_bytes)
@@ -230,49 +227,6 @@ def _not_found(job_id: str) -> DubbingError:
     from ..errors import NotFoundError
 
     return NotFoundError(f"no job with id '{job_id}'")
-
-
-# -- the dub options: the main CLI's when it has them, else a minimal set of our own ----------------
-
-def _add_dub_options(parser: argparse.ArgumentParser) -> None:
-    try:
-        from ..cli import add_dub_options
-    except ImportError:
-        add_dub_options = _own_dub_options
-    add_dub_options(parser)
-
-
-def _settings_from_args(args: argparse.Namespace) -> DubSettings:
-    try:
-        from ..cli import settings_from_args
-    except ImportError:
-        settings_from_args = _own_settings_from_args
-    return settings_from_args(args)
-
-
-def _own_dub_options(parser: argparse.ArgumentParser) -> None:
-    d = DubSettings(target_language="es")
-    parser.add_argument("--to", "--target-language", dest="target_language", required=True,
-                        help="language to dub into (ISO 639-1, e.g. es)")
-    parser.add_argument("--from", "--source-language", dest="source_language", default=d.source_language,
-                        help="spoken language (default: auto)")
-    parser.add_argument("--diarization", default=d.diarization)
-    parser.add_argument("--stt", default=d.stt)
-    parser.add_argument("--stt-model", default=d.stt_model)
-    parser.add_argument("--translator", default=d.translator)
-    parser.add_argument("--translation-model", default=d.translation_model)
-    parser.add_argument("--tts", default=d.tts)
-    parser.add_argument("--tts-model", default=d.tts_model)
-    parser.add_argument("--speakers", type=int, default=None, help="number of speakers (default: estimate)")
-    parser.add_argument("--max-speed", type=float, default=d.max_speed)
-    parser.add_argument("--mix-mode", choices=("duck", "replace"), default=d.mix_mode)
-    parser.add_argument("--preview-seconds", type=float, default=None)
-
-
-def _own_settings_from_args(args: argparse.Namespace) -> DubSettings:
-    names = ("target_language", "source_language", "diarization", "stt", "stt_model", "translator",
-             "translation_model", "tts", "tts_model", "speakers", "max_speed", "mix_mode", "preview_seconds")
-    return DubSettings(**{n: getattr(args, n) for n in names if hasattr(args, n)})
 
 
 def main(argv: list[str] | None = None) -> int:

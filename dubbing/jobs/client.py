@@ -29,7 +29,7 @@ from .store import (AWAITING_REVIEW, CANCELLED, COMPLETED, FAILED, FINISHED, QUE
 from .worker import cleanup_finished, load_pipeline, lock_held, spawn_worker
 from .worker import stop_worker as _stop_worker
 
-__all__ = ["submit", "get", "list_jobs", "approve", "rerender", "retranslate", "retry", "save_document",
+__all__ = ["submit", "get", "log_tail", "list_jobs", "approve", "rerender", "retranslate", "retry", "save_document",
            "load_document", "cancel", "delete", "cleanup", "wait", "ensure_worker", "stop_worker",
            "worker_running", "max_upload_bytes", "JobStateError", "STATUSES", "QUEUED", "RUNNING",
            "AWAITING_REVIEW", "COMPLETED", "FAILED", "CANCELLED", "FINISHED"]
@@ -99,6 +99,13 @@ def get(job_id: str) -> dict | None:
         record["worker_alive"] = store.worker_alive()
         _heal([record])
     return record
+
+
+def log_tail(job_id: str, lines: int = 50) -> list[str]:
+    """The last `lines` lines of the job's log (work/job.log): stages, engines, timings, and a failure's traceback."""
+    from ..joblog import tail
+
+    return tail(Path(_require(job_id)["job_dir"]), lines)
 
 
 def list_jobs() -> list[dict]:

@@ -38,6 +38,8 @@ from typing import Any
 
 from ..errors import CancelledError, DubbingError, ExitCode, TransientError
 from ..fsutil import atomic_write_text
+from ..joblog import job_log
+from ..pipeline import PREVIEW_SECONDS, STAGE_LABELS, STAGE_WEIGHTS
 from . import store as st
 from .store import Store, open_store
 
@@ -49,16 +51,6 @@ CANCEL_CHECK_SECONDS = 0.5  # at most this often the store is read for a cancel 
 PROGRESS_WRITE_SECONDS = 0.25  # at most this often progress is written within a stage
 STOP_GRACE_SECONDS = 20.0  # how long a stopping worker waits for running stages to notice
 CLEANUP_EVERY_SECONDS = 3600.0
-PREVIEW_SECONDS = 30.0
-
-# Rough share of a dub's time per stage on CPU, for one overall percentage.
-STAGE_WEIGHTS = {"probe": 1, "diarize": 12, "transcribe": 30, "gender": 2, "translate": 6,
-                 "voices": 1, "synthesize": 30, "mix": 12, "subtitles": 1}
-
-STAGE_LABELS = {"probe": "Checking the video", "diarize": "Finding speakers", "transcribe": "Transcribing",
-                "gender": "Telling voices apart", "translate": "Translating", "voices": "Choosing voices",
-                "synthesize": "Synthesizing speech", "mix": "Mixing and rendering", "subtitles": "Writing subtitles"}
-
 
 def load_pipeline() -> ModuleType:
     """The pipeline module. DUBBING_PIPELINE_MODULE swaps in another one (the runner's tests use a fake)."""
@@ -113,7 +105,6 @@ def spawn_worker(root: Path, *, idle_exit: float | None = None) -> int | None:
     repo_root = Path(__file__).resolve().parents[2]
     env = dict(os.environ)
     env["DUBBING_DATA_DIR"] = str(root)
-    env["PYTHONPATH"] = os.pathsep.join([str(repo_root)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     try:
         _rotate_log(root / "worker.log")
         with open(root / "worker.log", "ab") as logfile:
@@ -252,7 +243,8 @@ class Worker:
     def _run_job(self, record: dict) -> None:
         job_id = record["id"]
         try:
-            JobRun(self, record).run()
+            with job_log(Path(record["job_dir"])):
+                JobRun(self, record).run()
         except BaseException as exc:  # a bug in the runner itself: fail the job, keep the worker
             log.error("job %s: %s", job_id, traceback.format_exc())
             self.store.update(job_id, lambda r: _mark_failed(r, r.get("stage") or "", exc))

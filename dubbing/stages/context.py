@@ -8,6 +8,7 @@ A stage whose key and outputs are current is skipped; a stage may add
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +109,7 @@ class Context:
                      "translation": self.settings.translator, "tts": self.settings.tts,
                      "gender": "auto"}[stage]
         name, why = registry.pick(stage, requested, **pick_args)
+        logging.getLogger(__name__).info("%s engine: %s (%s)", slot, name, why)
         chosen[slot] = {"name": name, "why": why}
         self.write_json("engines.json", chosen)
         return name

@@ -1,7 +1,11 @@
 """Stage 10: SRT and WebVTT subtitles of the original text and of the translation."""
 from __future__ import annotations
 
+import html
 import textwrap
+from datetime import timedelta
+
+import srt as srt_lib
 
 from ..fsutil import atomic_write_text
 from ..models import Utterance, stable_hash
@@ -25,25 +29,25 @@ def outputs(ctx: Context):
     return [ctx.job_dir / f"subtitles.{lang}.{ext}" for lang in (src, tgt) for ext in ("srt", "vtt")]
 
 
-def timestamp(seconds: float, sep: str) -> str:
-    ms = int(round(max(0.0, seconds) * 1000))
-    h, rest = divmod(ms, 3_600_000)
-    m, rest = divmod(rest, 60_000)
-    s, ms = divmod(rest, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
-
-
 def wrap(text: str) -> str:
     return "\n".join(textwrap.wrap(" ".join(text.split()), LINE_CHARS)) or " "
 
 
 def srt(cues: list[tuple[float, float, str]]) -> str:
-    return "".join(f"{i}\n{timestamp(a, ',')} --> {timestamp(b, ',')}\n{wrap(t)}\n\n"
-                   for i, (a, b, t) in enumerate(cues, 1))
+    """SubRip, composed by the `srt` library. SRT has no escapes: text goes as it is (no blank lines)."""
+    return srt_lib.compose([srt_lib.Subtitle(i, timedelta(seconds=a), timedelta(seconds=b), wrap(t))
+                            for i, (a, b, t) in enumerate(cues, 1)])
 
 
 def vtt(cues: list[tuple[float, float, str]]) -> str:
-    return "WEBVTT\n\n" + "".join(f"{timestamp(a, '.')} --> {timestamp(b, '.')}\n{wrap(t)}\n\n" for a, b, t in cues)
+    """WebVTT: cue text escaped as the format requires (&amp; &lt; &gt;), so "Tom & Jerry", "<3" and "-->"
+    show as written instead of breaking the cue or being read as markup."""
+    return "WEBVTT\n\n" + "".join(f"{_vtt_time(a)} --> {_vtt_time(b)}\n{html.escape(wrap(t), quote=False)}\n\n"
+                                   for a, b, t in cues)
+
+
+def _vtt_time(seconds: float) -> str:
+    return srt_lib.timedelta_to_srt_timestamp(timedelta(seconds=max(0.0, seconds))).replace(",", ".")
 
 
 def run(ctx: Context) -> dict:

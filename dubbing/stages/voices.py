@@ -116,10 +116,13 @@ def assign(doc: Document, genders: dict[str, str]) -> int:
 
 
 def clone_voices(ctx: Context, doc: Document) -> None:
-    """XTTS: give each speaker that has no voice yet one cloned from their own original lines."""
-    if ctx.engine("tts", target=doc.target_language) != "xtts":
-        raise EngineUnavailableError("voice cloning needs the xtts engine; choose --tts xtts or turn cloning off")
-    from ..engines.tts import xtts
+    """Give each speaker that has no voice yet one cloned from their own original lines."""
+    name = ctx.engine("tts", target=doc.target_language)
+    engine = registry.engine_class("tts", name)
+    assert issubclass(engine, TTSEngine)
+    if not engine.can_clone:
+        raise EngineUnavailableError(f"the {name} engine cannot clone voices; choose one that can "
+                                     "(such as --tts xtts) or turn cloning off")
     from .. import audio
     samples, sr = audio.read(ctx.path("audio16k.wav"), mono=True)
     for spk in {u.speaker for u in doc.utterances}:
@@ -127,8 +130,8 @@ def clone_voices(ctx: Context, doc: Document) -> None:
         if info.voice:
             continue
         spans = [(u.start, u.end) for u in doc.utterances if u.speaker == spk]
-        ref = xtts.reference_clip(samples, sr, spans, ctx.path(f"voices/{spk}.wav"))
-        info.voice = "xtts:" + xtts.clone_voice_id(ref, doc.target_language)
+        info.voice = f"{name}:" + engine.clone_voice(samples, sr, spans, ctx.path(f"voices/{spk}.wav"),
+                                                     doc.target_language)
 
 
 def run(ctx: Context) -> dict:

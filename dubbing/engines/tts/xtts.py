@@ -86,6 +86,7 @@ class XttsTTS(TTSEngine):
     name = "xtts"
     description = "Coqui XTTS-v2: 17 languages, studio voices, optional voice cloning (non-commercial licence)"
     default_model = HUB_ID
+    can_clone = True
 
     @classmethod
     def availability(cls) -> Availability:
@@ -115,6 +116,11 @@ class XttsTTS(TTSEngine):
         if language not in LANGS:
             return []
         return [Voice(f"{language}:{name}", language, gender, f"XTTS {name}") for name, gender in STUDIO]
+
+    @classmethod
+    def clone_voice(cls, audio: np.ndarray, sr: int, spans: list[tuple[float, float]], reference_path: Path,
+                    language: str) -> str:
+        return clone_voice_id(reference_clip(audio, sr, spans, reference_path), language)
 
     def __init__(self, model: str = ""):
         super().__init__(model)
