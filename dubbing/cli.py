@@ -47,7 +47,18 @@ def _summary(out: Path, report: dict) -> None:
     print(f"dubbed {report['source_language']} -> {report['target_language']} in {report['total_seconds']:.1f} s "
           f"(RTF {report['real_time_factor']}), {report['utterances']} utterances, "
           f"{report['utterances_remade']} re-made, {len(report['overruns'])} overruns")
+    for warning in report.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"output: {out / 'dubbed.mp4'}")
+
+
+def cmd_redetect(args: argparse.Namespace) -> int:
+    from . import pipeline
+    n = None if args.speakers == "auto" else int(args.speakers)
+    result = pipeline.redetect_speakers(Path(args.dir), n, progress=StderrProgress())
+    print(f"{result['speakers']} speakers, {result['utterances']} lines ({result['kept']} kept as they were); "
+          f"run `update {args.dir}` to voice them")
+    return ExitCode.OK
 
 
 def cmd_engines(args: argparse.Namespace) -> int:
@@ -77,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("update", help="re-render after editing DIR/utterances.json (only what changed)")
     p.add_argument("dir")
     p.set_defaults(func=cmd_update)
+    p = sub.add_parser("redetect", help="find the speakers of a dubbed folder again with a given count "
+                                        "(from stored embeddings; no audio is analysed again)")
+    p.add_argument("dir")
+    p.add_argument("--speakers", "-n", required=True, help="number of speakers, or 'auto' to estimate")
+    p.set_defaults(func=cmd_redetect)
     p = sub.add_parser("engines", help="list engines per stage and whether they run here")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_engines)

@@ -21,6 +21,8 @@ def add_dub_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tts", default="auto", help="text-to-speech engine")
     p.add_argument("--tts-model", default="")
     p.add_argument("--speakers", type=int, default=None, help="number of speakers (default: estimate)")
+    p.add_argument("--pause-split", type=float, default=0.5,
+                   help="a pause this long (seconds) within one person's speech starts a new line (default 0.5)")
     p.add_argument("--clone-voices", action="store_true",
                    help="XTTS only: clone each speaker's voice from their original audio (opt-in)")
     p.add_argument("--max-speed", type=float, default=1.3, help="cap on speeding up dubbed speech (default 1.3)")
@@ -36,7 +38,7 @@ def settings_from_args(args: argparse.Namespace) -> DubSettings:
         diarization=args.diarization, diarization_model=args.diarization_model,
         stt=args.stt, stt_model=args.stt_model, translator=args.translator,
         translation_model=args.translation_model, tts=args.tts, tts_model=args.tts_model,
-        speakers=args.speakers, clone_voices=args.clone_voices, max_speed=args.max_speed,
+        speakers=args.speakers, pause_split=args.pause_split, clone_voices=args.clone_voices, max_speed=args.max_speed,
         mix_mode=args.mix_mode, duck_db=args.duck_db,
         # only `jobs submit` has --review
         review=bool(getattr(args, "review", False)), keep_intermediate=not args.cleanup)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import media
+from . import media, segmentation
 from .engines import registry
 from .errors import DubbingError, NotFoundError
 from .fsutil import atomic_write_text
@@ -82,6 +82,8 @@ def validate_settings(settings: DubSettings) -> None:
     s = settings
     if not 1.0 <= s.max_speed <= 4.0:
         raise DubbingError(f"max speed {s.max_speed} is out of range; use 1.0 to 4.0")
+    if not 0.1 <= s.pause_split <= 10.0:
+        raise DubbingError(f"pause split {s.pause_split} s is out of range; use 0.1 to 10 seconds")
     if s.speakers is not None and not 1 <= s.speakers <= 20:
         raise DubbingError(f"speaker count {s.speakers} is out of range; use 1 to 20 or leave it automatic")
     for stage, name in (("diarization", s.diarization), ("stt", s.stt), ("translation", s.translator),
@@ -217,8 +219,32 @@ def write_report(job_dir: Path, results: list[StageResult], *, wall_seconds: flo
         "overruns": [{"id": u.id, "seconds": u.overrun_seconds} for u in doc.utterances if u.overrun] if doc else [],
         "stage_times": json.loads(ctx.path("stage_times.json").read_text()) if ctx.path("stage_times.json").exists() else {},
     }
+    report.update(structure(ctx, doc))
     atomic_write_text(Path(job_dir) / "report.json", json.dumps(report, ensure_ascii=False, indent=1))
     return report
+
+
+COVERAGE_WARN = 0.9
+
+
+def structure(ctx: Context, doc: Document | None) -> dict:
+    """Speakers, languages heard (seconds of speech each), the share of detected speech inside
+    lines, the lines left untranslated, and warnings a person should see."""
+    if doc is None or not ctx.path("transcript.json").exists():
+        return {}
+    transcript = ctx.read_json("transcript.json")
+    spans = [segmentation.Line(u.start, u.end, u.speaker, u.language) for u in doc.utterances]
+    share = round(segmentation.coverage(spans, transcript.get("speech", [])), 3)
+    flagged = [{"id": u.id, "language": u.language, "why": u.note} for u in doc.utterances if u.note]
+    warnings = []
+    if share < COVERAGE_WARN:
+        warnings.append(f"lines cover only {share:.0%} of the detected speech; some speech may be missing "
+                        "from the dub: check the timeline and add lines where speech has none")
+    if flagged:
+        warnings.append(f"{len(flagged)} line(s) in a language no translator here handles keep the original "
+                        "audio; write their translation to dub them")
+    return {"speakers": len(doc.speakers), "languages": transcript.get("languages", {}),
+            "speech_coverage": share, "untranslated": flagged, "warnings": warnings}
 
 
 def outputs(job_dir: Path) -> dict[str, Path]:

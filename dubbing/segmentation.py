@@ -112,27 +112,31 @@ def words_from_transcript(transcript: dict) -> list[TimedWord]:
 
 
 def refine(words: list[TimedWord], regions: Regions) -> list[TimedWord]:
-    """Fit each word into the speech region that holds most of it (a word never spans a detected pause)."""
+    """Fit each word into the speech region that holds most of it (a word never spans a detected pause).
+
+    A word heard where the detector heard nothing moves to the nearest edge of speech.
+    Returns the words in time order.
+    """
     if not regions:
         return words
-    prev_end = 0.0
     for w in words:
         overlaps = [(min(w.end, r1) - max(w.start, r0), r0, r1) for r0, r1 in regions]
         best = max(overlaps)
+        mid = (w.start + w.end) / 2
+        inside = next(((r0, r1) for r0, r1 in regions if r0 <= mid <= r1), None)
         if best[0] > 0:
             _, r0, r1 = best
             w.start, w.end = max(w.start, r0), min(w.end, r1)
-        else:  # heard in silence: the nearest region
-            r0, r1 = min(regions, key=lambda r: min(abs(r[0] - w.end), abs(r[1] - w.start)))
-            length = min(w.end - w.start, r1 - r0)
+        elif inside is None:
+            r0, r1 = min(regions, key=lambda r: r[0] - w.end if r[0] >= w.end else w.start - r[1])
+            length = min(max(w.end - w.start, 0.02), r1 - r0)
             if r0 >= w.end:
                 w.start, w.end = r0, r0 + length
             else:
                 w.start, w.end = r1 - length, r1
-        w.start = max(w.start, min(prev_end, w.end - 0.02))
         w.end = max(w.end, w.start + 0.02)
         w.start, w.end = round(w.start, 3), round(w.end, 3)
-        prev_end = w.end
+    words.sort(key=lambda w: (w.start, w.end))
     return words
 
 

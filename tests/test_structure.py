@@ -1,0 +1,153 @@
+"""The structure of a conversation on real recordings: who speaks when, where lines break, which language.
+
+Conversations are assembled from distinct real people (tests/conversations.py) with the true
+turns known; the figures asserted are what a user sees: the lines of utterances.json.
+`benchmarks/bench_structure.py` prints the same figures for the whole development set.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from dubbing import pipeline
+from dubbing.errors import UnsupportedPairError
+from dubbing.models import Document, DubSettings
+from tests.conftest import MEDIA, ffmpeg, shared_media
+
+pytestmark = pytest.mark.slow
+
+
+def analyse(mp4: Path, job: Path, **settings) -> Document:
+    pipeline.prepare(mp4, job, DubSettings(target_language=settings.pop("target_language", "es"), **settings))
+    pipeline.run(job, stages=pipeline.ANALYSIS_STAGES)
+    return Document.load(job / "utterances.json")
+
+
+def line_figures(doc: Document, turns) -> dict:
+    """Utterance-level DER (0.25 s collar each side), lines holding >= 0.2 s of a second speaker,
+    and the share of true speech inside lines."""
+    from pyannote.core import Annotation, Segment
+    from pyannote.metrics.diarization import DiarizationErrorRate
+    ref, hyp = Annotation(), Annotation()
+    for s, e, spk, *_ in turns:
+        ref[Segment(s, e)] = spk
+    for u in doc.utterances:
+        hyp[Segment(u.start, u.end)] = u.speaker
+    mixed = 0
+    for u in doc.utterances:
+        per: dict[str, float] = {}
+        for s, e, spk, *_ in turns:
+            per[spk] = per.get(spk, 0.0) + max(0.0, min(e, u.end) - max(s, u.start))
+        if len(per) > 1 and sorted(per.values())[-2] >= 0.2:
+            mixed += 1
+    total = sum(e - s for s, e, *_ in turns)
+    covered = sum(max(0.0, min(e, u.end) - max(s, u.start)) for s, e, *_ in turns for u in doc.utterances)
+    return {"der": DiarizationErrorRate(collar=0.5)(ref, hyp), "mixed": mixed, "coverage": covered / total,
+            "speakers": len(doc.speakers)}
+
+
+@pytest.fixture(scope="module")
+def conversations():
+    if not MEDIA.exists():
+        pytest.skip(f"{MEDIA} is absent (../shared/media is provided beside the repo in CI)")
+    from tests import conversations as conv
+    return conv
+
+
+@pytest.mark.parametrize("name", ["two_women_call", "three_people", "four_mixed_sources"])
+def test_assembled_conversations_get_the_count_and_the_lines_right(conversations, name, tmp_path):
+    speakers, seconds, seed = conversations.DEV_SET[name]
+    c = conversations.assemble(name, speakers, seconds=seconds, seed=seed)
+    doc = analyse(c.mp4(tmp_path / "media"), tmp_path / "job")
+    f = line_figures(doc, c.turns)
+    print(f"{name}: {f}")
+    assert f["speakers"] == len(c.speakers)
+    assert f["der"] <= 0.10
+    assert f["mixed"] <= 1
+    assert f["coverage"] >= 0.90
+    assert all(u.end - u.start >= 0.3 - 1e-6 and u.words for u in doc.utterances)
+
+
+def test_a_real_two_person_meeting_is_counted_two(tmp_path):
+    wav = shared_media("multi2_ami_dev00.wav")
+    mp4 = tmp_path / "ami.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=160x120:r=10", "-i", wav, "-shortest", "-c:v", "libx264",
+           "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", mp4)
+    doc = analyse(mp4, tmp_path / "job")
+    assert len(doc.speakers) == 2
+
+
+def test_pauses_split_the_selfie_into_three_lines(tmp_path):
+    doc = analyse(shared_media("mp4_en_jordimas_selfie.mp4"), tmp_path / "job")
+    spans = [(u.start, u.end) for u in doc.utterances]
+    print(spans)
+    expected = [(1.26, 3.95), (5.25, 6.63), (7.61, 8.69)]
+    assert len(spans) == 3
+    for (s, e), (ts, te) in zip(spans, expected):
+        assert abs(s - ts) <= 0.35 and abs(e - te) <= 0.35
+    # Each line keeps its words with their times, inside the line.
+    for u in doc.utterances:
+        assert u.words and all(u.start - 0.01 <= w["start"] <= w["end"] <= u.end + 0.01 for w in u.words)
+
+
+def test_every_language_of_a_mixed_conversation_is_heard_and_tagged(conversations, tmp_path):
+    c = conversations.mixed_language()
+    doc = analyse(c.mp4(tmp_path / "media"), tmp_path / "job")
+    report = pipeline.write_report(tmp_path / "job", [])
+    print(report["languages"], report["speech_coverage"], [(u.start, u.end, u.language, u.text) for u in doc.utterances])
+    assert {"en", "fr", "zh"} <= set(report["languages"])
+    for s, e, spk, lang in c.turns:
+        lines = [u for u in doc.utterances if min(e, u.end) - max(s, u.start) > 0.3 * (e - s)]
+        assert lines, f"the {lang} turn {s:.1f}-{e:.1f} s of {spk} has no line"
+        assert any((u.language or doc.source_language) == lang for u in lines), (lang, lines)
+    # Chinese has no translator here: its lines are kept, flagged and left with the original audio.
+    zh = [u for u in doc.utterances if u.language == "zh"]
+    assert zh and all(u.note and u.muted and u.text for u in zh)
+    assert report["untranslated"]
+
+
+def test_an_unsupported_pair_is_refused_before_the_lines_are_made(tmp_path):
+    wav = shared_media("fr_commonvoice_17299458_UNVERIFIED.wav")
+    mp4 = tmp_path / "fr.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=160x120:r=10", "-i", wav, "-shortest", "-c:v", "libx264",
+           "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", mp4)
+    job = tmp_path / "job"
+    pipeline.prepare(mp4, job, DubSettings(target_language="de", translator="apertium"))
+    with pytest.raises(UnsupportedPairError):
+        for stage in pipeline.ANALYSIS_STAGES:
+            pipeline.run_stage(job, stage)
+    assert not (job / "work" / "transcript.json").exists()
+
+
+def test_redetect_with_a_count_reuses_the_embeddings_and_keeps_untouched_lines(conversations, tmp_path):
+    speakers, seconds, seed = conversations.DEV_SET["three_people"]
+    c = conversations.assemble("three_people", speakers, seconds=seconds, seed=seed)
+    job = tmp_path / "job"
+    doc = analyse(c.mp4(tmp_path / "media"), job)
+    assert len(doc.speakers) == 3
+    # A person's edit on a line of the speaker who talks most (the one most sure to stay).
+    talk: dict[str, float] = {}
+    for u in doc.utterances:
+        talk[u.speaker] = talk.get(u.speaker, 0.0) + u.end - u.start
+    edited = next(u for u in doc.utterances if u.speaker == max(talk, key=talk.get))
+    edited.translated_text = "Una traducción de una persona."
+    doc.save(job / "utterances.json")
+    stamps = {n: os.stat(job / "work" / n).st_mtime_ns for n in ("transcript.json", "diarization_state.npz")}
+
+    result = pipeline.redetect_speakers(job, 2)
+    two = Document.load(job / "utterances.json")
+    assert result["speakers"] == len(two.speakers) == 2
+    # Nothing was embedded or transcribed again.
+    assert {n: os.stat(job / "work" / n).st_mtime_ns for n in stamps} == stamps
+    assert json.loads((job / "work" / "settings.json").read_text())["speakers"] == 2
+
+    pipeline.redetect_speakers(job, None)
+    back = Document.load(job / "utterances.json")
+    assert len(back.speakers) == 3
+    # Lines whose words and speaker are the same again keep their text and a person's edits.
+    kept = [u for u in back.utterances if u.id == edited.id]
+    assert kept and kept[0].translated_text == "Una traducción de una persona."
+    assert all(u.translated_text for u in back.utterances if not u.note)
