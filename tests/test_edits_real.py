@@ -261,7 +261,7 @@ def test_each_operation_through_the_runner_client_and_a_save_racing_the_render(e
     moved = client.edit(job, "speaker", utt_id=p["move"].id, speaker="Carol", gender="female")
     assert moved.new_speaker == "Carol"
     client.edit(job, "times", utt_id=p["nudge"].id, end=p["nudge"].end - 0.2)
-    with pytest.raises(client.EditError, match="overlap"):
+    with pytest.raises(client.EditError, match="outside the video"):
         client.edit(job, "times", utt_id=p["nudge"].id, end=p["nudge"].end + 30)
     record = client.wait(job, timeout=300)
     assert record["status"] == "awaiting_review"
