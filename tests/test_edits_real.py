@@ -16,7 +16,7 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import ffmpeg, run_cli, shared_media  # noqa: E402
-from test_jobs_support import runner_env, stop_all_workers, wait_for  # noqa: E402
+from test_jobs_support import real_runner, wait_for  # noqa: E402
 
 from dubbing import pipeline, revisions  # noqa: E402
 from dubbing.errors import ExitCode, RevisionConflict  # noqa: E402
@@ -223,15 +223,8 @@ def test_a_save_during_synthesis_and_between_stages_loses_nothing(folder):
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     data = tmp_path_factory.mktemp("edits-runner") / "data"
-    env = runner_env(data, fake=False)
-    with pytest.MonkeyPatch.context() as mp:
-        for key in ("DUBBING_DATA_DIR", "PYTHONPATH"):
-            mp.setenv(key, env[key])
-        for key in ("DUBBING_PIPELINE_MODULE", "DUBBING_RETRY_BACKOFF", "MAX_CONCURRENT_JOBS", "MAX_UPLOAD_MB",
-                    "WORKER_IDLE_EXIT_SECONDS"):
-            mp.delenv(key, raising=False)
+    with real_runner(data) as env:
         yield env
-        stop_all_workers(data)
 
 
 def test_each_operation_through_the_runner_client_and_a_save_racing_the_render(env, meeting_mp4):

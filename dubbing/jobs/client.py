@@ -134,14 +134,14 @@ def _heal(records: list[dict]) -> None:
 
 def approve(job_id: str, *, start_worker: bool = True) -> None:
     """Accept the reviewed translation: awaiting_review -> queued, then voices, synthesis and render."""
-    _check_document(job_id)
-
     def change(record: dict) -> None:
         if record["status"] != AWAITING_REVIEW:
             raise JobStateError(f"job {job_id} is {record['status']}; only a job awaiting review can be approved")
         record["approved"] = True
         _queue_action(record, st.RENDER, then=COMPLETED, message="Approved: queued for rendering")
-    _change(job_id, change)
+    with revisions.locked(_document_path(job_id)):  # the document checked is the one rendered
+        _check_document(job_id)
+        _change(job_id, change)
     if start_worker:
         ensure_worker()
 
@@ -151,8 +151,6 @@ def rerender(job_id: str, preview: bool = False, *, start_worker: bool = True) -
 
     A full render of a job awaiting review approves it.
     """
-    _check_document(job_id)
-
     def change(record: dict) -> None:
         status = record["status"]
         analysed = _analysis_done(record)
@@ -165,7 +163,9 @@ def rerender(job_id: str, preview: bool = False, *, start_worker: bool = True) -
         else:
             record["approved"] = True
             _queue_action(record, st.RENDER, then=COMPLETED, message="Queued for rendering")
-    _change(job_id, change)
+    with revisions.locked(_document_path(job_id)):
+        _check_document(job_id)
+        _change(job_id, change)
     if start_worker:
         ensure_worker()
 
