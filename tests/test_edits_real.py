@@ -247,6 +247,7 @@ def test_each_operation_through_the_runner_client_and_a_save_racing_the_render(e
     assert all(doc.get(i).translation_source == doc.get(i).text for i in result.created)
 
     merged = client.edit(job, "merge", utt_id=p["merge"].id).created
+    client.wait(job, timeout=300)
     start, end = p["add_at"]
     added = client.edit(job, "add", start=start, end=end, speaker=p["move"].speaker, text="One more thing.").created
     client.wait(job, timeout=300)
@@ -262,11 +263,22 @@ def test_each_operation_through_the_runner_client_and_a_save_racing_the_render(e
     assert {*merged, *added} <= {u.id for u in doc.utterances}
     assert doc.speakers["Carol"].gender == "female" and doc.get(p["move"].id).speaker == "Carol"
 
+    # An imported file without our bookkeeping keeps its translations through approve.
+    data = doc.to_dict()
+    for u in data["utterances"]:
+        for key in ("translation_source", "machine_translation", "render_key", "clip"):
+            u.pop(key)
+    data["utterances"][0]["translated_text"] = "Traducido a mano en otro programa."
+    client.save_document(job, Document.from_dict(data), base_revision=doc.revision)
+
     client.approve(job)
     record = client.wait(job, timeout=600)
     assert record["status"] == "completed", record
     report = json.loads(Path(record["outputs"]["report"]).read_text())
     assert report["utterances"] == len(doc.utterances)
+    kept = client.load_document(job)
+    assert kept.utterances[0].translated_text == "Traducido a mano en otro programa."
+    assert [u.translated_text for u in kept.utterances[1:]] == [u.translated_text for u in doc.utterances[1:]]
     doc = client.load_document(job)
     assert doc.speakers["Carol"].voice and doc.speakers["Carol"].voice not in {
         v.voice for k, v in doc.speakers.items() if k != "Carol"}
@@ -294,6 +306,7 @@ def test_each_operation_through_the_runner_client_and_a_save_racing_the_render(e
         if landed:
             break
     assert landed, "no save landed during a render"
+    assert "saved during the render; rendering again" in (Path(env["DUBBING_DATA_DIR"]) / "worker.log").read_text()
     final = client.load_document(job)
     assert final.get(target.id).translated_text == f"Guardado mientras renderizaba {attempt}."
     assert synthesize.current(pipeline.context(Path(record["job_dir"])))  # the edit is in the output

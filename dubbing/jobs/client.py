@@ -241,10 +241,27 @@ def edit(job_id: str, op: str, *, base_revision: int | None = None, translate: b
     if translate and result.created:
         doc = Document.load(path)
         todo = [u.id for u in doc.utterances if u.id in set(result.created) and u.needs_translation]
-        record = _require(job_id)
-        if todo and record["status"] in (COMPLETED, AWAITING_REVIEW):
-            retranslate(job_id, todo, start_worker=start_worker)
+        if todo:
+            _queue_translation(job_id, todo, start_worker=start_worker)
     return result
+
+
+def _queue_translation(job_id: str, ids: list[int], *, start_worker: bool) -> None:
+    """Translate new lines soon: a re-translation is queued, or the one waiting takes them too.
+    A job that is rendering translates them in its own translate stage."""
+    def change(record: dict) -> bool | None:
+        action = record.get("action") or {}
+        if record["status"] == QUEUED and action.get("kind") == st.RETRANSLATE:
+            action.setdefault("args", {})["ids"] = sorted({*action["args"].get("ids", []), *ids})
+            return None
+        if record["status"] in (COMPLETED, AWAITING_REVIEW):
+            _queue_action(record, st.RETRANSLATE, then=record["status"], args={"ids": ids},
+                          message=f"Queued: translate {len(ids)} new line(s)")
+            return None
+        return False
+    _change(job_id, change)
+    if start_worker:
+        ensure_worker()
 
 
 def load_document(job_id: str) -> Document | None:
