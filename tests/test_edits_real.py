@@ -168,6 +168,23 @@ def test_each_operation_through_the_command_line_then_update(folder):
     print(f"re-made {len(expected)} of {len(new.utterances)} lines; audio identical on {compared:.0%} compared")
 
 
+@pytest.mark.parametrize("field, value, message", [
+    ("muted", "false", "muted: input should be a valid boolean"),
+    ("translated_text", None, "translated_text: input should be a valid string"),
+    ("speaker", "Nobody", "speaker 'Nobody' is unknown"),
+])
+def test_update_refuses_a_bad_document_naming_line_and_field(folder, field, value, message):
+    data = json.loads((folder / "utterances.json").read_text())
+    line = data["utterances"][2]
+    line[field] = value
+    (folder / "utterances.json").write_text(json.dumps(data))
+    on_disk = (folder / "utterances.json").read_bytes()
+    result = run_cli("update", folder)
+    assert result.returncode == ExitCode.USAGE and f"utterance {line['id']}" in result.stderr, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert (folder / "utterances.json").read_bytes() == on_disk
+
+
 def test_a_save_during_synthesis_and_between_stages_loses_nothing(folder):
     """Deterministic races on the real stages: the person's save lands inside synthesize (from its progress
     callback, after it loaded the document) and between voices and synthesize."""

@@ -212,13 +212,12 @@ def save_document(job_id: str, doc: Document, *, base_revision: int | None = Non
     refused (JobStateError naming each line and field) and nothing is written.
     """
     path = _document_path(job_id)
-    try:
-        doc.check()
-    except InvalidDocumentError as exc:
-        raise JobStateError("the edited lines have problems: " + "; ".join(exc.problems)) from None
     with revisions.locked(path):  # one lock for the file and the job state that must agree with it
         _require_document(job_id, path)
-        revision = revisions.save_checked(path, doc, base_revision)
+        try:
+            revision = revisions.save_checked(path, doc, base_revision)
+        except InvalidDocumentError as exc:
+            raise JobStateError("the edited lines have problems: " + "; ".join(exc.problems)) from None
         _note_edit(job_id)
     return revision
 
