@@ -101,7 +101,8 @@ def translate_utterances(ctx: Context, doc: Document, todo: list[Utterance]) -> 
 
 def rebuild_speakers(ctx: Context, old: Document) -> tuple[Document, int]:
     """The document after speakers were found again: lines whose words and speaker did not change
-    are kept as they were (a person's edits included); the others are new and translated."""
+    are kept as they were (a person's edits included); the others get new ids and are translated.
+    The caller saves it (a person's operation: revision-checked, not merged)."""
     fresh = build_document(ctx)
     rename = _match_speakers(old, fresh)
     for u in fresh.utterances:
@@ -113,7 +114,7 @@ def rebuild_speakers(ctx: Context, old: Document) -> tuple[Document, int]:
         speakers[name] = old.speakers.get(name) or replace(spk, name=name)
     by_words = {(round(u.words[0]["start"], 2), round(u.words[-1]["end"], 2), u.speaker): u
                 for u in old.utterances if u.words}
-    next_id = max((u.id for u in old.utterances), default=-1) + 1
+    old.reserve_ids()
     kept, out, todo = 0, [], []
     for u in fresh.utterances:
         same = by_words.get((round(u.words[0]["start"], 2), round(u.words[-1]["end"], 2), u.speaker)) if u.words else None
@@ -121,14 +122,13 @@ def rebuild_speakers(ctx: Context, old: Document) -> tuple[Document, int]:
             out.append(same)
             kept += 1
         else:
-            u.id, next_id = next_id, next_id + 1
+            u.id = old.new_id()
             u.gender = speakers[u.speaker].gender
             out.append(u)
             todo.append(u)
     old.speakers = speakers
     old.utterances = sorted(out, key=lambda u: (u.start, u.id))
     translate_utterances(ctx, old, todo)
-    ctx.save_doc(old)
     return old, kept
 
 

@@ -427,7 +427,7 @@ with st.expander("Import an edited utterances JSON"):
             elif st.button(f"Replace {len(base.utterances)} lines with the {len(imported.utterances)} imported",
                            key="review_import_apply", type="primary") and not job_busy():
                 try:
-                    client.save_document(job_id, imported)
+                    client.save_document(job_id, imported, base_revision=base.revision)
                 except DubbingError as exc:
                     common.show_error(exc)
                 else:
