@@ -242,3 +242,35 @@ def dev_set() -> list[Conversation]:
 def mixed_language() -> Conversation:
     spk, sec, seed = MIXED_LANGUAGE
     return assemble("mixed_language", spk, seconds=sec, seed=seed)
+
+
+def line_figures(doc, turns) -> dict:
+    """What a user sees, scored against the truth: utterance-level DER (0.25 s collar each side),
+    lines holding >= 0.2 s of a second speaker, the share of true speech inside lines, the count."""
+    from pyannote.core import Annotation, Segment
+    from pyannote.metrics.diarization import DiarizationErrorRate
+    ref, hyp = Annotation(), Annotation()
+    for s, e, spk, *_ in turns:
+        ref[Segment(s, e)] = spk
+    for u in doc.utterances:
+        hyp[Segment(u.start, u.end)] = u.speaker
+    mixed = 0
+    for u in doc.utterances:
+        per: dict[str, float] = {}
+        for s, e, spk, *_ in turns:
+            per[spk] = per.get(spk, 0.0) + max(0.0, min(e, u.end) - max(s, u.start))
+        if len(per) > 1 and sorted(per.values())[-2] >= 0.2:
+            mixed += 1
+    total = sum(e - s for s, e, *_ in turns)
+    covered = sum(max(0.0, min(e, u.end) - max(s, u.start)) for s, e, *_ in turns for u in doc.utterances)
+    return {"der": DiarizationErrorRate(collar=0.5)(ref, hyp), "mixed": mixed, "coverage": covered / total,
+            "speakers": len(doc.speakers)}
+
+
+def rttm_turns(path: Path) -> list[tuple[float, float, str, str]]:
+    turns = []
+    for line in path.read_text().splitlines():
+        f = line.split()
+        if f and f[0] == "SPEAKER":
+            turns.append((float(f[3]), float(f[3]) + float(f[4]), f[7], "en"))
+    return turns

@@ -78,3 +78,11 @@ def test_packed_times_map_back_and_a_word_over_the_gap_stays_in_one_piece():
     seg = Segment(0.5, 3.0, "a b", [Word(0.5, 1.0, " a"), Word(1.7, 2.3, " b"), Word(2.6, 3.0, " c")])
     out = unpack_segment(seg, mapping)
     assert [(w.start, w.end) for w in out.words] == [(2.5, 3.0), (3.7, 4.0), (30.2, 30.6)]
+
+
+def test_speech_no_word_comes_near_is_found_for_a_second_look():
+    from dubbing.stages.transcribe import unheard
+    regions = [(0.0, 5.0), (6.0, 6.5), (8.0, 9.5)]
+    words = [(0.2, 0.6), (0.6, 1.0), (8.1, 8.4)]
+    # 1.25-5.0 of the first region and 8.65-9.5 of the last were heard by nobody; 6.0-6.5 is too short.
+    assert unheard(regions, words) == [(1.25, 5.0), (8.65, 9.5)]

@@ -16,6 +16,7 @@ from dubbing import pipeline
 from dubbing.errors import UnsupportedPairError
 from dubbing.models import Document, DubSettings
 from tests.conftest import MEDIA, ffmpeg, shared_media
+from tests.conversations import line_figures
 
 pytestmark = pytest.mark.slow
 
@@ -24,29 +25,6 @@ def analyse(mp4: Path, job: Path, **settings) -> Document:
     pipeline.prepare(mp4, job, DubSettings(target_language=settings.pop("target_language", "es"), **settings))
     pipeline.run(job, stages=pipeline.ANALYSIS_STAGES)
     return Document.load(job / "utterances.json")
-
-
-def line_figures(doc: Document, turns) -> dict:
-    """Utterance-level DER (0.25 s collar each side), lines holding >= 0.2 s of a second speaker,
-    and the share of true speech inside lines."""
-    from pyannote.core import Annotation, Segment
-    from pyannote.metrics.diarization import DiarizationErrorRate
-    ref, hyp = Annotation(), Annotation()
-    for s, e, spk, *_ in turns:
-        ref[Segment(s, e)] = spk
-    for u in doc.utterances:
-        hyp[Segment(u.start, u.end)] = u.speaker
-    mixed = 0
-    for u in doc.utterances:
-        per: dict[str, float] = {}
-        for s, e, spk, *_ in turns:
-            per[spk] = per.get(spk, 0.0) + max(0.0, min(e, u.end) - max(s, u.start))
-        if len(per) > 1 and sorted(per.values())[-2] >= 0.2:
-            mixed += 1
-    total = sum(e - s for s, e, *_ in turns)
-    covered = sum(max(0.0, min(e, u.end) - max(s, u.start)) for s, e, *_ in turns for u in doc.utterances)
-    return {"der": DiarizationErrorRate(collar=0.5)(ref, hyp), "mixed": mixed, "coverage": covered / total,
-            "speakers": len(doc.speakers)}
 
 
 @pytest.fixture(scope="module")

@@ -117,18 +117,33 @@ def _unsure(results: list[WindowTranscript], main: str) -> dict[int, str]:
     return redo
 
 
-MISSED_SPEECH_S = 0.6
+MISSED_SPEECH_S = 0.8
+HEARD_MARGIN_S = 0.25  # speech this close to a recognised word counts as heard
+
+
+def unheard(regions: list[tuple[float, float]], words: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Stretches of detected speech, at least MISSED_SPEECH_S long, that no recognised word comes near."""
+    words = sorted(words)
+    out = []
+    for r0, r1 in regions:
+        t = r0
+        for w0, w1 in words:
+            if w1 + HEARD_MARGIN_S < t or w0 - HEARD_MARGIN_S > r1:
+                continue
+            if w0 - HEARD_MARGIN_S - t >= MISSED_SPEECH_S:
+                out.append((t, w0 - HEARD_MARGIN_S))
+            t = max(t, w1 + HEARD_MARGIN_S)
+        if r1 - t >= MISSED_SPEECH_S:
+            out.append((t, r1))
+    return out
 
 
 def _retry_missed(ctx, engine, samples, sr, plan, results, regions, language):
-    """Whisper sometimes stops before the end of a packed window: each stretch of detected speech
-    (at least MISSED_SPEECH_S) that got no word is transcribed again on its own, in its window's
-    language when that was sure."""
-    heard = sorted((x.start + x.end) / 2 for w in results for seg in w.segments for x in seg.words)
+    """Whisper sometimes stops before the end of a packed window: each stretch of detected speech that
+    got no word is transcribed again on its own, in its window's language when that was sure."""
+    heard = [(x.start, x.end) for w in results for seg in w.segments for x in seg.words]
     missed: list[tuple[str, Piece, WindowTranscript]] = []
-    for r0, r1 in regions:
-        if r1 - r0 < MISSED_SPEECH_S or any(r0 - 0.1 <= t <= r1 + 0.1 for t in heard):
-            continue
+    for r0, r1 in unheard(regions, heard):
         for (spk, pieces), w in zip(plan, results):
             if any(p.start <= (r0 + r1) / 2 <= p.end for p in pieces):
                 piece = Piece(round(max(0.0, r0 - 0.1), 3), round(r1 + 0.1, 3))

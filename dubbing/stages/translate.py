@@ -26,7 +26,12 @@ def outputs(ctx: Context):
 
 
 def current(ctx: Context) -> bool:
-    return not any(u.needs_translation for u in ctx.load_doc().utterances)
+    return not any(u.needs_translation or _written_for_flagged(u) for u in ctx.load_doc().utterances)
+
+
+def _written_for_flagged(u: Utterance) -> bool:
+    """A person wrote the translation of a line the machine could not translate (and so muted)."""
+    return bool(u.note) and u.muted and u.translation_edited
 
 
 def build_lines(ctx: Context) -> list[segmentation.Line]:
@@ -161,6 +166,9 @@ def run(ctx: Context) -> dict:
     doc = build_document(ctx) if fresh else ctx.load_doc()
     todo = doc.utterances if fresh else [u for u in doc.utterances if u.needs_translation]
     translate_utterances(ctx, doc, todo)
+    for u in doc.utterances:
+        if _written_for_flagged(u):  # now it can be dubbed: the original audio gives way
+            u.muted, u.note = False, ""
     ctx.save_doc(doc)
     return {"engine": doc.engines.get("translation", ""), "utterances": len(doc.utterances), "translated": len(todo),
             "flagged": sum(1 for u in doc.utterances if u.note)}
