@@ -19,7 +19,6 @@ MIN_LINE_S = 0.3
 SENTENCE_END = (".", "?", "!", "。", "？", "！")
 WINDOW_S = 28.0  # a transcription window holds at most this much (Whisper hears 30 s)
 PIECE_PAD_S = 0.15
-SNAP_S = 0.35  # a line edge moves to the edge of the speech region this close to it
 
 Turns = list[tuple[float, float, str]]
 Regions = list[tuple[float, float]]
@@ -147,14 +146,15 @@ def build(words: list[TimedWord], turns: Turns, regions: Regions | None = None, 
     """Lines from timed words: one speaker and one language each, broken at pauses and sentence ends."""
     if not words:
         return []
-    words = refine(words, regions or [])
+    regions = regions or []
+    words = refine(words, regions)
     for w in words:
         w.speaker = speaker_at(w.start, w.end, turns) if turns else "SPEAKER_00"
     groups: list[list[TimedWord]] = [[words[0]]]
     for prev, w in zip(words, words[1:]):
         cur = groups[-1]
         length = prev.end - cur[0].start
-        if (w.speaker != prev.speaker or w.language != prev.language or w.start - prev.end >= pause_split
+        if (w.speaker != prev.speaker or w.language != prev.language or _pause(prev, w, regions) >= pause_split
                 or (prev.text.strip().endswith(SENTENCE_END) and length >= SENTENCE_MIN_S)):
             groups.append([w])
         else:
@@ -164,6 +164,20 @@ def build(words: list[TimedWord], turns: Turns, regions: Regions | None = None, 
     lines = _merge_fragments(lines, pause_split)
     _snap_edges(lines, regions or [], duration)
     return lines
+
+
+def _pause(prev: TimedWord, w: TimedWord, regions: Regions) -> float:
+    """The silence between two words as the voice detector heard it: the gap between their speech
+    regions (none within one region), since Whisper ends words early and would invent pauses."""
+    a, b = _region_index(prev, regions), _region_index(w, regions)
+    if a is None or b is None:
+        return w.start - prev.end
+    return 0.0 if a == b else regions[b][0] - regions[a][1]
+
+
+def _region_index(w: TimedWord, regions: Regions) -> int | None:
+    mid = (w.start + w.end) / 2
+    return next((i for i, (r0, r1) in enumerate(regions) if r0 <= mid <= r1), None)
 
 
 def _split_long(group: list[TimedWord]) -> list[list[TimedWord]]:
@@ -191,19 +205,21 @@ def _merge_fragments(lines: list[Line], pause_split: float) -> list[Line]:
 
 
 def _snap_edges(lines: list[Line], regions: Regions, duration: float | None) -> None:
-    """Move line edges to the speech they belong to; make every line at least MIN_LINE_S long.
+    """Lines take the whole of their speech: a line's edge moves to the edge of its speech region when
+    no other line has words in that region. Every line is at least MIN_LINE_S long.
 
-    Whisper ends words early (about 0.25 s on real conversations): a line ends where its
-    speech region ends, when that is close, and never runs into the next line.
+    Whisper ends words early (about 0.25 s on real conversations, 0.4 s at the end of the selfie's
+    first sentence), and the dubbed speech is fitted to the line.
     """
     for i, line in enumerate(lines):
         lo = lines[i - 1].end if i else 0.0
         hi = lines[i + 1].start if i + 1 < len(lines) else (duration or float("inf"))
-        for r0, r1 in regions:
-            if r0 <= line.start + 0.01 and line.start - r0 <= SNAP_S and r0 >= lo:
-                line.start = r0
-            if r1 >= line.end - 0.01 and r1 - line.end <= SNAP_S and r1 <= hi:
-                line.end = r1
+        first = _region_index(line.words[0], regions) if line.words else None
+        last = _region_index(line.words[-1], regions) if line.words else None
+        if first is not None and (i == 0 or _region_index(lines[i - 1].words[-1], regions) != first):
+            line.start = max(lo, min(line.start, regions[first][0]))
+        if last is not None and (i + 1 == len(lines) or _region_index(lines[i + 1].words[0], regions) != last):
+            line.end = min(hi, max(line.end, regions[last][1]))
         if line.end - line.start < MIN_LINE_S:
             grow = MIN_LINE_S - (line.end - line.start)
             line.end = min(hi, line.end + grow)
