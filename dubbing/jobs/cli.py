@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Callable
 
 from ..errors import DubbingError, ExitCode
 from ..models import DubSettings
-from . import client
+from . import backend, client
 from . import store as st
 
 
@@ -76,6 +77,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     w.add_argument("--stop", action="store_true", help="stop the running worker (its jobs resume later)")
     w.add_argument("--max-jobs", type=int, help="jobs at once (default: $MAX_CONCURRENT_JOBS or 1)")
     w.add_argument("--idle-exit", type=float, default=0.0, help="exit after this many idle seconds (0: never)")
+    w.add_argument("--queue", metavar="URL", help="serve the Redis job queue at URL (redis://host:6379/0; default: "
+                   "$DUBBING_QUEUE) instead of this machine's store; any number of workers, on any machine")
+    w.add_argument("--queues", metavar="LIST", help="with --queue: the capabilities to serve, in order of "
+                   "preference: cpu (default), gpu, or gpu,cpu")
     w.set_defaults(func=_handler(_worker))
 
 
@@ -161,6 +166,13 @@ def _cleanup(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from . import worker
 
+    if args.queue:
+        os.environ["DUBBING_QUEUE"] = args.queue
+    url = backend.queue_url()
+    if url and not args.stop:
+        from .redis_worker import serve
+
+        return serve(url, args.queues)
     if args.stop:
         print("worker stopped" if client.stop_worker() else "no worker was running")
         return 0
