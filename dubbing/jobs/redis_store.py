@@ -181,9 +181,17 @@ class RedisStore:
         return alive
 
     @_reachable
-    def worker_info(self, name: str) -> dict | None:
+    def live_worker(self, name: str) -> dict | None:
         raw = self.redis.get(self.key("worker", name))
         return json.loads(raw) if raw else None
+
+    # The single local worker's record (`Store.worker_info`/`set_worker`): there is none with Redis;
+    # each worker keeps its own heartbeat (`beat`).
+    def worker_info(self) -> None:
+        return None
+
+    def set_worker(self, info: dict | None) -> None:
+        pass
 
     def serves(self, capability: str) -> bool:
         return any(capability in w.get("queues", ()) for w in self.live_workers())
@@ -238,14 +246,16 @@ class RedisStore:
         self.redis.set(self.key("cancel", job_id), 1, ex=86400)
 
     @_reachable
-    def delete(self, job_id: str) -> bool:
+    def delete(self, job_id: str, *, keep_files: bool = False) -> bool:
+        """Remove the record (and the folder unless `keep_files`: a running unit removes it when it stops)."""
         with self.redis.pipeline() as pipe:
             pipe.delete(self.key("job", job_id))
             pipe.zrem(self.key("jobs"), job_id)
             pipe.srem(self.key("active"), job_id)
             pipe.delete(self.key("cancel", job_id))
             existed = pipe.execute()[0]
-        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+        if not keep_files:
+            shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
         return bool(existed)
 
     # -- workers
@@ -279,7 +289,7 @@ class RedisStore:
         for name in names:
             self.redis.set(self.key("stop", name), 1, ex=int(timeout) + 60)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(self.worker_info(n) for n in names):
+        while time.monotonic() < deadline and any(self.live_worker(n) for n in names):
             time.sleep(0.1)
         return bool(names)
 

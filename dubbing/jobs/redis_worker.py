@@ -27,7 +27,6 @@ import time
 import traceback
 import uuid
 from pathlib import Path
-from types import ModuleType
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq.timeouts import BaseDeathPenalty
@@ -37,7 +36,7 @@ from ..errors import DubbingError, ExitCode, NotFoundError
 from . import store as st
 from .redis_store import CAPABILITIES, CPU, RedisStore, capability_of, heartbeat_ttl, open_redis_store
 from .store import CANCELLED, QUEUED, RUNNING
-from .worker import CLEANUP_EVERY_SECONDS, cleanup_finished, load_pipeline
+from .worker import CLEANUP_EVERY_SECONDS, Worker, cleanup_finished
 
 try:  # the `reliability` branch moves one job's run into run.py; before it lands, worker.py has it
     from .run import JobRun, mark_failed, requeue
@@ -56,32 +55,26 @@ class SharedFolderError(NotFoundError):
     """This worker's machine does not see the job's folder: the data folder is not shared with it."""
 
 
-class Context:
-    """What a `JobRun` needs of its worker: the store, the pipeline, an id and a stop event."""
+class Context(Worker):
+    """What a `JobRun` needs of its worker (store, pipeline, pid, stop event and whatever else the local
+    worker gives its runs), for the one RQ worker of this process. Its own loop is RQ's, not `Worker.serve`."""
 
     def __init__(self, store: RedisStore, capabilities: list[str]):
-        self.store = store
+        super().__init__(store, -1, max_jobs=1)
         self.capabilities = capabilities
-        self.pid = os.getpid()
         self.name = f"{socket.gethostname()}-{self.pid}-{uuid.uuid4().hex[:6]}"
-        self.stop_event = threading.Event()
         self.current_job: str | None = None
         self.started = time.time()
-        self._pipeline: ModuleType | None = None
-
-    @property
-    def pipeline(self) -> ModuleType:
-        if self._pipeline is None:
-            self._pipeline = load_pipeline()
-        return self._pipeline
-
-    @property
-    def stopping(self) -> bool:
-        return self.stop_event.is_set()
 
     def info(self) -> dict:
         return {"name": self.name, "host": socket.gethostname(), "pid": self.pid, "queues": self.capabilities,
                 "data_dir": str(self.store.root), "job": self.current_job, "started": self.started}
+
+    def release(self, job_id: str) -> None:
+        """Hand back what the job held: the `reliability` branch's worker keeps a stage host per job."""
+        release_host = getattr(self, "_release_host", None)
+        if release_host is not None:
+            release_host(job_id)
 
 
 _context: Context | None = None  # the worker serving in this process
@@ -115,6 +108,7 @@ def run_unit(job_id: str, unit: str, capability: str) -> str:
         raise
     finally:
         ctx.current_job = None
+        ctx.release(job_id)
         if store.get(job_id) is None:  # deleted while running: drop what the stage wrote since
             shutil.rmtree(store.job_dir(job_id), ignore_errors=True)
     return "ran"
@@ -326,6 +320,6 @@ def serve(url: str, queues: str | None = None, root: Path | None = None) -> int:
     finally:
         monitor.done.set()
         monitor.join(10)
+        ctx._shutdown()  # the local worker's own ending: stage hosts and the like
         store.forget_worker(ctx.name)
-        log.info("worker %s stopped", ctx.name)
     return 0
