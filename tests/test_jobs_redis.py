@@ -178,32 +178,37 @@ def test_submit_progress_and_routing_by_capability(cluster, tmp_path):
     assert status["status"] == "completed" and status["stages"][2]["worker"] == cluster.gpu.name
 
 
-def test_review_pause_approve_then_incremental_rerender(cluster, tmp_path):
+def test_review_pause_in_redis_then_approve_and_rerender_from_the_command_line(cluster, tmp_path):
     job_id = submit(tmp_path, settings=DubSettings(target_language="es", review=True))
-    record = client.wait(job_id, timeout=60, poll=0.1)
-    assert record["status"] == "awaiting_review" and record["stage"] == ""
-    assert [e["status"] for e in record["stages"]] == ["done"] * 5 + ["pending"] * 4
-    assert "utterances" in record["outputs"] and "dubbed_mp4" not in record["outputs"]
-    doc = client.load_document(job_id)
-    doc.utterances[1].translated_text = "una linea editada"
-    client.save_document(job_id, doc)
-    client.approve(job_id)
-    with pytest.raises(client.JobStateError):
-        client.approve(job_id)
-    record = client.wait(job_id, timeout=60, poll=0.1)
-    assert record["status"] == "completed" and record["percent"] == 100.0
+    paused = json.loads(cli(["jobs", "status", job_id, "--json"], cluster.env).stdout)
+    while paused["status"] in ("queued", "running"):
+        time.sleep(0.1)
+        paused = client.get(job_id)
+    assert (paused["status"], paused["stage"]) == ("awaiting_review", "")
+    assert [(e["name"], e["status"]) for e in paused["stages"]] == (
+        [(s, "done") for s in STAGES[:5]] + [(s, "pending") for s in STAGES[5:]])
+    assert set(paused["outputs"]) == {"utterances"}
+    edited = client.load_document(job_id)
+    edited.utterances[1].translated_text = "una linea editada"
+    client.save_document(job_id, edited)
+    # Another process (the app's machine, say) approves; the pause and the decision live in Redis.
+    approved = cli(["jobs", "approve", job_id], cluster.env)
+    assert approved.returncode == 0, approved.stderr
+    assert cli(["jobs", "approve", job_id], cluster.env).returncode == ExitCode.USAGE  # once only
+    finished = cli(["jobs", "wait", job_id, "--timeout", "60"], cluster.env)
+    record = client.get(job_id)
+    assert finished.returncode == 0 and record["status"] == "completed" and record["percent"] == 100.0
     assert all(e["attempts"] == 1 for e in record["stages"])
     assert stage(record, "synthesize")["worker"] == cluster.gpu.name
     assert client.load_document(job_id).utterances[1].translated_text == "una linea editada"
     job_dir = Path(record["job_dir"])
     assert runs_log(job_dir) == STAGES
 
-    client.rerender(job_id, preview=True)
-    record = client.wait(job_id, timeout=60, poll=0.1)
+    for command in (["rerender", job_id, "--preview"], ["retranslate", job_id, "2"]):
+        assert cli(["jobs", *command], cluster.env).returncode == 0
+        assert cli(["jobs", "wait", job_id, "--timeout", "60"], cluster.env).returncode == 0
+    record = client.get(job_id)
     assert record["status"] == "completed" and "preview_mp4" in record["outputs"]
-    client.retranslate(job_id, [2])
-    record = client.wait(job_id, timeout=60, poll=0.1)
-    assert record["status"] == "completed"
     assert client.load_document(job_id).utterances[2].translated_text == "RT line 2"
     assert runs_log(job_dir) == STAGES + RENDER_STAGES[1:]  # the analysis never ran again
 
@@ -243,12 +248,14 @@ def test_sigkilled_gpu_worker_job_waits_for_and_resumes_on_a_new_gpu_worker(clus
 def test_cancel_running_job_within_seconds_then_retry_and_delete(cluster, tmp_path):
     job_id = submit(tmp_path, seconds={"diarize": 20.0})
     wait_for(running_on(job_id, "diarize"), 30, what="diarization")
+    assert cli(["jobs", "cancel", job_id], cluster.env).returncode == 0  # from another process, as from the app
     asked = time.monotonic()
-    client.cancel(job_id)
-    record = client.wait(job_id, timeout=10, poll=0.05)
-    assert record["status"] == "cancelled" and time.monotonic() - asked < 3
-    assert stage(record, "diarize")["status"] == "cancelled"
+    stopped = wait_for(lambda: (r := client.get(job_id))["status"] != "running" and r, 10, what="the cancel")
+    assert (stopped["status"], stage(stopped, "diarize")["status"]) == ("cancelled", "cancelled")
+    assert time.monotonic() - asked < 3, "a running stage stops within seconds"
+    record = stopped
     assert Path(record["job_dir"], "work", "input.mp4").exists()  # kept until deleted
+    client.cancel(job_id)  # cancelling twice is fine
     client.retry(job_id)
     wait_for(running_on(job_id, "diarize"), 30, what="the retry")
     assert runs_log(client.get(job_id)["job_dir"]).count("probe") == 1
@@ -296,6 +303,7 @@ def test_worker_stop_requeues_and_a_new_worker_resumes(cluster, tmp_path):
         assert worker.proc.wait(20) == 0
     record = client.get(job_id)
     assert record["status"] == "queued" and record["message"].startswith("Resuming: the worker stopped")
+    assert "start one with `python -m dubbing worker --queue URL`" in cli(["jobs", "status", job_id], cluster.env).stdout
     cluster.start("gpu,cpu")
     record = client.wait(job_id, timeout=60, poll=0.1)
     assert record["status"] == "completed" and stage(record, "diarize")["attempts"] == 1  # a stop is no failure

@@ -117,7 +117,10 @@ def _status(args: argparse.Namespace) -> int:
               f"{entry.get('peak_rss_mb', 0):7.0f} MB")
     for name, path in sorted(record.get("outputs", {}).items()):
         print(f"  {name}: {path}")
-    if record["status"] in (st.QUEUED, st.RUNNING) and not record.get("worker_alive"):
+    if record["status"] in (st.QUEUED, st.RUNNING) and not record.get("worker_alive") and backend.queue_url():
+        print("no worker is running: start one with `python -m dubbing worker --queue URL` on a machine that "
+              "mounts the data folder")
+    elif record["status"] in (st.QUEUED, st.RUNNING) and not record.get("worker_alive"):
         print("no worker is running: start one with `python -m dubbing worker` (or submit/approve, which start one)")
     return 0
 
