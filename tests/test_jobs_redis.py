@@ -353,3 +353,17 @@ def test_an_unreachable_queue_is_a_clear_error(tmp_path, monkeypatch):
     assert "Traceback" not in listed.stderr
     bad = cli(["jobs", "list"], {**env, "DUBBING_QUEUE": "http://example.org"})
     assert bad.returncode == ExitCode.USAGE and "is not a Redis URL" in bad.stderr
+
+
+def test_routing_sends_the_stages_of_heavy_engines_to_gpu(monkeypatch):
+    from dubbing.jobs.redis_store import routing_plan
+    monkeypatch.delenv("DUBBING_GPU_STAGES", raising=False)
+    on_gpu = lambda settings: {s for s, q in routing_plan(settings.to_dict(), STAGES).items() if q == "gpu"}  # noqa: E731
+    assert on_gpu(ES) == set()  # the offline defaults all run on cpu
+    assert on_gpu(DubSettings(target_language="es", diarization="pyannote", stt_model="large-v3", translator="nllb",
+                              tts="xtts")) == {"diarize", "transcribe", "translate", "synthesize"}
+    assert on_gpu(DubSettings(target_language="es", stt="transformers-whisper")) == {"transcribe"}
+    monkeypatch.setenv("DUBBING_GPU_STAGES", "mix")
+    assert on_gpu(DubSettings(target_language="es", tts="xtts")) == {"mix"}
+    monkeypatch.setenv("DUBBING_GPU_STAGES", "none")
+    assert on_gpu(DubSettings(target_language="es", tts="xtts")) == set()
