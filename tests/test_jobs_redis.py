@@ -109,12 +109,11 @@ class Cluster:
                 worker.proc.wait(10)
 
 
-@pytest.fixture
-def cluster(redis_url, tmp_path, monkeypatch):
+def start_cluster(redis_url: str, tmp_path: Path, monkeypatch, *, fake: bool) -> Cluster:
+    """An empty Redis database, a data folder and two workers: `cpu` and `gpu,cpu`."""
     import redis
     redis.Redis.from_url(redis_url).flushdb()
-    data = tmp_path / "data"
-    env = runner_env(data, fake=True, DUBBING_QUEUE=redis_url, DUBBING_HEARTBEAT_TTL="2")
+    env = runner_env(tmp_path / "data", fake=fake, DUBBING_QUEUE=redis_url, DUBBING_HEARTBEAT_TTL="2")
     use_env(monkeypatch, env)
     for key in ("DUBBING_QUEUE", "DUBBING_HEARTBEAT_TTL", "PYTHONPATH"):
         monkeypatch.setenv(key, env[key])
@@ -124,6 +123,12 @@ def cluster(redis_url, tmp_path, monkeypatch):
     c = Cluster(redis_url, env, logs)
     c.cpu = c.start("cpu")
     c.gpu = c.start("gpu,cpu")
+    return c
+
+
+@pytest.fixture
+def cluster(redis_url, tmp_path, monkeypatch):
+    c = start_cluster(redis_url, tmp_path, monkeypatch, fake=True)
     yield c
     c.stop_all()
 
@@ -367,3 +372,24 @@ def test_routing_sends_the_stages_of_heavy_engines_to_gpu(monkeypatch):
     assert on_gpu(DubSettings(target_language="es", tts="xtts")) == {"mix"}
     monkeypatch.setenv("DUBBING_GPU_STAGES", "none")
     assert on_gpu(DubSettings(target_language="es", tts="xtts")) == set()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_real_dub_handed_between_workers_through_the_shared_folder(redis_url, tmp_path, monkeypatch, speech_mp4):
+    cluster = start_cluster(redis_url, tmp_path, monkeypatch, fake=False)
+    try:
+        job_id = client.submit(speech_mp4, "speech.mp4", DubSettings(target_language="es", source_language="en"))
+        record = client.wait(job_id, timeout=500, poll=0.2)
+    finally:
+        cluster.stop_all()
+    assert record["status"] == "completed", record
+    assert all(e["status"] == "done" and e["attempts"] == 1 for e in record["stages"])
+    for name in GPU_STAGES:
+        assert stage(record, name)["worker"] == cluster.gpu.name
+    from dubbing import media
+    info = media.probe(Path(record["outputs"]["dubbed_mp4"]))
+    assert info.video_codec and info.audio_codec and abs(info.duration - media.probe(speech_mp4).duration) < 1.0
+    report = json.loads(Path(record["outputs"]["report"]).read_text())
+    assert report["stages_run"] == STAGES  # the last worker's report covers the stages the others ran
+    assert client.load_document(job_id).utterances  # Spanish lines made from the eSpeak speech
