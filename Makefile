@@ -47,8 +47,9 @@ bench: setup
 	$(PY) benchmarks/bench_runner.py
 
 # The background worker in the foreground (the app and `jobs submit` start one on demand).
+# With QUEUE=redis://host:6379/0 [QUEUES=gpu,cpu]: a worker of the Redis job queue (README).
 worker: setup
-	$(PY) -m dubbing worker
+	$(PY) -m dubbing worker $(if $(QUEUE),--queue $(QUEUE)) $(if $(QUEUES),--queues $(QUEUES))
 
 worker-stop:
 	$(PY) -m dubbing worker --stop
