@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,7 +16,8 @@ from typing import Callable
 
 from ..cli_options import add_dub_options, settings_from_args
 from ..errors import DubbingError, ExitCode
-from . import client
+from ..models import DubSettings
+from . import backend, client
 from . import store as st
 
 
@@ -75,6 +77,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     w.add_argument("--stop", action="store_true", help="stop the running worker (its jobs resume later)")
     w.add_argument("--max-jobs", type=int, help="jobs at once (default: $MAX_CONCURRENT_JOBS or 1)")
     w.add_argument("--idle-exit", type=float, default=0.0, help="exit after this many idle seconds (0: never)")
+    w.add_argument("--queue", metavar="URL", help="serve the Redis job queue at URL (redis://host:6379/0; default: "
+                   "$DUBBING_QUEUE) instead of this machine's store; any number of workers, on any machine")
+    w.add_argument("--queues", metavar="LIST", help="with --queue: the capabilities to serve, in order of "
+                   "preference: cpu (default), gpu, or gpu,cpu")
     w.set_defaults(func=_handler(_worker))
 
 
@@ -109,7 +115,10 @@ def _status(args: argparse.Namespace) -> int:
               f"{entry.get('peak_rss_mb', 0):7.0f} MB")
     for name, path in sorted(record.get("outputs", {}).items()):
         print(f"  {name}: {path}")
-    if record["status"] in (st.QUEUED, st.RUNNING) and not record.get("worker_alive"):
+    if record["status"] in (st.QUEUED, st.RUNNING) and not record.get("worker_alive") and backend.queue_url():
+        print("no worker is running: start one with `python -m dubbing worker --queue URL` on a machine that "
+              "mounts the data folder")
+    elif record["status"] in (st.QUEUED, st.RUNNING) and not record.get("worker_alive"):
         print("no worker is running: start one with `python -m dubbing worker` (or submit/approve, which start one)")
     return 0
 
@@ -158,6 +167,13 @@ def _cleanup(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from . import worker
 
+    if args.queue:
+        os.environ["DUBBING_QUEUE"] = args.queue
+    url = backend.queue_url()
+    if url and not args.stop:
+        from .redis_worker import serve
+
+        return serve(url, args.queues)
     if args.stop:
         print("worker stopped" if client.stop_worker() else "no worker was running")
         return 0

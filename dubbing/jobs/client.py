@@ -26,10 +26,10 @@ from ..edits import EditError, EditResult
 from ..errors import DubbingError, ExitCode, NotFoundError, RevisionConflict, TooBigError
 from ..models import Document, DubSettings, InvalidDocumentError
 from . import store as st
-from .store import (AWAITING_REVIEW, CANCELLED, COMPLETED, FAILED, FINISHED, QUEUED, RUNNING, STATUSES,
-                    open_store)
-from .worker import cleanup_finished, load_pipeline, lock_held, spawn_worker
-from .worker import stop_worker as _stop_worker
+from . import backend
+from .backend import open_store  # diskcache, or Redis when DUBBING_QUEUE is set: the same methods
+from .store import AWAITING_REVIEW, CANCELLED, COMPLETED, FAILED, FINISHED, QUEUED, RUNNING, STATUSES
+from .worker import cleanup_finished, load_pipeline
 
 __all__ = ["submit", "get", "log_tail", "redetect_speakers", "list_jobs", "approve", "rerender", "retranslate", "retry", "save_document",
            "load_document", "edit", "EditResult", "EditError", "RevisionConflict", "cancel", "delete", "cleanup", "wait", "ensure_worker", "stop_worker",
@@ -337,18 +337,18 @@ def wait(job_id: str, *, timeout: float | None = None, poll: float = 0.5,
 
 
 def ensure_worker() -> None:
-    """Start the background worker unless one is running for this store."""
-    spawn_worker(open_store().root)
+    """Start the background worker unless one is running for this store (Redis workers run on their own)."""
+    backend.ensure_worker()
 
 
 def stop_worker(timeout: float = 30.0) -> bool:
     """Stop this store's worker (running jobs are re-queued and resume later); False when none ran."""
-    return _stop_worker(open_store().root, timeout=timeout)
+    return backend.stop_worker(timeout=timeout)
 
 
 def worker_running() -> bool:
-    """Whether a worker holds this store's lock right now."""
-    return lock_held(open_store().lock_path)
+    """Whether a worker holds this store's lock right now (with Redis: whether any worker lives)."""
+    return backend.worker_running()
 
 
 # -- helpers -------------------------------------------------------------------------------------
