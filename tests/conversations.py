@@ -195,7 +195,9 @@ def assemble(name: str, speakers: list[str], *, seconds: float = 50.0, seed: int
         spk = choices[int(rng.integers(len(choices)))]
         obj = pool[spk]
         # Short back-channels ("yes", "one two three") happen: a turn may be one short piece.
-        for k in range(int(rng.integers(1, 4))):
+        # One speaker's pieces in a row, never the same piece twice in one turn (Whisper hears a
+        # phrase said twice in a row as one).
+        for k in range(int(rng.integers(1, 1 + min(3, len(obj.pieces))))):
             piece = obj.pieces[next_piece[spk] % len(obj.pieces)]
             next_piece[spk] += 1
             piece = _normalise(piece, levels[spk])

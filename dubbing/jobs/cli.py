@@ -16,7 +16,6 @@ from typing import Callable
 
 from ..cli_options import add_dub_options, settings_from_args
 from ..errors import DubbingError, ExitCode
-from ..models import DubSettings
 from . import backend, client
 from . import store as st
 
