@@ -41,6 +41,8 @@ ENGINES: dict[str, dict[str, str]] = {
         "mms": "dubbing.engines.tts.mms:MmsTTS",
         "piper-local": "dubbing.engines.tts.piper_local:PiperLocalTTS",
         "piper": "dubbing.engines.tts.piper_engine:PiperTTS",
+        "festival": "dubbing.engines.tts.festival:FestivalTTS",
+        "flite": "dubbing.engines.tts.flite:FliteTTS",
         "espeak": "dubbing.engines.tts.espeak:EspeakTTS",
     },
 }
