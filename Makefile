@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # The CPU build of torch 2.13.0 on local disk is for Python 3.11.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 PIP_STAMP := $(VENV)/.requirements-installed
-APT_PACKAGES := ffmpeg sox espeak-ng apertium apertium-eng-spa apertium-eng-cat apertium-en-gl \
+APT_PACKAGES := ffmpeg sox espeak-ng flite festival festvox-us-slt-hts festvox-ca-ona-hts apertium apertium-eng-spa apertium-eng-cat apertium-en-gl \
 	apertium-fr-es apertium-es-pt apertium-eo-en chromium
 PORT ?= 8501
 
@@ -14,7 +14,7 @@ PORT ?= 8501
 
 setup: apt $(PIP_STAMP)
 
-# Debian packages: ffmpeg/ffprobe, eSpeak NG, Apertium and its pairs, Chromium for browser tests.
+# Debian packages: ffmpeg/ffprobe, eSpeak NG, Flite and Festival HTS voices, Apertium and its pairs, Chromium for browser tests.
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

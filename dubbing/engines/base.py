@@ -149,6 +149,18 @@ class TTSEngine(Engine):
     def synthesize(self, text: str, voice: str, out_path: Path) -> None:
         """Write speech for `text` in `voice` to a WAV file at `out_path`."""
 
+    @classmethod
+    def catalog(cls) -> list[dict]:
+        """Every voice here once, with its gender and the languages it speaks (for listings)."""
+        rows: dict[tuple[str, str], dict] = {}
+        for lang in cls.languages():
+            for v in cls.voices(lang):
+                row = rows.setdefault((v.name or v.id, v.gender), {"name": v.name or v.id, "gender": v.gender,
+                                                                    "languages": [], "ids": []})
+                row["languages"].append(lang)
+                row["ids"].append(v.id)
+        return list(rows.values())
+
 
 class GenderClassifier(Engine):
     stage = "gender"

@@ -196,5 +196,7 @@ def describe_all() -> list[dict[str, Any]]:
                 row["languages"] = cls.languages()
                 if issubclass(cls, Translator):
                     row["pairs"] = [f"{s}-{t}" for s, t in cls.pairs()]
+                if issubclass(cls, TTSEngine):
+                    row["voices"] = cls.catalog()
             rows.append(row)
     return rows

@@ -64,3 +64,12 @@ class EspeakTTS(TTSEngine):
         rate = TUNING.get(voice.partition("+")[0], {}).get("rate", WORDS_PER_MINUTE)
         run_to_wav(["espeak-ng", "-v", voice, "-s", str(rate), "-f", "{text}", "-w", "{out}"], text.encode("utf-8"),
                    out_path, what=f"espeak-ng voice {voice}")
+
+    @classmethod
+    def catalog(cls):
+        """One row per variant: every language has each of them (Spanish orders its own, see TUNING)."""
+        langs = cls.languages()
+        return ([{"name": f"eSpeak male {_label(v)}", "gender": MALE, "languages": langs, "ids": [f"<lang>+{v}"]}
+                 for v in MALE_VARIANTS]
+                + [{"name": f"eSpeak female {_label(v)}", "gender": FEMALE, "languages": langs, "ids": [f"<lang>+{v}"]}
+                   for v in FEMALE_VARIANTS])
