@@ -83,6 +83,8 @@ def duck_gain(dub: np.ndarray, sr: int, slots: list[tuple[float, float]], duck_d
     hold = max(1, int(HOLD_S / FRAME_S))
     # Close short pauses; pad first so that closing does not erode the ends.
     active = binary_closing(np.pad(active, hold), structure=np.ones(hold, bool))[hold:-hold]
+    # One frame early: gains are interpolated between frame centres, and must be down at the onset.
+    active[:-1] |= active[1:]
     target = np.where(active, duck_db, 0.0)
     rise, fall = -duck_db * FRAME_S / RELEASE_S, -duck_db * FRAME_S / ATTACK_S
     g = target.copy()
