@@ -112,6 +112,11 @@ def whisper():
     return _whisper
 
 
+def listen(x16: np.ndarray, lang: str) -> str:
+    segments, _ = whisper().transcribe(x16, language=lang, vad_filter=True, condition_on_previous_text=False)
+    return " ".join(s.text for s in segments)
+
+
 def words(text: str, lang: str) -> str:
     from num2words import num2words
     text = re.sub(r"\d+", lambda m: " " + num2words(int(m.group()), lang=lang) + " ", text.lower())
@@ -142,10 +147,17 @@ def measure(job: Path, lang: str) -> dict:
         overlaps += bool(nxt is not None and u["start"] + n > nxt + 0.005)
         if u["end"] - u["start"] >= 1.0:
             fills.append(n / (u["end"] - u["start"]))
+    said = words(" ".join(u["translated_text"] for u in voiced), lang)
     x16, _ = decode(job / "dubbed.mp4", 16000)
-    segments, _ = whisper().transcribe(x16[:, 0], language=lang, vad_filter=True, condition_on_previous_text=False)
-    heard = " ".join(s.text for s in segments)
-    said = " ".join(u["translated_text"] for u in voiced)
+    wer_mix = jiwer.wer(said, words(listen(x16[:, 0], lang), lang) or "x")
+    # The dubbed speech alone: in the mix the ducked original voice is still there for Whisper to hear.
+    speech = np.zeros(len(x16), np.float32)
+    for u in voiced:
+        clip, csr = sf.read(job / "work" / u["clip"], dtype="float32")
+        clip = audio.resample(clip, csr, 16000)
+        a = int(u["start"] * 16000)
+        speech[a:a + len(clip)] += clip[: max(0, len(speech) - a)]
+    wer_speech = jiwer.wer(said, words(listen(speech, lang), lang) or "x")
     return {
         "clipped_wav": int(np.count_nonzero(np.abs(wav) >= 32767 / 32768)),
         "clipped_mp4": int(np.count_nonzero(np.abs(mp4) >= 1.0)),
@@ -157,7 +169,7 @@ def measure(job: Path, lang: str) -> dict:
         "lines": len(voiced), "lines_1s": len(fills),
         "max_speed": max((u["speed"] for u in voiced), default=1.0),
         "overlaps": overlaps,
-        "wer": jiwer.wer(words(said, lang), words(heard, lang) or "x"),
+        "wer": wer_mix, "wer_speech": wer_speech, "words": len(said.split()),
         "voices": sorted({doc["speakers"][u["speaker"]]["voice"] if not u["voice"] else u["voice"] for u in voiced}),
     }
 
@@ -188,16 +200,20 @@ def main() -> None:
         rows.append((name, "en->en", measure(en, "en")))
         print(f"# {name}: {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
     head = (f"{'clip':13} {'pair':6} {'lines':>5} {'clip wav':>8} {'clip mp4':>8} {'TP wav':>7} {'TP mp4':>7} "
-            f"{'LUFS o':>7} {'LUFS d':>7} {'dLU':>5} {'fill70':>6} {'vmax':>5} {'ovl':>3} {'WER':>5}  voices")
+            f"{'LUFS o':>7} {'LUFS d':>7} {'dLU':>5} {'fill70':>6} {'vmax':>5} {'ovl':>3} {'WER':>5} {'WERsp':>5}  voices")
     print(head)
     for name, pair, m in rows:
         print(f"{name:13} {pair:6} {m['lines']:5d} {m['clipped_wav']:8d} {m['clipped_mp4']:8d} {m['tp_wav']:7.2f} "
               f"{m['tp_mp4']:7.2f} {m['lufs_orig']:7.2f} {m['lufs_dub']:7.2f} {m['lufs_dub'] - m['lufs_orig']:5.2f} "
-              f"{m['fill70']:6.2f} {m['max_speed']:5.2f} {m['overlaps']:3d} {m['wer']:5.2f}  {', '.join(m['voices'])}")
+              f"{m['fill70']:6.2f} {m['max_speed']:5.2f} {m['overlaps']:3d} {m['wer']:5.2f} {m['wer_speech']:5.2f}  "
+              f"{', '.join(m['voices'])}")
     for pair in ("en->es", "en->en"):
         sel = [m for _, p, m in rows if p == pair]
         fills = sum(m["fill70"] * m["lines_1s"] for m in sel) / max(1, sum(m["lines_1s"] for m in sel))
-        print(f"{pair}: mean WER {np.mean([m['wer'] for m in sel]):.3f}, fill70 over all lines >= 1 s {fills:.2f}, "
+        n = sum(m["words"] for m in sel)
+        pooled = {k: sum(m[k] * m["words"] for m in sel) / n for k in ("wer", "wer_speech")}
+        print(f"{pair}: read-back WER (pooled over {n} words) mix {pooled['wer']:.3f}, "
+              f"dubbed speech alone {pooled['wer_speech']:.3f}; fill70 over all lines >= 1 s {fills:.2f}, "
               f"worst TP mp4 {max(m['tp_mp4'] for m in sel):.2f} dBTP, clipped {sum(m['clipped_mp4'] for m in sel)}, "
               f"worst |dLU| {max(abs(m['lufs_dub'] - m['lufs_orig']) for m in sel):.2f}")
     print(f"jobs in {work}")

@@ -107,3 +107,37 @@ def stretch(x: np.ndarray, sr: int, speed: float) -> np.ndarray:
         return x.astype(np.float32, copy=False)
     import pedalboard
     return pedalboard.time_stretch(x[None, :].astype(np.float32), float(sr), float(speed))[0]
+
+
+def lengthen_pauses(x: np.ndarray, sr: int, extra_s: float, *, min_pause_s: float = 0.08,
+                    max_factor: float = 3.0, floor_db: float = -35.0) -> np.ndarray:
+    """Speech with its inner pauses (at commas, between sentences) lengthened by up to `extra_s` in
+    all, each pause at most `max_factor` times as long: the words themselves are not slowed."""
+    hop = max(1, int(0.01 * sr))
+    n = len(x) // hop
+    if extra_s <= 0 or n < 3:
+        return x
+    level = np.sqrt(np.mean(np.square(x[: n * hop].reshape(n, hop), dtype=np.float64), axis=1))
+    quiet = level < np.max(level) * db_to_gain(floor_db)
+    runs, i = [], 0
+    while i < n:
+        if quiet[i]:
+            j = i
+            while j < n and quiet[j]:
+                j += 1
+            if i > 0 and j < n and (j - i) * hop >= min_pause_s * sr:  # inner pauses only
+                runs.append((i * hop, j * hop))
+            i = j
+        else:
+            i += 1
+    total = sum(b - a for a, b in runs)
+    if not total:
+        return x
+    parts, last = [], 0
+    for a, b in runs:
+        grow = int(min(extra_s * sr * (b - a) / total, (b - a) * (max_factor - 1)))
+        mid = (a + b) // 2
+        parts += [x[last:mid], np.zeros(grow, dtype=np.float32)]
+        last = mid
+    parts.append(x[last:])
+    return np.concatenate(parts).astype(np.float32)

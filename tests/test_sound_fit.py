@@ -142,3 +142,23 @@ def test_fit_summary_reports_fill_share_speeds_and_overruns():
     assert s["fill_share_70"] == pytest.approx(2 / 3, abs=1e-3)  # the 0.5 s line is too short to count
     assert s["speed_histogram"] == {"0.90": 3, "1.30": 1}
     assert s["overruns"] == 1 and s["overrun_seconds"] == 0.4 and s["slowed"] == 3 and s["sped_up"] == 1
+
+
+def test_pauses_inside_a_line_take_the_missing_time_not_the_edges():
+    word, pause = tone(0.5), np.zeros(int(0.2 * SR), np.float32)
+    x = np.concatenate([word, pause, word, pause, word])
+    y = audio.lengthen_pauses(x, SR, 0.3)
+    assert len(y) == pytest.approx(len(x) + 0.3 * SR, abs=SR * 0.01)
+    assert np.array_equal(y[: len(word)], word) and np.array_equal(y[-len(word):], word)
+    capped = audio.lengthen_pauses(x, SR, 10.0)  # each pause at most 3x: 2 x 0.4 s more
+    assert len(capped) == pytest.approx(len(x) + 0.8 * SR, abs=SR * 0.02)
+    assert np.array_equal(audio.lengthen_pauses(word, SR, 1.0), word)  # nothing to lengthen
+
+
+def test_a_short_line_with_pauses_fills_its_slot_through_them(tmp_path):
+    ctx = Context(tmp_path, DubSettings(target_language="es"))
+    x = np.concatenate([tone(0.6), np.zeros(int(0.3 * SR), np.float32), tone(0.6)])
+    u = Utterance(id=0, start=0.0, end=2.0, speaker="A", text="x", translated_text="y")
+    clip = synthesize.fit(ctx, u, x, SR, 3.0, np.zeros(SR * 4, np.float32), SR)
+    assert u.speed == pytest.approx(0.9, abs=0.01)
+    assert len(clip) / SR == pytest.approx(2.0, abs=0.03) and u.fill == pytest.approx(1.0, abs=0.02)

@@ -8,7 +8,8 @@ Fitting: speech that is longer than its slot first borrows the silence up to the
 next utterance, then is sped up (at most `max_speed`); what still does not fit is
 cut with a short fade and flagged as an overrun. It never overlaps the next line.
 Speech shorter than its slot is slowed down (at most to `min_speed`) so that the dub
-fills the time the original speaker talks instead of leaving dead air. Stretching is
+fills the time the original speaker talks instead of leaving dead air; what is still
+missing goes to the pauses inside the line (each at most 3x as long). Stretching is
 Rubber Band in memory (pedalboard); see `fill` and `speed` on each utterance.
 
 Level: each line gets the loudness (BS.1770) of the original speech it replaces,
@@ -30,7 +31,7 @@ MIN_WINDOW_S = 0.3
 LINE_LUFS_RANGE = (-34.0, -14.0)
 FALLBACK_LUFS = -23.0  # a line whose original is silent (an edited time span)
 LINE_PEAK_DB = -1.5
-FIT_VERSION = 2  # bump when fitting changes, so old clips are re-made
+FIT_VERSION = 3  # bump when fitting changes, so old clips are re-made
 
 
 def key(ctx: Context) -> str:
@@ -122,6 +123,9 @@ def fit(ctx: Context, u: Utterance, raw: np.ndarray, raw_sr: int, window_end: fl
     factor = speed_for(length, slot, window, ctx.settings.min_speed, ctx.settings.max_speed)
     # Stretch at the engine's rate (fewer samples), then resample to the mix rate.
     speech = audio.resample(audio.stretch(speech, raw_sr, factor), raw_sr, sr)
+    if len(speech) < slot * sr:
+        # Still short at the slowest speed: give the rest to the pauses, as a speaker taking their time would.
+        speech = audio.lengthen_pauses(speech, sr, slot - len(speech) / sr)
     max_len = int(window * sr)
     over = len(speech) / sr - window
     u.speed = round(factor, 3)
