@@ -7,6 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ...models import FEMALE, MALE
+from .._util import program_available
 from ..base import Availability, TTSEngine, Voice
 from ._cli import run_to_wav
 
@@ -42,9 +43,7 @@ class EspeakTTS(TTSEngine):
 
     @classmethod
     def availability(cls) -> Availability:
-        if not shutil.which("espeak-ng"):
-            return Availability.no("the `espeak-ng` program is not installed; run `make setup` (apt-get install espeak-ng)")
-        return Availability.yes()
+        return program_available("espeak-ng", "espeak-ng")
 
     @classmethod
     def languages(cls):

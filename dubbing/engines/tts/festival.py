@@ -8,6 +8,7 @@ import unicodedata
 from pathlib import Path
 
 from ...models import FEMALE
+from .._util import program_available
 from ..base import Availability, TTSEngine, Voice
 from ._cli import run_to_wav
 
@@ -37,9 +38,9 @@ class FestivalTTS(TTSEngine):
 
     @classmethod
     def availability(cls) -> Availability:
-        if not shutil.which("text2wave"):
-            return Availability.no("Festival is not installed; run `make setup` (apt-get install festival "
-                                   "festvox-us-slt-hts festvox-ca-ona-hts)")
+        found = program_available("text2wave", "festival festvox-us-slt-hts festvox-ca-ona-hts")
+        if not found.ok:
+            return found
         if not installed():
             return Availability.no("no Festival HTS voice is installed; apt-get install festvox-us-slt-hts "
                                    "festvox-ca-ona-hts")

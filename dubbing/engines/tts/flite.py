@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 from ...models import FEMALE, MALE
+from .._util import program_available
 from ..base import Availability, TTSEngine, Voice
 from ._cli import run_to_wav
 
@@ -26,9 +27,7 @@ class FliteTTS(TTSEngine):
 
     @classmethod
     def availability(cls) -> Availability:
-        if not shutil.which("flite"):
-            return Availability.no("the `flite` program is not installed; run `make setup` (apt-get install flite)")
-        return Availability.yes()
+        return program_available("flite", "flite")
 
     @classmethod
     def languages(cls):
