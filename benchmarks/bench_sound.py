@@ -113,7 +113,9 @@ def whisper():
 
 
 def listen(x16: np.ndarray, lang: str) -> str:
-    segments, _ = whisper().transcribe(x16, language=lang, vad_filter=True, condition_on_previous_text=False)
+    # temperature 0 only: the default fallback samples at higher temperatures, and the figures would vary run to run.
+    segments, _ = whisper().transcribe(x16, language=lang, vad_filter=True, condition_on_previous_text=False,
+                                       temperature=0.0)
     return " ".join(s.text for s in segments)
 
 

@@ -14,10 +14,10 @@ from ._cli import run_to_wav
 MALE_VARIANTS = ("m3", "m1", "m7", "m2", "m4", "m5", "m6")
 FEMALE_VARIANTS = ("f2", "f1", "f3", "f4", "f5")
 WORDS_PER_MINUTE = 165
-# Per-language tuning, chosen by a faster-whisper base read-back of eSpeak speech (6 Spanish
-# sentences, apertium's translations): WER es+m3 0.25, es+pablo 0.29, es+miguel 0.31,
-# es+f2 0.36 at 150 wpm (0.43 at 165), es+anika 0.39, es+f3 0.40, es+f1 0.51.
-# Slower speech reads back better; the timing fit speeds a line up only where its slot needs it.
+# Per-language tuning, chosen by a faster-whisper base read-back (temperature 0) of eSpeak speech:
+# 20 Spanish sentences (apertium's translations, ~250 words). WER es+m3 0.26 at 150 wpm, 0.31 at 165;
+# es+pablo 0.28, es+f2 0.40 / 0.38, es+anika 0.40 (female variants read back worse in Spanish).
+# The timing fit speeds a line up only where its slot needs it.
 TUNING = {
     "es": {"rate": 150, "male": ("m3", "pablo", "miguel", "m1", "m7"), "female": ("f2", "anika", "f4", "f3", "f1")},
 }
