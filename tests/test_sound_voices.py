@@ -115,3 +115,20 @@ def test_audition_of_an_unknown_voice_says_so(tmp_path):
         voices.audition_sample("flite:zz", "en", tmp_path)
     with pytest.raises(EngineUnavailableError, match="unknown tts engine"):
         voices.audition_sample("nope:x", "en", tmp_path)
+
+
+def test_a_voice_set_for_a_speaker_is_pinned_through_gender_edits_and_can_be_unpinned():
+    from dubbing.models import Document, DubSettings, Speaker, Utterance
+    from dubbing.ui import table
+    doc = Document("en", "es", DubSettings(target_language="es"), speakers={"A": Speaker(gender="male", applied_gender="male")},
+                   utterances=[Utterance(id=0, start=0, end=1, speaker="A", text="x", translated_text="y",
+                                         gender="male", voice="espeak:es+m1")])
+    candidates = {"espeak:es+m3": "male", "espeak:es+f2": "female"}
+    assert table.set_speaker_voice(doc, "A", "espeak:es+m7") == 1
+    assert doc.speakers["A"].pinned and doc.utterances[0].voice == ""
+    doc.speakers["A"].gender = "female"
+    voices.assign(doc, candidates)
+    assert doc.voice_of(doc.utterances[0]) == "espeak:es+m7"  # pinned: the gender edit does not re-pick
+    table.set_speaker_voice(doc, "A", "")
+    voices.assign(doc, candidates)
+    assert not doc.speakers["A"].pinned and doc.speakers["A"].voice == "espeak:es+f2"
