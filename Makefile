@@ -44,6 +44,7 @@ test-fast: setup
 bench: setup
 	$(PY) benchmarks/bench_pipeline.py
 	$(PY) benchmarks/bench_runner.py
+	$(PY) benchmarks/bench_sound.py
 
 # The background worker in the foreground (the app and `jobs submit` start one on demand).
 worker: setup
