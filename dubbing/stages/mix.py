@@ -6,8 +6,8 @@ with a short attack before speech and a slow release after it, held through shor
 pauses so the background does not pump. `replace` drops the original track except
 where a line is muted.
 
-Level: the mix is brought to the original's integrated loudness (BS.1770) when it
-is more than NORMALISE_DEADBAND_LU away, then a true-peak limiter keeps it at or
+Level: in `duck` mode the mix is brought to the original's integrated loudness (BS.1770)
+when it is more than NORMALISE_DEADBAND_LU away, then a true-peak limiter keeps it at or
 below PEAK_CEILING_DB. Nothing is hard-clipped. The limiter and the duck act only
 near a line, so after an edit the audio away from the changed lines stays identical.
 """
@@ -111,11 +111,12 @@ def dub_track(ctx: Context, voiced, n: int, sr: int) -> np.ndarray:
     return dub / np.sqrt(np.maximum(count, 1.0))
 
 
-def master(mix: np.ndarray, orig: np.ndarray, sr: int) -> tuple[np.ndarray, dict]:
+def master(mix: np.ndarray, orig: np.ndarray, sr: int, *, normalise: bool = True) -> tuple[np.ndarray, dict]:
     """The mix at the original's loudness (outside a small deadband) and under the peak ceiling."""
     target, before = audio.loudness(orig, sr), audio.loudness(mix, sr)
     gain_db = 0.0
-    if target > audio.SILENCE_LUFS and before > audio.SILENCE_LUFS and abs(target - before) > NORMALISE_DEADBAND_LU:
+    if (normalise and target > audio.SILENCE_LUFS and before > audio.SILENCE_LUFS
+            and abs(target - before) > NORMALISE_DEADBAND_LU):
         gain_db = target - before
         mix = mix * audio.db_to_gain(gain_db)
     peak_before = audio.true_peak(mix)
@@ -142,7 +143,9 @@ def run(ctx: Context) -> dict:
     else:
         gain = duck_gain(dub, sr, [(u.start, u.end) for u in voiced], s.duck_db)
     ctx.progress(0.3, "levelling loudness and peaks")
-    out, level = master(orig * gain[:, None] + dub[:, None], orig, sr)
+    # In `replace` mode the original's loudness counts its music and ambience, which the mix no longer
+    # has: the lines already carry the original speech's loudness, so the level is left as it is.
+    out, level = master(orig * gain[:, None] + dub[:, None], orig, sr, normalise=s.mix_mode != MIX_REPLACE)
     ctx.progress(0.6, "writing the dubbed video")
     if ctx.preview_seconds:
         wav = ctx.path("preview_audio.wav")
