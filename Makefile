@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 # The CPU build of torch 2.13.0 on local disk is for Python 3.11.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 PIP_STAMP := $(VENV)/.requirements-installed
-APT_PACKAGES := ffmpeg sox espeak-ng redis-server apertium apertium-eng-spa apertium-eng-cat apertium-en-gl \
+APT_PACKAGES := ffmpeg sox espeak-ng flite festival festvox-us-slt-hts festvox-ca-ona-hts redis-server \
+	apertium apertium-eng-spa apertium-eng-cat apertium-en-gl \
 	apertium-fr-es apertium-es-pt apertium-eo-en chromium
 PORT ?= 8501
 
@@ -14,8 +15,8 @@ PORT ?= 8501
 
 setup: apt $(PIP_STAMP)
 
-# Debian packages: ffmpeg/ffprobe, eSpeak NG, Apertium and its pairs, Chromium for browser tests,
-# redis-server for the Redis job queue (DUBBING_QUEUE) and its tests.
+# Debian packages: ffmpeg/ffprobe, eSpeak NG, Flite and Festival HTS voices, Apertium and its pairs,
+# Chromium for browser tests, redis-server for the Redis job queue (DUBBING_QUEUE) and its tests.
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -52,6 +53,7 @@ test-fast: setup
 bench: setup
 	$(PY) benchmarks/bench_pipeline.py
 	$(PY) benchmarks/bench_runner.py
+	$(PY) benchmarks/bench_sound.py
 
 # The background worker in the foreground (the app and `jobs submit` start one on demand).
 # With QUEUE=redis://host:6379/0 [QUEUES=gpu,cpu]: a worker of the Redis job queue (README).

@@ -35,3 +35,121 @@ def rms(x: np.ndarray) -> float:
 
 def db_to_gain(db: float) -> float:
     return float(10.0 ** (db / 20.0))
+
+
+# --- loudness (ITU-R BS.1770 through pyloudnorm) and true peak ---------------------------------
+SILENCE_LUFS = -70.0  # BS.1770's absolute gate: anything quieter counts as silence
+GATE_BLOCK_S = 0.4  # BS.1770 measures in 400 ms blocks
+
+
+def loudness(x: np.ndarray, sr: int) -> float:
+    """Integrated loudness in LUFS (gated BS.1770); SILENCE_LUFS for silence.
+
+    A stretch shorter than one 400 ms block is measured repeated end to end, which keeps its
+    power: a short line has a loudness like any other, instead of none.
+    """
+    import pyloudnorm
+    if x.size == 0:
+        return SILENCE_LUFS
+    need = int(GATE_BLOCK_S * sr) + 1
+    if len(x) < need:
+        x = np.concatenate([x] * (need // len(x) + 1))
+    value = pyloudnorm.Meter(sr).integrated_loudness(x.astype(np.float64))
+    return float(value) if np.isfinite(value) and value > SILENCE_LUFS else SILENCE_LUFS
+
+
+def peak_envelope(x: np.ndarray, *, above: float = 0.0, oversample: int = 4, block: int = 1 << 15) -> np.ndarray:
+    """Per sample, the largest absolute value over all channels, between samples too (oversampled).
+
+    Only blocks whose samples reach `above` are oversampled (elsewhere the sample values stand):
+    peaks between samples of real audio exceed the samples by far less than 6 dB, so a caller that
+    cares about peaks over P may pass P / 2. Blocks (with a margin for the filter) keep memory small.
+    """
+    from scipy.signal import resample_poly
+    chans = x if x.ndim == 2 else x[:, None]
+    n, pad = len(chans), 64
+    out = np.abs(chans).max(axis=1).astype(np.float32) if n else np.zeros(0, np.float32)
+    for start in range(0, n, block):
+        end = min(n, start + block)
+        if out[start:end].max(initial=0.0) < above:
+            continue
+        a, b = max(0, start - pad), min(n, end + pad)
+        over = np.abs(resample_poly(chans[a:b], oversample, 1, axis=0))[: oversample * (b - a)]
+        env = over.reshape(b - a, oversample, -1).max(axis=(1, 2))
+        out[start:end] = np.maximum(out[start:end], env[start - a: end - a])
+    return out
+
+
+def true_peak(x: np.ndarray) -> float:
+    """Largest absolute value of the signal, between its samples too (4x oversampled), linear."""
+    top = float(np.max(np.abs(x), initial=0.0))
+    return float(np.max(peak_envelope(x, above=top / 2), initial=0.0))
+
+
+def gain_to_db(g: float) -> float:
+    return float(20.0 * np.log10(max(g, 1e-10)))
+
+
+def limit(x: np.ndarray, sr: int, ceiling_db: float = -1.0, window_s: float = 0.05) -> np.ndarray:
+    """True-peak limiter: a smooth gain that dips only around peaks so that the true peak stays at or
+    below `ceiling_db`. Never clips; farther than `window_s` from a peak the signal is untouched."""
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d
+    ceiling = db_to_gain(ceiling_db)
+    out = np.asarray(x, dtype=np.float32)
+    hold = max(3, int(window_s * sr)) | 1
+    for _ in range(4):  # a gain change can itself add a hair of overshoot between samples: re-check
+        peak = peak_envelope(out, above=ceiling / 2)
+        if float(np.max(peak, initial=0.0)) <= ceiling:
+            break
+        need = np.minimum(1.0, ceiling * 0.98 / np.maximum(peak, 1e-9))
+        # Hold the lowest gain over the window, then smooth over half of it: the smoothed gain is
+        # never above what any peak needs, and it moves without steps.
+        gain = uniform_filter1d(minimum_filter1d(need, hold), hold // 2 | 1).astype(np.float32)
+        out = out * (gain if out.ndim == 1 else gain[:, None])
+    return out
+
+
+def stretch(x: np.ndarray, sr: int, speed: float) -> np.ndarray:
+    """Mono speech `speed` times as fast (< 1 slows it down), pitch kept: Rubber Band in memory (pedalboard).
+
+    Measured on eSpeak Spanish, faster-whisper read-back WER at 1.3x: Rubber Band 0.31, ffmpeg atempo 0.46,
+    WSOLA (audiotsm) 0.76; at 0.9x 0.29 / 0.38 / 0.49; and 7x faster than atempo through temp WAVs.
+    """
+    if abs(speed - 1.0) < 1e-3 or x.size == 0:
+        return x.astype(np.float32, copy=False)
+    import pedalboard
+    return pedalboard.time_stretch(x[None, :].astype(np.float32), float(sr), float(speed))[0]
+
+
+def lengthen_pauses(x: np.ndarray, sr: int, extra_s: float, *, min_pause_s: float = 0.08,
+                    max_factor: float = 3.0, floor_db: float = -35.0) -> np.ndarray:
+    """Speech with its inner pauses (at commas, between sentences) lengthened by up to `extra_s` in
+    all, each pause at most `max_factor` times as long: the words themselves are not slowed."""
+    hop = max(1, int(0.01 * sr))
+    n = len(x) // hop
+    if extra_s <= 0 or n < 3:
+        return x
+    level = np.sqrt(np.mean(np.square(x[: n * hop].reshape(n, hop), dtype=np.float64), axis=1))
+    quiet = level < np.max(level) * db_to_gain(floor_db)
+    runs, i = [], 0
+    while i < n:
+        if quiet[i]:
+            j = i
+            while j < n and quiet[j]:
+                j += 1
+            if i > 0 and j < n and (j - i) * hop >= min_pause_s * sr:  # inner pauses only
+                runs.append((i * hop, j * hop))
+            i = j
+        else:
+            i += 1
+    total = sum(b - a for a, b in runs)
+    if not total:
+        return x
+    parts, last = [], 0
+    for a, b in runs:
+        grow = int(min(extra_s * sr * (b - a) / total, (b - a) * (max_factor - 1)))
+        mid = (a + b) // 2
+        parts += [x[last:mid], np.zeros(grow, dtype=np.float32)]
+        last = mid
+    parts.append(x[last:])
+    return np.concatenate(parts).astype(np.float32)

@@ -137,6 +137,9 @@ def cmd_engines(args: argparse.Namespace) -> int:
         print(f"{r['stage']:12} {r['name']:22} {state}")
         if r["available"]:
             print(f"{'':35} models: {', '.join(r['models']) or '-'}; languages: {shown or 'any'}")
+            for v in r.get("voices", [])[:20]:
+                vl = v["languages"]
+                print(f"{'':35} {v['gender']:7} {v['name']}: {', '.join(vl[:8])}{f' (+{len(vl) - 8})' if len(vl) > 8 else ''}")
     return ExitCode.OK
 
 

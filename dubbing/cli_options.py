@@ -26,6 +26,8 @@ def add_dub_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clone-voices", action="store_true",
                    help="XTTS only: clone each speaker's voice from their original audio (opt-in)")
     p.add_argument("--max-speed", type=float, default=1.3, help="cap on speeding up dubbed speech (default 1.3)")
+    p.add_argument("--min-speed", type=float, default=0.9,
+                   help="floor on slowing a short line down to fill its slot (default 0.9; 1.0 never slows)")
     p.add_argument("--mix-mode", choices=(MIX_DUCK, MIX_REPLACE), default=MIX_DUCK,
                    help="duck: keep the original track lowered under the dub; replace: drop it")
     p.add_argument("--duck-db", type=float, default=-18.0, help="original track level under dubbed speech, dB")
@@ -38,7 +40,7 @@ def settings_from_args(args: argparse.Namespace) -> DubSettings:
         diarization=args.diarization, diarization_model=args.diarization_model,
         stt=args.stt, stt_model=args.stt_model, translator=args.translator,
         translation_model=args.translation_model, tts=args.tts, tts_model=args.tts_model,
-        speakers=args.speakers, pause_split=args.pause_split, clone_voices=args.clone_voices, max_speed=args.max_speed,
+        speakers=args.speakers, pause_split=args.pause_split, clone_voices=args.clone_voices, max_speed=args.max_speed, min_speed=args.min_speed,
         mix_mode=args.mix_mode, duck_db=args.duck_db,
         # only `jobs submit` has --review
         review=bool(getattr(args, "review", False)), keep_intermediate=not args.cleanup)

@@ -150,22 +150,6 @@ def extract_audio(src: Path, dst: Path, *, sample_rate: int | None = None, mono:
         run_ffmpeg(args + ["-c:a", "pcm_s16le", str(tmp)], what=f"reading the audio of {Path(src).name}")
 
 
-def change_tempo(src: Path, dst: Path, factor: float) -> None:
-    """Speed speech up (factor > 1) without changing pitch; atempo takes 0.5..2 per filter, so chain."""
-    filters = []
-    f = factor
-    while f > 2.0:
-        filters.append("atempo=2.0")
-        f /= 2.0
-    while f < 0.5:
-        filters.append("atempo=0.5")
-        f /= 0.5
-    filters.append(f"atempo={f:.6f}")
-    with atomic_output(dst) as tmp:
-        run_ffmpeg(["-i", str(src), "-filter:a", ",".join(filters), "-c:a", "pcm_f32le", str(tmp)],
-                   what="fitting speech to its time slot")
-
-
 def mux(video_src: Path, audio_wav: Path, dst: Path, *, seconds: float | None = None) -> None:
     """Put new audio beside the untouched video stream (copied, never re-encoded)."""
     args = ["-i", str(video_src), "-i", str(audio_wav), "-map", "0:v:0", "-map", "1:a:0",

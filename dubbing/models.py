@@ -105,6 +105,7 @@ class Utterance:
     overrun: bool = False
     overrun_seconds: float = 0.0
     tts_seconds: float = 0.0  # length of the speech before fitting
+    fill: float = 0.0  # fitted speech / the line's slot (end - start): how much of the original time the dub fills
     # Bookkeeping that tells which inputs changed since the last run.
     translation_source: str | None = None  # the text `machine_translation` came from
     machine_translation: str | None = None  # the translator's output, before edits
@@ -150,6 +151,7 @@ class Speaker:
     voice: str = ""
     median_f0: float | None = None
     name: str = ""  # display name; the key in Document.speakers never changes
+    pinned: bool = False  # a person fixed this voice: kept through gender edits and re-renders, and in later jobs of the same video
     # The gender last copied onto this speaker's utterances: tells whether a person
     # then edited the speaker's gender or the gender of one of its lines.
     applied_gender: str | None = None
@@ -183,6 +185,7 @@ class DubSettings:
     pause_split: float = 0.5  # a pause this long (seconds) within one person's speech starts a new line
     clone_voices: bool = False  # XTTS only: each speaker's voice cloned from their own original audio
     max_speed: float = 1.3
+    min_speed: float = 0.9  # a short line is slowed down at most to this, to fill its slot
     mix_mode: str = MIX_DUCK
     duck_db: float = -18.0  # original track level under dubbed speech
     review: bool = False

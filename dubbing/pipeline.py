@@ -84,6 +84,8 @@ def validate_settings(settings: DubSettings) -> None:
         raise DubbingError(f"max speed {s.max_speed} is out of range; use 1.0 to 4.0")
     if not 0.1 <= s.pause_split <= 10.0:
         raise DubbingError(f"pause split {s.pause_split} s is out of range; use 0.1 to 10 seconds")
+    if not 0.5 <= s.min_speed <= 1.0:
+        raise DubbingError(f"min speed {s.min_speed} is out of range; use 0.5 to 1.0 (1.0: never slow speech down)")
     if s.speakers is not None and not 1 <= s.speakers <= 20:
         raise DubbingError(f"speaker count {s.speakers} is out of range; use 1 to 20 or leave it automatic")
     for stage, name in (("diarization", s.diarization), ("stt", s.stt), ("translation", s.translator),
@@ -217,6 +219,8 @@ def write_report(job_dir: Path, results: list[StageResult], *, wall_seconds: flo
         "remade_ids": (synth.detail.get("remade_ids", []) if synth and not synth.skipped else []),
         "speed_factors": {str(u.id): u.speed for u in doc.utterances} if doc else {},
         "overruns": [{"id": u.id, "seconds": u.overrun_seconds} for u in doc.utterances if u.overrun] if doc else [],
+        "fit": synthesize.fit_summary(doc) if doc else {},
+        "sound": {k: v for k, v in ctx.stage_detail("mix").items() if k in mix.LEVEL_KEYS},
         "stage_times": json.loads(ctx.path("stage_times.json").read_text()) if ctx.path("stage_times.json").exists() else {},
     }
     report.update(structure(ctx, doc))

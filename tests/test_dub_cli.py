@@ -207,5 +207,9 @@ def test_replace_mode_drops_the_original_track_and_a_muted_line_keeps_it(speech_
     assert proc.returncode == 0, proc.stderr
     dub, _ = audio.read(out / "dubbed_audio.wav")
     inside = slice(int((second["start"] + 0.1) * sr), int((second["end"] - 0.1) * sr))
-    assert np.allclose(dub[inside], orig[inside], atol=1e-4)  # the original line is heard again
+    # The original line is heard again: as it was, but where its own peaks pass the -1.5 dBTP ceiling
+    # of the true-peak limiter, lowered there (never raised).
+    same = np.isclose(dub[inside], orig[inside], atol=1e-4)
+    assert same.mean() > 0.8
+    assert np.all(np.abs(dub[inside]) <= np.abs(orig[inside]) + 1e-4)
     assert json.loads((out / "report.json").read_text())["utterances_remade"] == 0

@@ -34,7 +34,10 @@ def test_auto_picks_the_offline_defaults_here_and_says_why():
     name, why = registry.pick("translation", "auto", source="en", target="es")
     assert name == "apertium" and "en-es" in why
     assert registry.pick("tts", "auto", target="en")[0] == "piper"
-    assert registry.pick("tts", "auto", target="ca")[0] == "espeak"
+    # Catalan: Festival's HTS voice (Ona) where festvox-ca-ona-hts is installed, else eSpeak NG.
+    catalan = "festival" if registry.engine_class("tts", "festival").voices("ca") else "espeak"
+    assert registry.pick("tts", "auto", target="ca")[0] == catalan
+    assert registry.pick("tts", "auto", target="es")[0] == "espeak"
     assert registry.pick("stt", "auto")[0] == "faster-whisper"
     assert registry.pick("tts", "espeak", target="en") == ("espeak", "chosen by the user")
 

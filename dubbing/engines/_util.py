@@ -24,3 +24,13 @@ def packages_available(*names: str):
         return Availability.no(f"Python package{'s' if len(missing) > 1 else ''} missing: "
                                f"{', '.join(missing)}; run `make setup`")
     return Availability.yes()
+
+
+def program_available(program: str, apt_packages: str):
+    """Availability of an engine that runs a program from Debian packages."""
+    import shutil
+    from .base import Availability
+    if not shutil.which(program):
+        return Availability.no(f"the `{program}` program is not installed; run `make setup` "
+                               f"(apt-get install {apt_packages})")
+    return Availability.yes()

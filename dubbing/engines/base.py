@@ -246,6 +246,18 @@ class TTSEngine(Engine):
         of `audio`; the reference recording it needs is written to `reference_path`."""
         raise NotImplementedError(f"the {cls.name} engine cannot clone voices")
 
+    @classmethod
+    def catalog(cls) -> list[dict]:
+        """Every voice here once, with its gender and the languages it speaks (for listings)."""
+        rows: dict[tuple[str, str], dict] = {}
+        for lang in cls.languages():
+            for v in cls.voices(lang):
+                row = rows.setdefault((v.name or v.id, v.gender), {"name": v.name or v.id, "gender": v.gender,
+                                                                    "languages": [], "ids": []})
+                row["languages"].append(lang)
+                row["ids"].append(v.id)
+        return list(rows.values())
+
 
 class GenderClassifier(Engine):
     stage = "gender"

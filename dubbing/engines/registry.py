@@ -43,6 +43,8 @@ ENGINES: dict[str, dict[str, str]] = {
         "mms": "dubbing.engines.tts.mms:MmsTTS",
         "piper-local": "dubbing.engines.tts.piper_local:PiperLocalTTS",
         "piper": "dubbing.engines.tts.piper_engine:PiperTTS",
+        "festival": "dubbing.engines.tts.festival:FestivalTTS",
+        "flite": "dubbing.engines.tts.flite:FliteTTS",
         "espeak": "dubbing.engines.tts.espeak:EspeakTTS",
     },
 }
@@ -206,5 +208,7 @@ def describe_all() -> list[dict[str, Any]]:
                 row["languages"] = cls.languages()
                 if issubclass(cls, Translator):
                     row["pairs"] = [f"{s}-{t}" for s, t in cls.pairs()]
+                if issubclass(cls, TTSEngine):
+                    row["voices"] = cls.catalog()
             rows.append(row)
     return rows

@@ -1,9 +1,15 @@
 """Stage 9: dubbed speech over the original track, then muxed with the untouched video.
 
 In `duck` mode the original (music, ambience, the original voice) stays, lowered
-under each dubbed line with short ramps; `replace` drops the original track except
-where a line is muted. Every change is local to a line's slot, so after an edit
-the audio outside the changed lines comes out identical, sample for sample.
+under the dubbed speech: the duck follows the dub (and the original lines' slots)
+with a short attack before speech and a slow release after it, held through short
+pauses so the background does not pump. `replace` drops the original track except
+where a line is muted.
+
+Level: in `duck` mode the mix is brought to the original's integrated loudness (BS.1770)
+when it is more than NORMALISE_DEADBAND_LU away, then a true-peak limiter keeps it at or
+below PEAK_CEILING_DB. Nothing is hard-clipped. The limiter and the duck act only
+near a line, so after an edit the audio away from the changed lines stays identical.
 """
 from __future__ import annotations
 
@@ -13,7 +19,19 @@ from .. import audio, media
 from ..models import MIX_REPLACE, stable_hash
 from .context import Context
 
-RAMP_S = 0.08
+RAMP_S = 0.08  # fade of the original in and out around a muted line (replace mode)
+FRAME_S = 0.01
+ATTACK_S = 0.08  # the background goes down this long before dubbed speech starts
+RELEASE_S = 0.35  # and comes back up over this long after it ends
+HOLD_S = 0.4  # pauses in the dub shorter than this keep the background down
+SPEECH_FLOOR_DB = -50.0  # a dub frame louder than this (dBFS RMS) counts as speech
+# The WAV is limited below the -1 dBTP target so that AAC encoding, which adds a little
+# overshoot between samples, keeps the MP4 at or below -1 dBTP too.
+PEAK_CEILING_DB = -1.5
+NORMALISE_DEADBAND_LU = 1.0
+MIX_VERSION = 2
+LEVEL_KEYS = ("loudness_original_lufs", "loudness_dubbed_lufs", "loudness_difference_lu", "normalise_gain_db",
+              "true_peak_before_limiter_dbtp", "true_peak_dbtp", "clipped_samples")
 
 
 def _voiced(ctx: Context):
@@ -26,8 +44,8 @@ def key(ctx: Context) -> str:
     s = ctx.settings
     doc, voiced = _voiced(ctx)
     muted = [(u.start, u.end) for u in doc.utterances if u.muted]
-    return stable_hash("mix", ctx.stored_key("probe"), [(u.clip, u.start) for u in voiced], muted,
-                       s.mix_mode, s.duck_db, ctx.preview_seconds)
+    return stable_hash("mix", MIX_VERSION, ctx.stored_key("probe"), [(u.clip, u.start, u.end) for u in voiced],
+                       muted, s.mix_mode, s.duck_db, ctx.preview_seconds)
 
 
 def outputs(ctx: Context):
@@ -52,6 +70,64 @@ def envelope(n: int, sr: int, regions: list[tuple[float, float]], low: float, hi
     return gain
 
 
+def duck_gain(dub: np.ndarray, sr: int, slots: list[tuple[float, float]], duck_db: float) -> np.ndarray:
+    """Per-sample gain for the original: `duck_db` while dubbed speech sounds (or an original line
+    it replaces runs), reached ATTACK_S before it, released over RELEASE_S after it."""
+    from scipy.ndimage import binary_closing
+    hop = max(1, int(FRAME_S * sr))
+    nf = -(-len(dub) // hop)
+    frames = np.pad(dub, (0, nf * hop - len(dub))).reshape(nf, hop)
+    active = np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1)) > audio.db_to_gain(SPEECH_FLOOR_DB)
+    for start, end in slots:
+        active[max(0, int(start / FRAME_S)):max(0, int(np.ceil(end / FRAME_S)))] = True
+    hold = max(1, int(HOLD_S / FRAME_S))
+    # Close short pauses; pad first so that closing does not erode the ends.
+    active = binary_closing(np.pad(active, hold), structure=np.ones(hold, bool))[hold:-hold]
+    # One frame early: gains are interpolated between frame centres, and must be down at the onset.
+    active[:-1] |= active[1:]
+    target = np.where(active, duck_db, 0.0)
+    rise, fall = -duck_db * FRAME_S / RELEASE_S, -duck_db * FRAME_S / ATTACK_S
+    g = target.copy()
+    for i in range(1, nf):  # release: the gain may drop at once but rises at most `rise` per frame
+        g[i] = min(target[i], g[i - 1] + rise)
+    for i in range(nf - 2, -1, -1):  # attack, looking ahead: already down when speech starts
+        g[i] = min(g[i], g[i + 1] + fall)
+    centres = (np.arange(nf) + 0.5) * hop
+    return np.interp(np.arange(len(dub)), centres, 10.0 ** (g / 20.0)).astype(np.float32)
+
+
+def dub_track(ctx: Context, voiced, n: int, sr: int) -> np.ndarray:
+    """The dubbed lines at their places. Where lines overlap (two speakers starting together)
+    each is lowered by 1/sqrt(count) so the sum keeps the level of one voice."""
+    dub = np.zeros(n, dtype=np.float32)
+    count = np.zeros(n, dtype=np.float32)
+    for u in voiced:
+        clip, _ = audio.read(ctx.work / u.clip, mono=True)
+        a = int(round(u.start * sr))
+        b = min(n, a + len(clip))
+        if b > a:
+            dub[a:b] += clip[: b - a]
+            count[a:b] += 1.0
+    return dub / np.sqrt(np.maximum(count, 1.0))
+
+
+def master(mix: np.ndarray, orig: np.ndarray, sr: int, *, normalise: bool = True) -> tuple[np.ndarray, dict]:
+    """The mix at the original's loudness (outside a small deadband) and under the peak ceiling."""
+    target, before = audio.loudness(orig, sr), audio.loudness(mix, sr)
+    gain_db = 0.0
+    if (normalise and target > audio.SILENCE_LUFS and before > audio.SILENCE_LUFS
+            and abs(target - before) > NORMALISE_DEADBAND_LU):
+        gain_db = target - before
+        mix = mix * audio.db_to_gain(gain_db)
+    peak_before = audio.true_peak(mix)
+    out = audio.limit(mix, sr, PEAK_CEILING_DB)
+    after = audio.loudness(out, sr)
+    values = (round(target, 2), round(after, 2), round(after - target, 2), round(gain_db, 2),
+              round(audio.gain_to_db(peak_before), 2), round(audio.gain_to_db(audio.true_peak(out)), 2),
+              int(np.count_nonzero(np.abs(out) >= 1.0)))
+    return out, dict(zip(LEVEL_KEYS, values))
+
+
 def run(ctx: Context) -> dict:
     s = ctx.settings
     doc, voiced = _voiced(ctx)
@@ -60,28 +136,23 @@ def run(ctx: Context) -> dict:
     if ctx.preview_seconds:
         n = min(n, int(ctx.preview_seconds * sr))
         orig = orig[:n]
-    dub = np.zeros(n, dtype=np.float32)
-    regions = []
-    for u in voiced:
-        clip, _ = audio.read(ctx.work / u.clip, mono=True)
-        a = int(round(u.start * sr))
-        b = min(n, a + len(clip))
-        if b > a:
-            dub[a:b] += clip[: b - a]
-        regions.append((u.start, max(u.end, u.start + len(clip) / sr)))
+    dub = dub_track(ctx, voiced, n, sr)
     if s.mix_mode == MIX_REPLACE:
         muted = [(u.start, u.end) for u in doc.utterances if u.muted]
         gain = 1.0 - envelope(n, sr, muted, 0.0, 1.0)  # original only where a line is muted
     else:
-        gain = envelope(n, sr, regions, audio.db_to_gain(s.duck_db), 1.0)
-    out = np.clip(orig * gain[:, None] + dub[:, None], -1.0, 1.0)
+        gain = duck_gain(dub, sr, [(u.start, u.end) for u in voiced], s.duck_db)
+    ctx.progress(0.3, "levelling loudness and peaks")
+    # In `replace` mode the original's loudness counts its music and ambience, which the mix no longer
+    # has: the lines already carry the original speech's loudness, so the level is left as it is.
+    out, level = master(orig * gain[:, None] + dub[:, None], orig, sr, normalise=s.mix_mode != MIX_REPLACE)
     ctx.progress(0.6, "writing the dubbed video")
     if ctx.preview_seconds:
         wav = ctx.path("preview_audio.wav")
         audio.write(wav, out, sr, subtype="PCM_16")
         media.mux(ctx.input, wav, ctx.job_dir / "preview.mp4", seconds=n / sr)
-        return {"preview_seconds": n / sr, "lines": len(voiced)}
+        return {"preview_seconds": n / sr, "lines": len(voiced), **level}
     wav = ctx.job_dir / "dubbed_audio.wav"
     audio.write(wav, out, sr, subtype="PCM_16")
     media.mux(ctx.input, wav, ctx.job_dir / "dubbed.mp4")
-    return {"lines": len(voiced), "mix_mode": s.mix_mode, "duck_db": s.duck_db}
+    return {"lines": len(voiced), "mix_mode": s.mix_mode, "duck_db": s.duck_db, **level}

@@ -7,19 +7,31 @@ utterances whose keys changed are re-made; the report counts them.
 Fitting: speech that is longer than its slot first borrows the silence up to the
 next utterance, then is sped up (at most `max_speed`); what still does not fit is
 cut with a short fade and flagged as an overrun. It never overlaps the next line.
+Speech shorter than its slot is slowed down (at most to `min_speed`) so that the dub
+fills the time the original speaker talks instead of leaving dead air; what is still
+missing goes to the pauses inside the line (each at most 3x as long). Stretching is
+Rubber Band in memory (pedalboard); see `fill` and `speed` on each utterance.
+
+Level: each line gets the loudness (BS.1770) of the original speech it replaces,
+within LINE_LUFS_RANGE, and a true-peak limit; it is never hard-clipped.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .. import audio, media
+from .. import audio
 from ..engines import registry
 from ..models import Document, Utterance, stable_hash
 from .context import Context
 
 FADE_S = 0.04
 MIN_WINDOW_S = 0.3
-TARGET_RMS_RANGE = (0.02, 0.2)  # dubbed speech level follows the original line's, within these bounds
+# Dubbed speech follows the original line's loudness within these bounds: a whisper stays
+# audible, a shout does not blast. The limit keeps a line's true peak below the mix ceiling.
+LINE_LUFS_RANGE = (-34.0, -14.0)
+FALLBACK_LUFS = -23.0  # a line whose original is silent (an edited time span)
+LINE_PEAK_DB = -1.5
+FIT_VERSION = 3  # bump when fitting changes, so old clips are re-made
 
 
 def key(ctx: Context) -> str:
@@ -57,8 +69,8 @@ def tts_key(doc: Document, u: Utterance) -> str:
 
 def render_key(ctx: Context, doc: Document, u: Utterance, window_end: float) -> str:
     s = ctx.settings
-    return stable_hash("fit", tts_key(doc, u), u.start, u.end, round(window_end, 3), s.max_speed,
-                       ctx.stored_key("probe"))
+    return stable_hash("fit", FIT_VERSION, tts_key(doc, u), u.start, u.end, round(window_end, 3), s.max_speed,
+                       s.min_speed, ctx.stored_key("probe"))
 
 
 def synthesize_raw(ctx: Context, doc: Document, u: Utterance) -> tuple[np.ndarray, int]:
@@ -81,24 +93,39 @@ def trim_silence(x: np.ndarray, sr: int, threshold: float = 0.01) -> np.ndarray:
     return x[max(0, loud[0] - pad): loud[-1] + pad]
 
 
+def speed_for(length: float, slot: float, window: float, min_speed: float, max_speed: float) -> float:
+    """How much faster (>1) or slower (<1) to play speech of `length` s: fill the slot, never pass the window."""
+    if length > window:
+        return min(length / window, max_speed)
+    if length < slot:
+        return max(length / slot, min_speed)
+    return 1.0
+
+
+def match_loudness(speech: np.ndarray, sr: int, original: np.ndarray) -> np.ndarray:
+    """Speech at the loudness of the original line (bounded), true peak below LINE_PEAK_DB."""
+    target = audio.loudness(original, sr)
+    target = FALLBACK_LUFS if target <= audio.SILENCE_LUFS else float(np.clip(target, *LINE_LUFS_RANGE))
+    level = audio.loudness(speech, sr)
+    if level > audio.SILENCE_LUFS:
+        speech = speech * audio.db_to_gain(target - level)
+    return audio.limit(speech, sr, LINE_PEAK_DB)
+
+
 def fit(ctx: Context, u: Utterance, raw: np.ndarray, raw_sr: int, window_end: float,
         orig: np.ndarray, sr: int) -> np.ndarray:
-    """Fitted clip at the mix rate; sets u.speed, u.overrun, u.overrun_seconds, u.tts_seconds."""
-    speech = audio.resample(trim_silence(raw, raw_sr), raw_sr, sr)
-    length = len(speech) / sr
+    """Fitted clip at the mix rate; sets u.speed, u.fill, u.overrun, u.overrun_seconds, u.tts_seconds."""
+    speech = trim_silence(raw, raw_sr)
+    length = len(speech) / raw_sr
     window = window_end - u.start
+    slot = min(max(u.end - u.start, MIN_WINDOW_S), window)
     u.tts_seconds = round(length, 3)
-    factor = 1.0
-    if length > window:
-        factor = min(length / window, ctx.settings.max_speed)
-    if factor > 1.0 + 1e-3:
-        src, dst = ctx.path(f"tmp/{u.id}.in.wav"), ctx.path(f"tmp/{u.id}.out.wav")
-        src.parent.mkdir(parents=True, exist_ok=True)
-        audio.write(src, speech, sr)
-        media.change_tempo(src, dst, factor)
-        speech, _ = audio.read(dst, mono=True)
-        src.unlink(missing_ok=True)
-        dst.unlink(missing_ok=True)
+    factor = speed_for(length, slot, window, ctx.settings.min_speed, ctx.settings.max_speed)
+    # Stretch at the engine's rate (fewer samples), then resample to the mix rate.
+    speech = audio.resample(audio.stretch(speech, raw_sr, factor), raw_sr, sr)
+    if len(speech) < slot * sr:
+        # Still short at the slowest speed: give the rest to the pauses, as a speaker taking their time would.
+        speech = audio.lengthen_pauses(speech, sr, slot - len(speech) / sr)
     max_len = int(window * sr)
     over = len(speech) / sr - window
     u.speed = round(factor, 3)
@@ -108,13 +135,8 @@ def fit(ctx: Context, u: Utterance, raw: np.ndarray, raw_sr: int, window_end: fl
         speech = speech[:max_len].copy()
         fade = min(int(FADE_S * sr), len(speech))
         speech[len(speech) - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
-    # Match the loudness of the original line so the dub sits at the same level in the mix.
-    seg = orig[int(u.start * sr):int(u.end * sr)]
-    target = float(np.clip(audio.rms(seg), *TARGET_RMS_RANGE))
-    level = audio.rms(speech)
-    if level > 1e-6:
-        speech = speech * (target / level)
-    return np.clip(speech, -1.0, 1.0).astype(np.float32)
+    u.fill = round(len(speech) / sr / max(u.end - u.start, 1e-3), 3)
+    return match_loudness(speech, sr, orig[int(u.start * sr):int(u.end * sr)]).astype(np.float32)
 
 
 def run(ctx: Context) -> dict:
@@ -142,4 +164,31 @@ def run(ctx: Context) -> dict:
     voiced = [u for u, _ in plan]
     return {"utterances": len(voiced), "remade": len(remade), "remade_ids": remade,
             "overruns": [u.id for u in voiced if u.overrun],
-            "speed_factors": {str(u.id): u.speed for u in voiced}}
+            "speed_factors": {str(u.id): u.speed for u in voiced},
+            "fill": {str(u.id): u.fill for u in voiced}}
+
+
+FILL_GOOD = 0.7  # a line whose dub fills this share of its slot leaves no noticeable dead air
+LONG_LINE_S = 1.0  # shorter lines are too short to judge fill by
+
+
+def fit_summary(doc: Document) -> dict:
+    """How well the dub fills the original's time: per line fill, share of lines >= 1 s filling
+    >= 70%, a histogram of speed factors (0.05 wide bins), overruns."""
+    voiced = [u for u in doc.utterances if u.clip and not u.muted and u.translated_text.strip()]
+    long = [u for u in voiced if u.duration >= LONG_LINE_S]
+    histogram: dict[str, int] = {}
+    for u in voiced:
+        label = f"{round(u.speed * 20) / 20:.2f}"
+        histogram[label] = histogram.get(label, 0) + 1
+    return {
+        "lines": len(voiced),
+        "lines_1s_or_more": len(long),
+        "fill_share_70": round(sum(u.fill >= FILL_GOOD for u in long) / len(long), 3) if long else None,
+        "fill": {str(u.id): u.fill for u in voiced},
+        "speed_histogram": dict(sorted(histogram.items())),
+        "slowed": sum(u.speed < 0.999 for u in voiced),
+        "sped_up": sum(u.speed > 1.001 for u in voiced),
+        "overruns": len([u for u in voiced if u.overrun]),
+        "overrun_seconds": round(sum(u.overrun_seconds for u in voiced), 3),
+    }

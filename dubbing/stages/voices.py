@@ -2,15 +2,41 @@
 
 Deterministic: speakers are served in order of first appearance from a fixed
 voice list. A person's choices (a speaker's voice, an utterance's voice) are kept;
-changing a speaker's gender gives that speaker a matching voice.
+changing a speaker's gender gives that speaker a matching voice, unless the voice is
+pinned (`pin_voice`): a pinned voice stays through gender edits and re-renders, and is
+remembered for the same video (by content) and target language in DATA_DIR/voice_pins.json,
+so a later job of that video starts with it.
+
+`audition_sample(voice_id, language, cache_dir)` makes (once) a short sample of a voice
+for a person to listen to before choosing it.
 """
 from __future__ import annotations
 
+import json
+import tempfile
+from pathlib import Path
+
+from .. import audio
 from ..engines import registry
 from ..engines.base import TTSEngine, Voice
-from ..errors import EngineUnavailableError
+from ..errors import DubbingError, EngineUnavailableError
+from ..fsutil import atomic_write_text
 from ..models import FEMALE, MALE, UNKNOWN, Document, Speaker, stable_hash
 from .context import Context
+
+PINS_FILE = "voice_pins.json"
+AUDITION_LUFS = -20.0
+AUDITION_TEXT = {
+    "en": "Hello! This is how I sound. I will read your lines in this voice.",
+    "es": "¡Hola! Así suena mi voz. Leeré tus líneas con esta voz.",
+    "ca": "Hola! Així sona la meva veu. Llegiré les teves línies amb aquesta veu.",
+    "fr": "Bonjour ! Voici ma voix. Je lirai vos répliques avec cette voix.",
+    "de": "Hallo! So klingt meine Stimme. Ich lese Ihre Texte mit dieser Stimme.",
+    "it": "Ciao! Questa è la mia voce. Leggerò le tue battute con questa voce.",
+    "pt": "Olá! Esta é a minha voz. Vou ler as suas falas com esta voz.",
+    "gl": "Ola! Así soa a miña voz. Lerei as túas liñas con esta voz.",
+    "eo": "Saluton! Jen mia voĉo. Mi legos viajn liniojn per ĉi tiu voĉo.",
+}
 
 
 def key(ctx: Context) -> str:
@@ -54,7 +80,7 @@ def current(ctx: Context) -> bool:
     doc = ctx.load_doc()
     before = doc.to_dict()
     assign(doc, candidate_voices(ctx, doc.target_language))
-    return doc.to_dict() == before
+    return doc.to_dict() == before and _pins_recorded(ctx, doc)
 
 
 def _sync_genders(doc: Document) -> None:
@@ -72,6 +98,8 @@ def _sync_genders(doc: Document) -> None:
 def _fits(info: Speaker, genders: dict[str, str]) -> bool:
     if not info.voice:
         return False
+    if info.pinned:
+        return True
     if info.voice not in genders:
         return True  # chosen by a person from outside the list (a local model, another engine)
     if info.gender not in (MALE, FEMALE) or info.gender not in genders.values():
@@ -134,6 +162,75 @@ def clone_voices(ctx: Context, doc: Document) -> None:
                                                      doc.target_language)
 
 
+def pin_voice(doc: Document, speaker: str, voice: str) -> None:
+    """A person's choice of voice for all of a speaker's lines, kept from now on (empty: unpin,
+    the voice is matched to the speaker's gender again at the next render)."""
+    info = doc.speakers.setdefault(speaker, Speaker(name=speaker))
+    info.voice, info.pinned = voice, bool(voice)
+    for u in doc.utterances:
+        if u.speaker == speaker:
+            u.voice = ""
+
+
+def pins_path() -> Path:
+    from ..jobs.store import data_dir
+    return data_dir() / PINS_FILE
+
+
+def _project(ctx: Context, doc: Document) -> str:
+    return f"{ctx.input_digest()}:{doc.target_language}"
+
+
+def _load_pins() -> dict:
+    path = pins_path()
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except (OSError, ValueError):
+        return {}  # an unreadable pin file must not stop a dub; it is rewritten at the next pin
+
+
+def _pins_recorded(ctx: Context, doc: Document) -> bool:
+    project = _load_pins().get(_project(ctx, doc), {})
+    return all(project.get(spk) == info.voice for spk, info in doc.speakers.items() if info.pinned and info.voice)
+
+
+def apply_project_pins(ctx: Context, doc: Document) -> None:
+    """Record this job's pinned voices for its video, and give speakers that have no voice yet
+    the voice pinned for them in an earlier job of the same video."""
+    pins = _load_pins()
+    project = pins.setdefault(_project(ctx, doc), {})
+    for spk, info in doc.speakers.items():
+        if info.pinned and info.voice:
+            project[spk] = info.voice
+        elif not info.voice and project.get(spk):
+            info.voice, info.pinned = project[spk], True
+    if project:
+        atomic_write_text(pins_path(), json.dumps(pins, indent=1))
+
+
+def audition_sample(voice_id: str, language: str, cache_dir: Path) -> Path:
+    """A WAV of `voice_id` ("engine:voice") reading a short sentence in `language`, at a fixed
+    loudness; made once and cached in `cache_dir`. Raises EngineUnavailableError / DubbingError."""
+    text = AUDITION_TEXT.get(language, AUDITION_TEXT["en"])
+    out = Path(cache_dir) / "auditions" / f"{stable_hash('audition', voice_id, language, text)}.wav"
+    if out.exists():
+        return out
+    name, _, vid = voice_id.partition(":")
+    engine = registry.get_engine("tts", name)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.wav"
+        try:
+            engine.synthesize(text, vid, raw)  # type: ignore[attr-defined]
+        except ValueError as exc:
+            raise DubbingError(f"cannot audition voice '{voice_id}': {exc}") from exc
+        x, sr = audio.read(raw, mono=True)
+    level = audio.loudness(x, sr)
+    if level > audio.SILENCE_LUFS:
+        x = x * audio.db_to_gain(AUDITION_LUFS - level)
+    audio.write(out, audio.limit(x, sr), sr, subtype="PCM_16")
+    return out
+
+
 def run(ctx: Context) -> dict:
     doc = ctx.load_doc()
     candidates = candidate_voices(ctx, doc.target_language)
@@ -142,8 +239,10 @@ def run(ctx: Context) -> dict:
                                      "pick another target language or install a voice (see `python -m dubbing engines`)")
     if ctx.settings.clone_voices:
         clone_voices(ctx, doc)
+    apply_project_pins(ctx, doc)
     changed = assign(doc, candidates)
     doc.engines["tts"] = ctx.settings.tts if ctx.settings.tts != "auto" else ctx.engine("tts", target=doc.target_language)
     doc.picks = ctx.engines()
     ctx.save_doc(doc)
-    return {"speakers": {k: v.voice for k, v in doc.speakers.items()}, "reassigned": changed}
+    return {"speakers": {k: v.voice for k, v in doc.speakers.items()}, "reassigned": changed,
+            "pinned": sorted(k for k, v in doc.speakers.items() if v.pinned)}

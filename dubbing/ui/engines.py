@@ -153,3 +153,13 @@ def tool_versions() -> dict[str, str]:
         versions["Apertium"] = f"apertium {found}" if found and not found.startswith("not available") \
             and "no packages" not in found else "installed (version unknown)"
     return versions
+
+
+def voice_lines(row: dict[str, Any], shown_languages: int = 6) -> list[str]:
+    """A speech engine's voices for the Engines page: name, gender, languages."""
+    out = []
+    for v in row.get("voices") or []:
+        langs = v["languages"]
+        more = f" +{len(langs) - shown_languages}" if len(langs) > shown_languages else ""
+        out.append(f"{v['name']} · {v['gender']} · {', '.join(langs[:shown_languages])}{more}")
+    return out

@@ -132,16 +132,11 @@ def rename_speaker(doc: Document, key: str, new_name: str) -> list[str]:
 
 
 def set_speaker_voice(doc: Document, key: str, voice: str) -> int:
-    """Give a speaker a voice for all of their lines (clearing per-line choices); returns lines affected."""
-    if key not in doc.speakers:
-        doc.speakers[key] = Speaker()
-    doc.speakers[key].voice = voice
-    n = 0
-    for u in doc.utterances:
-        if u.speaker == key:
-            u.voice = ""
-            n += 1
-    return n
+    """Give a speaker a voice for all of their lines (clearing per-line choices), pinned so that it
+    stays through re-renders and later jobs of the video ("" unpins); returns lines affected."""
+    from ..stages.voices import pin_voice
+    pin_voice(doc, key, voice)
+    return sum(1 for u in doc.utterances if u.speaker == key)
 
 
 def timeline_frame(doc: Document) -> pd.DataFrame:

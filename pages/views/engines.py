@@ -7,7 +7,7 @@ import streamlit as st
 from dubbing.engines import resolve
 from dubbing.errors import DubbingError
 from dubbing.ui import common
-from dubbing.ui.engines import STAGE_TITLES, tool_versions
+from dubbing.ui.engines import STAGE_TITLES, tool_versions, voice_lines
 
 SHOWN_LANGUAGES = 12
 
@@ -43,6 +43,9 @@ def engine_row(r: dict) -> None:
         kind = "Pairs" if r.get("pairs") else "Languages"
         c[2].markdown(f"{r.get('description') or ''}  \n:gray[Models: {', '.join(r.get('models') or []) or 'default'}"
                       f" · {kind}: {shorten(langs)}]")
+        if r.get("voices"):
+            with c[2].expander(f"Voices ({len(r['voices'])})"):
+                st.markdown("\n".join(f"- {line}" for line in voice_lines(r)))
     else:
         c[1].markdown(":red-badge[:material/close: not available]")
         c[2].markdown(f":gray[{r.get('description') or ''}]  \n{r.get('reason') or 'not available here'}"
