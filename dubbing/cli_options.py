@@ -40,7 +40,8 @@ def settings_from_args(args: argparse.Namespace) -> DubSettings:
         diarization=args.diarization, diarization_model=args.diarization_model,
         stt=args.stt, stt_model=args.stt_model, translator=args.translator,
         translation_model=args.translation_model, tts=args.tts, tts_model=args.tts_model,
-        speakers=args.speakers, pause_split=args.pause_split, clone_voices=args.clone_voices, max_speed=args.max_speed, min_speed=args.min_speed,
-        mix_mode=args.mix_mode, duck_db=args.duck_db,
+        speakers=args.speakers, pause_split=args.pause_split, clone_voices=args.clone_voices,
+        max_speed=args.max_speed, min_speed=args.min_speed, mix_mode=args.mix_mode,
+        duck_db=args.duck_db,
         # only `jobs submit` has --review
         review=bool(getattr(args, "review", False)), keep_intermediate=not args.cleanup)
