@@ -21,13 +21,11 @@ def available() -> bool:
 
 
 def _apply(doc: Document, fn, *args, **kwargs) -> tuple[Document, list[str]]:
-    out = copy.deepcopy(doc)
+    out = copy.deepcopy(doc)  # the operations change the document in place; a refused one leaves no trace
     try:
-        result = fn(out, *args, **kwargs)
+        fn(out, *args, **kwargs)
     except (DubbingError, ValueError) as exc:
         return doc, [getattr(exc, "message", None) or str(exc)]
-    if isinstance(result, Document):
-        out = result
     return out, []
 
 
@@ -50,8 +48,9 @@ def add(doc: Document, start: float, end: float, speaker: str, text: str):
 
 
 def move(doc: Document, uid: int, speaker: str):
-    return _apply(doc, edits.set_speaker, uid, speaker)
+    """To a speaker by key or name; a new name creates the speaker (with a voice of their own at render)."""
+    return _apply(doc, edits.move_to_speaker, uid, speaker)
 
 
 def times(doc: Document, uid: int, start: float, end: float):
-    return _apply(doc, edits.set_times, uid, start=start, end=end)
+    return _apply(doc, edits.nudge, uid, start=start, end=end)

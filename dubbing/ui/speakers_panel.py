@@ -15,7 +15,7 @@ from ..models import GENDERS, Document, Speaker
 from . import table
 from .engines import voice_label
 
-AUTO_VOICE = ""  # matched to the speaker's gender when voices are made
+AUTO_VOICE = table.AUTO_VOICE  # no voice chosen: one matching the speaker's gender is given at render
 
 
 def voice_choices(voices: dict[str, str], doc: Document) -> list[str]:
@@ -31,7 +31,7 @@ def speakers_frame(doc: Document, voices: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame([{
         "key": k, "name": table.speaker_label(doc, k), "lines": counts[k],
         "gender": doc.speakers[k].gender if k in doc.speakers else "unknown",
-        "voice": doc.speakers[k].voice if k in doc.speakers else AUTO_VOICE,
+        "voice": (doc.speakers[k].voice if k in doc.speakers else "") or AUTO_VOICE,
     } for k in keys], columns=["key", "name", "lines", "gender", "voice"])
 
 
@@ -56,7 +56,8 @@ def apply_speaker_edits(doc: Document, keys: list[str], edited_rows: dict) -> tu
                 if "voice" not in change:
                     spk.voice = ""  # a voice of the new gender is matched at the next render
         if "voice" in change:
-            table.set_speaker_voice(doc, key, change["voice"] or "")
+            voice = change["voice"]
+            table.set_speaker_voice(doc, key, "" if voice in (None, AUTO_VOICE) else voice)
     return doc, problems
 
 

@@ -19,9 +19,9 @@ OUT_OF_DATE = "translation out of date"
 NEEDS_VOICING = "needs voicing"
 OVERRUN = "overrun"
 VOICED = "voiced"
-# Shown in the table: a mark that reads at a glance, then the words.
-LABELS = {MUTED: "🔇 muted", OUT_OF_DATE: "⚠️ translation out of date", NEEDS_VOICING: "🎙️ needs voicing",
-          OVERRUN: "⏱️ overrun", VOICED: "✅ voiced"}
+# Shown in the table: a mark that reads at a glance, then the words (marks that every text font has).
+LABELS = {MUTED: "– muted", OUT_OF_DATE: "↻ translation out of date", NEEDS_VOICING: "● needs voicing",
+          OVERRUN: "▲ overrun", VOICED: "✓ voiced"}
 
 
 def _context(job_dir: Path, doc: Document) -> Context:

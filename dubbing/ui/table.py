@@ -17,7 +17,7 @@ from ..models import GENDERS, Document, Speaker, Utterance
 # Row columns in display order; "pick" selects rows (the last one ticked opens below, all of them are
 # re-translated together), "status" says where the line stands; neither is part of the document.
 # Gender and voice belong to the speaker, so they are set in the speakers panel, not per row.
-COLUMNS = ["id", "pick", "status", "start", "end", "speaker", "text", "translated_text", "speed", "muted"]
+COLUMNS = ["id", "pick", "status", "muted", "speed", "start", "end", "speaker", "text", "translated_text"]
 EDITABLE = {"pick", "start", "end", "speaker", "text", "translated_text", "muted"}
 READ_ONLY = [c for c in COLUMNS if c not in EDITABLE]
 AUTO_VOICE = "auto"  # the voice cell of a line with no voice yet: one is matched to the speaker's gender
@@ -168,3 +168,26 @@ def timeline_frame(doc: Document, statuses: dict[int, str] | None = None, select
 def short_text(text: str, limit: int = 60) -> str:
     text = " ".join((text or "").split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+PERSON_FIELDS = ("start", "end", "speaker", "text", "translated_text", "muted")
+
+
+def changed_elsewhere(base: Document, fresh: Document, row_ids: list[int],
+                      edited_rows: dict[Any, dict[str, Any]]) -> list[int]:
+    """Ids of lines edited here that someone else also changed (or removed) since `base` was loaded.
+
+    Edits of other lines are applied on top of the new version; these would overwrite a change the
+    person never saw, so the save is refused instead.
+    """
+    before = {u.id: u for u in base.utterances}
+    now = {u.id: u for u in fresh.utterances}
+    out = []
+    for row, change in sorted(_rows(edited_rows).items()):
+        if not 0 <= row < len(row_ids) or not set(change) - {"pick"}:
+            continue
+        uid = row_ids[row]
+        a, b = before.get(uid), now.get(uid)
+        if a is None or b is None or any(getattr(a, f) != getattr(b, f) for f in PERSON_FIELDS):
+            out.append(uid)
+    return out

@@ -32,7 +32,7 @@ def show(doc: Document, statuses: dict[int, str], selected: int | None, *, key: 
         strokeWidth=alt.condition("datum.selected", alt.value(3), alt.value(0)),
         tooltip=["id", alt.Tooltip("lane:N", title="speaker"), alt.Tooltip("start:Q", format=".2f"),
                  alt.Tooltip("end:Q", format=".2f"), "text", "translation", "state"],
-    ).add_params(pick).properties(height=LANE_PX * len(lanes) + 10)
+    ).add_params(pick).properties(height=alt.Step(LANE_PX))
 
     def on_click() -> None:
         chosen = (st.session_state.get(key) or {}).get("selection", {}).get("line") or []

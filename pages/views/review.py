@@ -21,11 +21,11 @@ from dubbing.models import Document, stable_hash
 from dubbing.ui import common, languages, line_pane, outputs, speakers_panel, status, table, timeline
 from dubbing.ui.engines import AUTO, speech_engine, voice_options
 
-st.title("Review")
 
 
 # --- Which job ------------------------------------------------------------------------------------
 def choose_job() -> None:
+    st.title("Review")
     jobs = client.list_jobs()
     if not jobs:
         st.info("There are no jobs yet.", icon=":material/inbox:")
@@ -47,6 +47,7 @@ if job_id is None:
     choose_job()
 job = client.get(job_id)
 if job is None:
+    st.title("Review")
     st.error(f"There is no job '{job_id}': it may have been deleted, or the link is mistyped. "
              "Open the Jobs page to pick one.", icon=":material/error:")
     st.page_link(common.JOBS_PAGE, label="Go to Jobs", icon=":material/list_alt:")
@@ -55,7 +56,7 @@ if job is None:
 settings = job.get("settings") or {}
 doc = client.load_document(job_id)
 source = doc.source_language if doc else settings.get("source_language")
-st.markdown(f"### {job.get('original_name')}")
+st.markdown(f"## Review · {common.md_escape(job.get('original_name') or '')}")
 st.caption(f"{languages.pair_label(source, settings.get('target_language'))} · "
            f"{common.status_badge(job.get('status'))} · created {common.fmt_when(job.get('created'))} · job {job_id}")
 
@@ -83,6 +84,7 @@ def refresh_job(status_now: str) -> None:
 # editor's delta keep meaning the same utterances while the file on disk changes.
 VER, SNAP, STASH = f"review_ver_{job_id}", f"review_snap_{job_id}", f"review_stash_{job_id}"
 UNDO, SEEN, LINE = f"review_undo_{job_id}", f"review_seen_{job_id}", f"review_line_{job_id}"
+CONFLICT = f"review_conflict_{job_id}"
 ver = st.session_state.setdefault(VER, 0)
 editor_key = f"review_editor_{job_id}_{ver}"
 
@@ -185,7 +187,8 @@ def job_busy() -> bool:
 
 def show_save_error(exc: Exception) -> None:
     if type(exc).__name__ == "RevisionConflict":
-        st.session_state[f"review_conflict_{job_id}"] = str(getattr(exc, "message", exc))
+        st.session_state[CONFLICT] = str(getattr(exc, "message", exc))
+        st.rerun()  # the message sits above the table
     else:
         common.show_error(exc)
 
@@ -217,6 +220,11 @@ def save_pending() -> bool:
     if job_busy():
         return False
     fresh = client.load_document(job_id) or base
+    clashes = table.changed_elsewhere(base, fresh, row_ids, rows)
+    if clashes:
+        st.session_state[CONFLICT] = (f"line(s) {', '.join(map(str, clashes))} changed since you opened them; "
+                                      "your edits are kept until you reload")
+        st.rerun()
     new_doc, problems = table.apply_edits(fresh, row_ids, rows)
     if problems:
         st.error("Not saved; fix these in the table and save again:\n\n"
@@ -282,12 +290,14 @@ def _on_current_revision(old: Document, current: Document | None) -> Document:
 
 
 # --- Messages about the job as a whole -------------------------------------------------------------
-conflict = st.session_state.get(f"review_conflict_{job_id}")
+conflict = st.session_state.get(CONFLICT)
 if conflict:
     c1, c2 = st.columns([5, 1], vertical_alignment="center")
-    c1.error(f"Someone else changed this job: reload. ({common.md_escape(conflict)})", icon=":material/sync_problem:")
+    c1.error(f"Someone else changed this job: reload. ({common.md_escape(conflict.removeprefix('someone else changed this job: reload '))})",
+             icon=":material/sync_problem:")
     if c2.button("Reload", key="review_conflict_reload", type="primary"):
-        st.session_state.pop(f"review_conflict_{job_id}", None)
+        st.session_state.pop(CONFLICT, None)
+        st.session_state.pop(STASH, None)
         reload_table()
         st.rerun()
 
@@ -343,22 +353,22 @@ frame = table.document_frame(base, statuses if snap["hash"] == disk_hash else st
                              status.label)
 st.data_editor(
     frame, key=editor_key, num_rows="fixed", hide_index=True, disabled=table.READ_ONLY, width="stretch",
-    column_order=table.COLUMNS, row_height=54,
+    column_order=table.COLUMNS,
     column_config={
         "id": st.column_config.NumberColumn("#", width=36, pinned=True),
         "pick": st.column_config.CheckboxColumn("✓", width=36, pinned=True,
                                                 help="Open this line below; picked lines can be re-translated"),
-        "status": st.column_config.TextColumn("Status", width=150, help="Where this line stands"),
+        "status": st.column_config.TextColumn("Status", width=125, help="Where this line stands"),
         "start": st.column_config.NumberColumn("Start", format="%.2f", min_value=0.0, step=0.01, width=60),
         "end": st.column_config.NumberColumn("End", format="%.2f", min_value=0.0, step=0.01, width=60),
         "speaker": st.column_config.SelectboxColumn(
             "Speaker", options=table.speaker_keys(base), required=True, width=105,
             format_func=lambda k: table.speaker_label(base, k)),
-        "text": st.column_config.TextColumn("Original", width="large"),
-        "translated_text": st.column_config.TextColumn("Translation", width="large"),
+        "text": st.column_config.TextColumn("Original", width=270),
+        "translated_text": st.column_config.TextColumn("Translation", width=300),
         "speed": st.column_config.NumberColumn("Speed", format="%.2f×", width=58,
                                                help="How much the speech was sped up to fit"),
-        "muted": st.column_config.CheckboxColumn("Mute", width=50, help="Keep the original audio for this line"),
+        "muted": st.column_config.CheckboxColumn("Mute", width=58, help="Keep the original audio for this line"),
     },
 )
 
