@@ -101,15 +101,16 @@ def reload_table() -> None:
 
 
 def stash_edits() -> None:
-    """Keep a copy of the unsaved edits outside the table's widget state, which dies when the page is left."""
+    """Keep a copy of the unsaved edits outside the table's widget state, which dies when the page is left.
+
+    The copy goes only when they are saved or discarded, never because the table came back empty.
+    """
     rows = edited_rows()
     snap_now = st.session_state.get(SNAP)
     if table.has_document_edits(rows) and snap_now:
         st.session_state[STASH] = {"row_ids": [u["id"] for u in snap_now["doc"]["utterances"]],
                                    "edited_rows": {k: {c: v for c, v in ch.items() if c != "pick"}
                                                    for k, ch in rows.items() if set(ch) - {"pick"}}}
-    else:
-        st.session_state.pop(STASH, None)
 
 
 status_now = job.get("status")
@@ -308,7 +309,9 @@ if stash and not table.has_document_edits(edited_rows()):
                "or the job was processed from another tab). Apply them to the current version?",
                icon=":material/history:")
     if c2.button("Apply them", key="review_stash_apply", type="primary"):
+        st.session_state.pop(STASH, None)
         change_document(lambda d: table.apply_edits(d, stash["row_ids"], stash["edited_rows"]), "Edits applied")
+        st.session_state[STASH] = stash  # still here when they could not be applied
     if c3.button("Discard them", key="review_stash_discard"):
         st.session_state.pop(STASH, None)
         st.rerun()

@@ -1,0 +1,153 @@
+"""The Review page as a workbench, on a real two-person recording (AMI meeting, 30 s):
+the status column, undo, unsaved edits kept and warned about, a clash with someone else's
+save, and the speakers panel (gender and voice per speaker).
+
+One job is dubbed up to the review pause for the module; the tests run in order.
+"""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+import streamlit as st
+
+from tests.conftest import shared_media
+from test_app_support import all_text, no_exceptions, open_page, values, wait_for
+
+from dubbing.jobs import client
+from dubbing.models import DubSettings
+from dubbing.ui import status, table
+
+PAGE = "pages/views/review.py"
+pytestmark = pytest.mark.slow
+
+
+def two_person_clip(folder) -> "Path":  # noqa: F821
+    wav = shared_media("multi2_ami_dev00.wav")
+    out = folder / "call.mp4"
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "color=c=gray:s=320x240:r=25", "-i", str(wav), "-shortest", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", str(out)], check=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory):
+    video = two_person_clip(tmp_path_factory.mktemp("media"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DUBBING_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+        st.cache_data.clear()
+        job_id = client.submit(video, "call.mp4", DubSettings(target_language="es", review=True))
+        try:
+            assert wait_for(job_id, ("awaiting_review", "failed"))["status"] == "awaiting_review"
+            yield job_id
+        finally:
+            client.stop_worker()
+
+
+def editor_key(at, job_id):
+    return next(k for k in at.session_state if str(k).startswith(f"review_editor_{job_id}_"))
+
+
+def edit(at, job_id, rows: dict):
+    at.session_state[editor_key(at, job_id)] = {"edited_rows": rows, "added_rows": [], "deleted_rows": []}
+    return at.run()
+
+
+def review(job_id):
+    at = open_page(PAGE, job=job_id)
+    no_exceptions(at)
+    return at
+
+
+def test_status_column_says_where_each_line_stands(job):
+    at = review(job)
+    frame = at.data_editor[0].value
+    assert list(frame.columns)[:5] == ["id", "pick", "status", "muted", "speed"]  # status beside the text
+    assert "gender" not in frame.columns and "voice" not in frame.columns  # those belong to speakers
+    assert set(frame["status"]) == {status.label(status.NEEDS_VOICING)}  # translated, nothing voiced yet
+
+    # Editing an original marks its translation out of date until it is translated again.
+    doc = client.load_document(job)
+    doc.utterances[0].text = "Okay, I think we are ready to start."
+    client.save_document(job, doc)
+    at = review(job)
+    frame = at.data_editor[0].value
+    assert frame["status"][0] == status.label(status.OUT_OF_DATE)
+    assert at.button(key="review_approve").disabled  # not voiced before the reviewer saw the translation
+    at.button(key="review_translate_stale").click().run()
+    no_exceptions(at)
+    wait_for(job, ("awaiting_review", "failed"))
+    at = review(job)
+    frame = at.data_editor[0].value
+    assert frame["status"][0] == status.label(status.NEEDS_VOICING)
+    assert "empezar" in frame["translated_text"][0] or frame["translated_text"][0] != doc.utterances[0].translated_text
+    assert not at.button(key="review_approve").disabled
+
+
+def test_undo_puts_back_the_last_saved_edit(job):
+    at = review(job)
+    before = client.load_document(job).utterances[1].translated_text
+    edit(at, job, {1: {"translated_text": "Me llamo Adam."}})
+    at.button(key="review_save").click().run()
+    no_exceptions(at)
+    assert client.load_document(job).utterances[1].translated_text == "Me llamo Adam."
+    assert not at.button(key="review_undo").disabled
+    at.button(key="review_undo").click().run()
+    no_exceptions(at)
+    assert client.load_document(job).utterances[1].translated_text == before
+    assert at.data_editor[0].value["translated_text"][1] == before
+    assert at.button(key="review_undo").disabled  # nothing further back in this session
+
+
+def test_unsaved_edits_are_warned_about_and_survive_leaving_the_page(job):
+    at = review(job)
+    edit(at, job, {2: {"translated_text": "Estamos aquí por una reacción real."}})
+    assert "Unsaved edits: save them before leaving this page" in all_text(at)
+    # Leaving the page drops the table's own state; the edits must not go with it.
+    at.switch_page("pages/views/jobs.py").run()
+    no_exceptions(at)
+    at.switch_page(PAGE)
+    at.query_params["job"] = job
+    at.run()
+    no_exceptions(at)
+    assert any("unsaved edits on 1 line(s)" in w for w in values(at.warning)), values(at.warning)
+    assert client.load_document(job).utterances[2].translated_text != "Estamos aquí por una reacción real."
+    at.button(key="review_stash_apply").click().run()
+    no_exceptions(at)
+    assert client.load_document(job).utterances[2].translated_text == "Estamos aquí por una reacción real."
+    assert not any("unsaved edits on" in w for w in values(at.warning))
+
+
+def test_a_line_changed_elsewhere_is_not_overwritten(job):
+    at = review(job)
+    edit(at, job, {3: {"translated_text": "Mi versión."}})
+    other = client.load_document(job)  # another tab saves the same line first
+    other.utterances[3].translated_text = "Su versión."
+    client.save_document(job, other)
+    at.button(key="review_save").click().run()
+    no_exceptions(at)
+    assert any("Someone else changed this job: reload" in e for e in values(at.error)), values(at.error)
+    assert client.load_document(job).utterances[3].translated_text == "Su versión."
+    at.button(key="review_conflict_reload").click().run()
+    assert at.data_editor[0].value["translated_text"][3] == "Su versión."
+    assert not at.error
+
+
+def test_gender_and_voice_are_set_per_speaker(job):
+    at = review(job)
+    doc = client.load_document(job)
+    keys = list(at.data_editor[1].value["name"])
+    assert len(keys) == 2, "two people, two speakers"
+    voices = [v for v in at.data_editor[1].value.columns]
+    assert "gender" in voices and "voice" in voices
+    speakers_key = next(k for k in at.session_state if str(k).startswith(f"review_speakers_{job}_"))
+    at.session_state[speakers_key] = {"edited_rows": {1: {"gender": "female", "name": "Caller"}},
+                                      "added_rows": [], "deleted_rows": []}
+    at.run()
+    at.button(key="review_speakers_apply").click().run()
+    no_exceptions(at)
+    after = client.load_document(job)
+    key = table.speaker_keys(doc)[1]
+    assert after.speakers[key].name == "Caller" and after.speakers[key].gender == "female"
+    assert all(u.gender == "female" for u in after.utterances if u.speaker == key)
