@@ -1,4 +1,4 @@
-"""Command line: `python -m dubbing dub|update|engines|jobs|worker`.
+"""Command line: `python -m dubbing dub|update|edit|engines|jobs|worker`.
 
 Errors a user can cause print one line and exit with a distinct code (dubbing.errors.ExitCode).
 """
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from .errors import DubbingError, ExitCode
-from .models import MIX_DUCK, MIX_REPLACE, DubSettings
+from .models import GENDERS, MIX_DUCK, MIX_REPLACE, DubSettings
 
 
 def add_dub_options(p: argparse.ArgumentParser) -> None:
@@ -73,6 +73,68 @@ def cmd_update(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def cmd_edit(args: argparse.Namespace) -> int:
+    from . import pipeline
+    if args.op == "list":
+        return _list_lines(Path(args.dir))
+    op_args = {k: getattr(args, k) for k in ("utt_id", "at", "word", "start", "end", "speaker", "text",
+                                              "translated_text", "gender") if getattr(args, k, None) is not None}
+    result = pipeline.edit(Path(args.dir), args.op, base_revision=args.revision, **op_args)
+    if result.created:
+        print("created " + " ".join(map(str, result.created)))
+    if result.removed:
+        print("removed " + " ".join(map(str, result.removed)))
+    if result.changed:
+        print("changed " + " ".join(map(str, result.changed)))
+    if result.new_speaker:
+        print(f"new speaker {result.new_speaker}")
+    print(f"run `python -m dubbing update {args.dir}` to re-make what changed", file=sys.stderr)
+    return ExitCode.OK
+
+
+def _list_lines(job_dir: Path) -> int:
+    from .models import Document
+    doc = Document.load(job_dir / "utterances.json")
+    print(f"revision {doc.revision}")
+    for u in doc.utterances:
+        print(f"{u.id:4d} {u.start:8.2f} {u.end:8.2f} {u.speaker:12} {u.text[:60]}")
+    return ExitCode.OK
+
+
+def add_edit_parser(sub) -> None:
+    p = sub.add_parser("edit", help="change the lines of DIR/utterances.json: split, merge, add, delete, "
+                                    "speaker, times (then `update DIR`)")
+    p.add_argument("dir")
+    p.add_argument("--revision", type=int, default=None,
+                   help="refuse the edit unless the document is still at this revision")
+    p.set_defaults(func=cmd_edit)
+    ops = p.add_subparsers(dest="op", required=True)
+    o = ops.add_parser("list", help="the lines with their ids and times")
+    o = ops.add_parser("split", help="split line ID at a time (snapped to a word boundary) or before a word")
+    o.add_argument("utt_id", type=int, metavar="ID")
+    o.add_argument("--at", type=float, help="seconds in the video")
+    o.add_argument("--word", type=int, help="index of the word that starts the second half")
+    o = ops.add_parser("merge", help="merge line ID with the line after it")
+    o.add_argument("utt_id", type=int, metavar="ID")
+    o = ops.add_parser("add", help="add a line")
+    o.add_argument("--start", type=float, required=True)
+    o.add_argument("--end", type=float, required=True)
+    o.add_argument("--speaker", required=True, help="a speaker's key or name; a new name creates the speaker")
+    o.add_argument("--text", required=True, help="what is said, in the source language")
+    o.add_argument("--translation", dest="translated_text", help="its translation (else translated on update)")
+    o.add_argument("--gender", choices=GENDERS, help="for a new speaker (default: from the audio)")
+    o = ops.add_parser("delete", help="delete line ID")
+    o.add_argument("utt_id", type=int, metavar="ID")
+    o = ops.add_parser("speaker", help="give line ID to speaker NAME (a new name creates the speaker)")
+    o.add_argument("utt_id", type=int, metavar="ID")
+    o.add_argument("speaker", metavar="NAME")
+    o.add_argument("--gender", choices=GENDERS, help="for a new speaker (default: from the audio)")
+    o = ops.add_parser("times", help="move the start and/or end of line ID")
+    o.add_argument("utt_id", type=int, metavar="ID")
+    o.add_argument("--start", type=float)
+    o.add_argument("--end", type=float)
+
+
 def _summary(out: Path, report: dict) -> None:
     print(f"dubbed {report['source_language']} -> {report['target_language']} in {report['total_seconds']:.1f} s "
           f"(RTF {report['real_time_factor']}), {report['utterances']} utterances, "
@@ -107,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("update", help="re-render after editing DIR/utterances.json (only what changed)")
     p.add_argument("dir")
     p.set_defaults(func=cmd_update)
+    add_edit_parser(sub)
     p = sub.add_parser("engines", help="list engines per stage and whether they run here")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_engines)

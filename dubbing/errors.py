@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 11
     CANCELLED = 12
     TRANSIENT = 13
+    CONFLICT = 14
 
 
 class DubbingError(Exception):
@@ -81,3 +82,14 @@ class TransientError(DubbingError):
 
     code = ExitCode.TRANSIENT
     permanent = False
+
+
+class RevisionConflict(DubbingError):
+    """A save based on an older revision of utterances.json than the one on disk."""
+
+    code = ExitCode.CONFLICT
+
+    def __init__(self, current: int, base: int | None):
+        super().__init__(f"someone else changed this job: reload (the document is at revision {current}; "
+                         f"this change was based on revision {base})")
+        self.current, self.base = current, base

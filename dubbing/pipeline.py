@@ -14,12 +14,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import media
+from . import edits, media, revisions
 from .engines import registry
-from .errors import DubbingError, NotFoundError
+from .errors import DubbingError, NotFoundError, RevisionConflict
 from .fsutil import atomic_write_text
 from .metrics import PeakMemory
-from .models import Document, DubSettings
+from .models import Document, DubSettings, InvalidDocumentError
 from .stages import diarize, gender, mix, probe, subtitles, synthesize, transcribe, translate, voices
 from .stages.context import DOC, WORK, Context
 
@@ -219,6 +219,42 @@ def retranslate(job_dir: Path, ids: list[int]) -> Document:
     return doc
 
 
+def edit(job_dir: Path, op: str, *, base_revision: int | None = None, **args) -> edits.EditResult:
+    """One structural edit (dubbing.edits) of DIR/utterances.json, saved under the document's lock.
+
+    With `base_revision`, refused (RevisionConflict) when the file moved on since. A speaker the edit
+    creates gets its gender from its lines' audio (unless given) and, once voices were chosen, its own voice.
+    """
+    ctx = context(job_dir)
+    if not ctx.doc_path.exists():
+        raise NotFoundError(f"{ctx.doc_path} not found; there is nothing to edit before translation made it")
+    with revisions.locked(ctx.doc_path):
+        doc = Document.load(ctx.doc_path)
+        if base_revision is not None and doc.revision != base_revision:
+            raise RevisionConflict(doc.revision, base_revision)
+        result = edits.apply(doc, op, **args)
+        if result.new_speaker:
+            _introduce_speaker(ctx, doc, result.new_speaker, given_gender=args.get("gender"))
+        problems = doc.validate()
+        if problems:
+            raise edits.EditError(f"the edit would leave invalid lines: {'; '.join(problems)}")
+        revisions.save_checked(ctx.doc_path, doc, doc.revision)
+    return result
+
+
+def _introduce_speaker(ctx: Context, doc: Document, key: str, *, given_gender: str | None) -> None:
+    """A new speaker: gender from the audio of its lines, then a voice of its own (as the voices stage picks)."""
+    spk = doc.speakers[key]
+    if given_gender is None:
+        spk.gender, spk.median_f0 = gender.of_spans(ctx, [(u.start, u.end) for u in doc.utterances
+                                                          if u.speaker == key])
+        for u in doc.utterances:
+            if u.speaker == key:
+                u.gender = spk.gender
+    if any(s.voice for k, s in doc.speakers.items() if k != key):  # voices were chosen already
+        voices.assign(doc, voices.candidate_voices(ctx, doc.target_language))
+
+
 def clean_intermediate(job_dir: Path) -> None:
     """Delete what can be made again cheaply (analysis audio, raw speech); keep what `update` needs."""
     work = Path(job_dir) / WORK
@@ -244,10 +280,10 @@ def update(out_dir: Path, *, progress: ProgressFn = _no_progress, preview_second
         raise NotFoundError(f"{out_dir / DOC} not found; run `dub` into {out_dir} first")
     try:
         doc = Document.load(out_dir / DOC)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DubbingError(f"{out_dir / DOC} cannot be read: {exc}; fix the file or dub again") from None
+    except InvalidDocumentError as exc:
+        raise InvalidDocumentError(exc.problems, where=str(out_dir / DOC)) from None
     problems = doc.validate()
     if problems:
-        raise DubbingError(f"{out_dir / DOC} has invalid edits: " + "; ".join(problems))
+        raise InvalidDocumentError(problems, where=str(out_dir / DOC))
     run(out_dir, progress=progress, preview_seconds=preview_seconds)
     return json.loads((out_dir / "report.json").read_text())

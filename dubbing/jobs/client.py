@@ -21,8 +21,10 @@ import shutil
 import time
 from pathlib import Path
 
-from ..errors import DubbingError, ExitCode, NotFoundError, TooBigError
-from ..models import Document, DubSettings
+from .. import revisions
+from ..edits import EditError, EditResult
+from ..errors import DubbingError, ExitCode, NotFoundError, RevisionConflict, TooBigError
+from ..models import Document, DubSettings, InvalidDocumentError
 from . import store as st
 from .store import (AWAITING_REVIEW, CANCELLED, COMPLETED, FAILED, FINISHED, QUEUED, RUNNING, STATUSES,
                     open_store)
@@ -30,7 +32,7 @@ from .worker import cleanup_finished, load_pipeline, lock_held, spawn_worker
 from .worker import stop_worker as _stop_worker
 
 __all__ = ["submit", "get", "list_jobs", "approve", "rerender", "retranslate", "retry", "save_document",
-           "load_document", "cancel", "delete", "cleanup", "wait", "ensure_worker", "stop_worker",
+           "load_document", "edit", "EditResult", "EditError", "RevisionConflict", "cancel", "delete", "cleanup", "wait", "ensure_worker", "stop_worker",
            "worker_running", "max_upload_bytes", "JobStateError", "STATUSES", "QUEUED", "RUNNING",
            "AWAITING_REVIEW", "COMPLETED", "FAILED", "CANCELLED", "FINISHED"]
 
@@ -200,23 +202,54 @@ def retry(job_id: str, *, start_worker: bool = True) -> None:
         ensure_worker()
 
 
-def save_document(job_id: str, doc: Document) -> None:
-    """Write an edited utterances.json atomically (refused while the job runs, or when the edit is invalid)."""
-    record = _require(job_id)
-    busy = record["status"] == RUNNING or (record["status"] == QUEUED
-                                           and record["action"]["kind"] in (st.RUN, st.RETRANSLATE))
-    if busy:
-        raise JobStateError(f"job {job_id} is {record['status']}; edit it once it is waiting for review or done")
-    problems = doc.validate()
-    if problems:
-        raise JobStateError("the edited lines have problems: " + "; ".join(problems))
-    doc.save(Path(record["job_dir"]) / DOCUMENT)
+def save_document(job_id: str, doc: Document, *, base_revision: int | None = None) -> int:
+    """Write an edited utterances.json; the new revision.
+
+    `base_revision` (default `doc.revision`, the revision it was loaded at) must still be the file's:
+    otherwise someone (another tab, the worker) saved since, and RevisionConflict says to reload.
+    Allowed whenever the document exists, also while the job renders: the worker's stages merge
+    their output into the current file, so neither side loses anything. An invalid document is
+    refused (JobStateError naming each line and field) and nothing is written.
+    """
+    path = _document_path(job_id)
+    try:
+        doc.check()
+    except InvalidDocumentError as exc:
+        raise JobStateError("the edited lines have problems: " + "; ".join(exc.problems)) from None
+    with revisions.locked(path):  # one lock for the file and the job state that must agree with it
+        _require_document(job_id, path)
+        revision = revisions.save_checked(path, doc, base_revision)
+        _note_edit(job_id)
+    return revision
+
+
+def edit(job_id: str, op: str, *, base_revision: int | None = None, translate: bool = True,
+         start_worker: bool = True, **args) -> EditResult:
+    """One structural edit of the job's document (dubbing.edits): `op` is split (utt_id, at= or word=),
+    merge (utt_id), add (start, end, speaker, text[, translated_text, gender]), delete (utt_id),
+    speaker (utt_id, speaker[, gender]) or times (utt_id[, start, end]).
+
+    Returns the EditResult (created/removed/changed ids, new_speaker). Refused with RevisionConflict when
+    `base_revision` is given and the document moved on; EditError when the edit cannot be made.
+    With `translate`, lines that now need a translation are queued for one (job idle only).
+    """
+    path = _document_path(job_id)
+    with revisions.locked(path):
+        _require_document(job_id, path)
+        result = load_pipeline().edit(path.parent, op, base_revision=base_revision, **args)
+        _note_edit(job_id)
+    if translate and result.created:
+        doc = Document.load(path)
+        todo = [u.id for u in doc.utterances if u.id in set(result.created) and u.needs_translation]
+        record = _require(job_id)
+        if todo and record["status"] in (COMPLETED, AWAITING_REVIEW):
+            retranslate(job_id, todo, start_worker=start_worker)
+    return result
 
 
 def load_document(job_id: str) -> Document | None:
     """The job's utterances.json, or None before translation made it."""
-    record = _require(job_id)
-    path = Path(record["job_dir"]) / DOCUMENT
+    path = _document_path(job_id)
     return Document.load(path) if path.is_file() else None
 
 
@@ -296,6 +329,28 @@ def worker_running() -> bool:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+def _document_path(job_id: str) -> Path:
+    return Path(_require(job_id)["job_dir"]) / DOCUMENT
+
+
+def _require_document(job_id: str, path: Path) -> dict:
+    record = _require(job_id)
+    if not path.is_file():
+        raise JobStateError(f"job {job_id} is {record['status']} and has no lines yet; edit it once "
+                            "translation made them")
+    return record
+
+
+def _note_edit(job_id: str) -> None:
+    """A person saved while the worker renders: it renders again once done (see JobRun.run)."""
+    def change(record: dict) -> bool | None:
+        if record["status"] not in (RUNNING, QUEUED):
+            return False
+        record["edited_during_run"] = True
+        return None
+    open_store().update(job_id, change)
+
 
 def _require(job_id: str) -> dict:
     record = open_store().get(job_id)

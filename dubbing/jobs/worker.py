@@ -50,6 +50,7 @@ PROGRESS_WRITE_SECONDS = 0.25  # at most this often progress is written within a
 STOP_GRACE_SECONDS = 20.0  # how long a stopping worker waits for running stages to notice
 CLEANUP_EVERY_SECONDS = 3600.0
 PREVIEW_SECONDS = 30.0
+EDIT_RERUNS = 3  # renders again at most this often when people keep saving during a render
 
 # Rough share of a dub's time per stage on CPU, for one overall percentage.
 STAGE_WEIGHTS = {"probe": 1, "diarize": 12, "transcribe": 30, "gender": 2, "translate": 6,
@@ -331,6 +332,7 @@ class JobRun:
         self._last_cancel_check = 0.0
         self._last_write = 0.0
         self._results: list[Any] = []  # StageResults of this action, for report.json
+        self._reruns = 0  # renders again because a person saved during this action
 
     # -- the action
     def run(self) -> None:
@@ -359,6 +361,10 @@ class JobRun:
                     and not record.get("approved")):
                 self._finish(st.AWAITING_REVIEW, "Waiting for review: check the translation, then approve")
                 return
+        if self._reruns < EDIT_RERUNS and self._rerun_for_edits(stages):
+            self._reruns += 1
+            self.run()
+            return
         then = self.action.get("then") or st.COMPLETED
         done = "Preview ready" if kind == st.PREVIEW else "Done"
         if then == st.AWAITING_REVIEW:
@@ -374,8 +380,27 @@ class JobRun:
             if entry["name"] in stages:
                 entry.update(st.stage_entry(entry["name"]))
         record["action"]["started"] = True
+        record.pop("edited_during_run", None)
         record["error"] = record["error_code"] = None
         record["percent"] = self.percent = self._overall(record, "", 0.0)
+
+    def _rerun_for_edits(self, stages: list[str]) -> bool:
+        """A person saved the document during this action (client.save_document flags it): run the
+        stages again, which re-make only the lines they changed; their edit is in the output."""
+        flagged = []
+
+        def change(record: dict) -> bool | None:
+            if not record.get("edited_during_run"):
+                return False
+            flagged.append(True)
+            self._begin(record, stages)
+            record["message"] = "Edited during the render: rendering the changed lines"
+            return None
+        self.store.update(self.job_id, change)
+        if flagged:
+            self._results = []
+            self.action["started"] = True
+        return bool(flagged)
 
     def _run_stage(self, stage: str) -> bool:
         preview = getattr(self.pipeline, "PREVIEW_SECONDS", PREVIEW_SECONDS) if self.action["kind"] == st.PREVIEW else None

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import CancelledError
+from .. import revisions
 from ..fsutil import atomic_write_text, file_digest
 from ..models import Document, DubSettings
 
@@ -28,6 +29,9 @@ class Context:
     progress: Callable[[float, str], None] = lambda f, m="": None
     should_cancel: Callable[[], bool] = lambda: False
     preview_seconds: float | None = None
+    # Each document this context loaded, with what it looked like then (or at its last save):
+    # a save merges only the stage's own changes since into the file as it is now.
+    _bases: dict[int, tuple[Document, dict]] = field(default_factory=dict, repr=False)
 
     @property
     def work(self) -> Path:
@@ -56,10 +60,15 @@ class Context:
         atomic_write_text(self.path(name), json.dumps(data, ensure_ascii=False, indent=1))
 
     def load_doc(self) -> Document:
-        return Document.load(self.doc_path)
+        doc = Document.load(self.doc_path)  # saves replace the file atomically: no lock needed to read
+        self._bases[id(doc)] = (doc, doc.to_dict())
+        return doc
 
     def save_doc(self, doc: Document) -> None:
-        doc.save(self.doc_path)
+        """Save the stage's changes without overwriting a person's newer edits (dubbing.revisions)."""
+        known = self._bases.get(id(doc))
+        base = known[1] if known and known[0] is doc else None
+        self._bases[id(doc)] = (doc, revisions.save_merged(self.doc_path, doc, base))
 
     # --- stage keys: what a finished stage's output was made from ----------------
     def stored_key(self, stage: str) -> str | None:

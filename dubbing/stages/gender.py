@@ -19,6 +19,25 @@ def outputs(ctx: Context):
     return [ctx.path("gender.json")]
 
 
+def _classify(engine, samples: np.ndarray, sr: int, spans: list[tuple[float, float]]) -> tuple[str, float | None]:
+    """Gender from (up to SECONDS_PER_SPEAKER of) the audio in `spans`."""
+    pieces, total = [], 0.0
+    for start, end in spans:
+        if total < SECONDS_PER_SPEAKER:
+            pieces.append(samples[int(start * sr):int(end * sr)])
+            total += end - start
+    return engine.classify(np.concatenate(pieces) if pieces else samples[:0], sr)
+
+
+def of_spans(ctx: Context, spans: list[tuple[float, float]]) -> tuple[str, float | None]:
+    """The gender of whoever speaks in `spans` (a speaker a person created); unknown without the audio."""
+    if not ctx.path("audio16k.wav").exists():
+        return "unknown", None
+    engine = registry.get_engine("gender", ctx.engine("gender"))
+    samples, sr = audio.read(ctx.path("audio16k.wav"), mono=True)
+    return _classify(engine, samples, sr, spans)
+
+
 def run(ctx: Context) -> dict:
     name = ctx.engine("gender")
     engine = registry.get_engine("gender", name)
@@ -27,12 +46,7 @@ def run(ctx: Context) -> dict:
     result = {}
     speakers = sorted({t[2] for t in turns})
     for i, spk in enumerate(speakers):
-        pieces, total = [], 0.0
-        for start, end, who in turns:
-            if who == spk and total < SECONDS_PER_SPEAKER:
-                pieces.append(samples[int(start * sr):int(end * sr)])
-                total += end - start
-        gender, score = engine.classify(np.concatenate(pieces) if pieces else samples[:0], sr)
+        gender, score = _classify(engine, samples, sr, [(s, e) for s, e, who in turns if who == spk])
         result[spk] = {"gender": gender, "median_f0": score}
         ctx.progress((i + 1) / len(speakers), f"{spk}: {gender}")
     ctx.write_json("gender.json", {"engine": name, "speakers": result})
