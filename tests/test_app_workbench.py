@@ -151,3 +151,68 @@ def test_gender_and_voice_are_set_per_speaker(job):
     key = table.speaker_keys(doc)[1]
     assert after.speakers[key].name == "Caller" and after.speakers[key].gender == "female"
     assert all(u.gender == "female" for u in after.utterances if u.speaker == key)
+
+
+def settle(job_id, at):
+    """An edit that leaves lines to translate queues that on the runner; wait for it and redraw."""
+    wait_for(job_id, ("awaiting_review", "failed"))
+    at.run()
+    no_exceptions(at)
+    return at
+
+
+def select(at, job_id, uid):
+    at.selectbox(key=f"review_line_{job_id}").set_value(uid).run()
+    no_exceptions(at)
+
+
+def test_structural_edits_from_the_line_pane(job):
+    at = review(job)
+    doc = client.load_document(job)
+    # Split the longest line at its middle: two new lines with its words between them.
+    longest = max(doc.utterances, key=lambda u: u.duration)
+    select(at, job, longest.id)
+    middle = round((longest.start + longest.end) / 2, 2)
+    at.number_input(key=f"review_split_t_{longest.id}").set_value(middle).run()
+    at.button(key="review_split_time").click().run()
+    no_exceptions(at)
+    assert not at.error, values(at.error)
+    at = settle(job, at)
+    after = client.load_document(job)
+    assert longest.id not in {u.id for u in after.utterances}
+    halves = [u for u in after.utterances if longest.start <= u.start < longest.end]
+    assert len(halves) == 2
+    assert " ".join(h.text for h in halves).split() == longest.text.split()
+    assert all(h.translated_text for h in halves)  # translated again before anything is voiced
+
+    # The second half goes to a new speaker.
+    second = halves[1]
+    select(at, job, second.id)
+    at.selectbox(key=f"review_move_who_{second.id}").set_value("__new__").run()
+    at.text_input(key=f"review_move_name_{second.id}").set_value("Guest").run()
+    at.button(key="review_move").click().run()
+    no_exceptions(at)
+    after = client.load_document(job)
+    moved = {u.id: u for u in after.utterances}[second.id]
+    assert table.speaker_label(after, moved.speaker) == "Guest"
+    assert len(table.speaker_keys(after)) == 3
+
+    # Delete a line, then undo that.
+    victim = after.utterances[-1]
+    select(at, job, victim.id)
+    at.button(key="review_delete").click().run()
+    no_exceptions(at)
+    assert victim.id not in {u.id for u in client.load_document(job).utterances}
+    at.button(key="review_undo").click().run()
+    no_exceptions(at)
+    assert victim.id in {u.id for u in client.load_document(job).utterances}
+
+    # Merge the first line with the next one.
+    first, nxt = client.load_document(job).utterances[:2]
+    select(at, job, first.id)
+    at.button(key="review_merge").click().run()
+    no_exceptions(at)
+    at = settle(job, at)
+    merged = [u for u in client.load_document(job).utterances if u.start == first.start]
+    assert len(merged) == 1 and merged[0].end == nxt.end
+    assert merged[0].text.split() == (first.text + " " + nxt.text).split()

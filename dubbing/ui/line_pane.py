@@ -1,21 +1,21 @@
 """The selected line, in full: its texts, its status, its original and dubbed audio, the video
 at its start, and the structural edits (split, merge, insert, delete, move, nudge).
 
-Every edit goes through `change(fn, done)` from the page, which saves the table's pending
-edits first and the result as one revision (so Undo puts it back).
+Every edit goes through `edit(op, done, **args)` from the page (dubbing.edits through the
+runner's client), which saves the table's pending edits first (so Undo can put it back).
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import streamlit as st
 
 from ..models import Document, Utterance
-from . import edit_ops, languages, status, table
+from . import languages, status, table
 from .clips import dubbed_clip, original_clip
 
-Change = Callable[[Callable[[Document], tuple[Document, list[str]]], str], None]
+Edit = Callable[..., None]  # edit(op, done, **args)
 
 
 def _label(doc: Document, u: Utterance) -> str:
@@ -31,8 +31,8 @@ def video_for(job_dir: Path, found: dict[str, Path]) -> Path | None:
     return original if original.is_file() else None
 
 
-def show(job: dict[str, Any], job_dir: Path, doc: Document, found: dict[str, Path], statuses: dict[int, str],
-         selected: int, line_key: str, change: Change) -> None:
+def show(job_dir: Path, doc: Document, found: dict[str, Path], statuses: dict[int, str], line_key: str,
+         edit: Edit) -> None:
     by_id = {u.id: u for u in doc.utterances}
     st.subheader("Selected line")
     st.selectbox("Line", list(by_id), key=line_key, format_func=lambda i: _label(doc, by_id[i]),
@@ -76,7 +76,7 @@ def show(job: dict[str, Any], job_dir: Path, doc: Document, found: dict[str, Pat
             st.video(str(video), start_time=max(0.0, u.start - 0.2), subtitles=_subtitles(found, doc) or None)
         else:
             st.caption("No video to show yet.")
-    _operations(doc, u, change)
+    _operations(doc, u, edit)
 
 
 def _html(text: str) -> str:
@@ -92,66 +92,87 @@ def _subtitles(found: dict[str, Path], doc: Document) -> dict[str, str]:
     return {languages.name(lang): str(subs[lang]) for lang in order}
 
 
-def _operations(doc: Document, u: Utterance, change: Change) -> None:
-    if not edit_ops.available():
-        st.caption("Split, merge, insert and delete need the editing operations (dubbing.edits), "
-                   "which this installation lacks.")
-        return
+def word_split_time(u: Utterance, word: int) -> float:
+    """Where to cut a line with no word timings so that the text is cut before word `word`: the same
+    share of its time as of its characters (the edit cuts its text at the space nearest that share)."""
+    text = u.text.strip()
+    spaces = [i for i, ch in enumerate(text) if ch.isspace() and (i == 0 or not text[i - 1].isspace())]
+    pos = spaces[word - 1]
+    return round(u.start + u.duration * pos / max(1, len(text)), 3)
+
+
+def words_of(u: Utterance) -> list[str]:
+    return [w["text"].strip() for w in u.words] if len(u.words) > 1 else u.text.split()
+
+
+def _operations(doc: Document, u: Utterance, edit: Edit) -> None:
     keys = table.speaker_keys(doc)
     after = next((v for v in doc.utterances if v.start > u.start), None)
     split_tab, merge_tab, speaker_tab, insert_tab, times_tab = st.tabs(
-        ["Split", "Merge / delete", "Speaker", "Insert", "Times"])
+        ["Split", "Merge or delete", "Speaker", "Insert a line", "Times"])
     with split_tab:
-        words = u.text.split()
+        words = words_of(u)
         if len(words) < 2:
             st.caption("This line has a single word; there is nothing to split.")
         else:
-            at = st.segmented_control(
-                "Split before the word", list(range(1, len(words))), key=f"review_split_word_{u.id}",
-                format_func=lambda i: words[i], help="The second line starts at this word")
+            at = st.pills("Split before the word", list(range(1, len(words))), key=f"review_split_word_{u.id}",
+                          format_func=lambda i: words[i], help="The second line starts at this word")
             if st.button("Split here", key="review_split", disabled=at is None, icon=":material/content_cut:"):
-                change(lambda d: edit_ops.split(d, u.id, word=at),
-                       f"Line {u.id} split before “{words[at]}”")
-        at_time = st.number_input("…or at a time (s)", min_value=float(u.start), max_value=float(u.end),
+                if len(u.words) > 1:
+                    edit("split", f"Line {u.id} split before “{words[at]}”", utt_id=u.id, word=at)
+                else:
+                    edit("split", f"Line {u.id} split before “{words[at]}”", utt_id=u.id, at=word_split_time(u, at))
+        c1, c2 = st.columns([1, 1], vertical_alignment="bottom")
+        at_time = c1.number_input("…or at a time (s)", min_value=float(u.start), max_value=float(u.end),
                                   value=round((u.start + u.end) / 2, 2), step=0.1, key=f"review_split_t_{u.id}")
-        if st.button("Split at this time", key="review_split_time"):
-            change(lambda d: edit_ops.split(d, u.id, at=at_time), f"Line {u.id} split at {at_time:.2f} s")
+        if c2.button("Split at this time", key="review_split_time"):
+            edit("split", f"Line {u.id} split at {at_time:.2f} s", utt_id=u.id, at=at_time)
     with merge_tab:
         c1, c2 = st.columns(2)
         if c1.button("Merge with the next line", key="review_merge", icon=":material/merge:", disabled=after is None,
                      help="Join this line and the one after it into one line"):
-            change(lambda d: edit_ops.merge(d, u.id), f"Line {u.id} merged with the next")
+            edit("merge", f"Line {u.id} merged with the next", utt_id=u.id)
         if c2.button("Delete this line", key="review_delete", icon=":material/delete:"):
-            change(lambda d: edit_ops.delete(d, u.id), f"Line {u.id} deleted")
+            edit("delete", f"Line {u.id} deleted", utt_id=u.id)
     with speaker_tab:
         names = {k: table.speaker_label(doc, k) for k in keys}
-        current = u.speaker if u.speaker in names else None
         new = "__new__"
-        who = st.selectbox("Move this line to", [*names, new], key=f"review_move_who_{u.id}",
-                           index=list(names).index(current) if current else 0,
+        c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+        who = c1.selectbox("Move this line to", [*names, new], key=f"review_move_who_{u.id}",
+                           index=list(names).index(u.speaker) if u.speaker in names else 0,
                            format_func=lambda k: "A new speaker…" if k == new else names[k])
-        name = st.text_input("New speaker's name", key=f"review_move_name_{u.id}", disabled=who != new,
+        name = c2.text_input("New speaker's name", key=f"review_move_name_{u.id}", disabled=who != new,
                              placeholder="e.g. Caller")
         target = name.strip() if who == new else who
-        if st.button("Move", key="review_move", disabled=not target or target == u.speaker):
-            change(lambda d: edit_ops.move(d, u.id, target), f"Line {u.id} now spoken by {names.get(target, target)}")
+        if c3.button("Move", key="review_move"):
+            if not target:
+                st.error("Type the new speaker's name first.", icon=":material/error:")
+            elif target == u.speaker:
+                st.info("This line is already theirs.", icon=":material/info:")
+            else:
+                edit("speaker", f"Line {u.id} now spoken by {names.get(target, target)}", utt_id=u.id, speaker=target)
     with insert_tab:
         gap_start = u.end
-        gap_end = after.start if after else max(doc.duration, u.end + 1.0)
+        gap_end = after.start if after else max(doc.duration, u.end)
         c1, c2, c3 = st.columns(3)
-        start = c1.number_input("Start (s)", min_value=0.0, value=round(gap_start, 2), step=0.1, key="review_ins_start")
+        start = c1.number_input("Start (s)", min_value=0.0, value=round(gap_start, 2), step=0.1,
+                                key=f"review_ins_start_{u.id}")
         end = c2.number_input("End (s)", min_value=0.0, value=round(min(gap_end, gap_start + 2.0), 2), step=0.1,
-                              key="review_ins_end")
-        spk = c3.selectbox("Speaker", keys, key="review_ins_speaker", format_func=lambda k: table.speaker_label(doc, k),
+                              key=f"review_ins_end_{u.id}")
+        spk = c3.selectbox("Speaker", keys, key=f"review_ins_speaker_{u.id}",
+                           format_func=lambda k: table.speaker_label(doc, k),
                            index=keys.index(u.speaker) if u.speaker in keys else 0)
-        text = st.text_input("Original text", key="review_ins_text", placeholder="What is said there")
-        if st.button("Insert line", key="review_insert", icon=":material/add:", disabled=not text.strip()):
-            change(lambda d: edit_ops.add(d, start, end, spk, text.strip()), "Line inserted")
-        if after:
-            st.caption(f"The pause after this line runs {gap_start:.2f}–{gap_end:.2f} s.")
+        c4, c5 = st.columns([4, 1], vertical_alignment="bottom")
+        text = c4.text_input("Original text", key=f"review_ins_text_{u.id}", placeholder="What is said there")
+        if c5.button("Insert line", key="review_insert", icon=":material/add:"):
+            if not text.strip():
+                st.error("Type what is said in the new line first.", icon=":material/error:")
+            else:
+                edit("add", "Line inserted", start=start, end=end, speaker=spk, text=text.strip())
+        st.caption(f"The pause after this line runs {gap_start:.2f}–{gap_end:.2f} s.")
     with times_tab:
-        c1, c2 = st.columns(2)
+        c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
         ns = c1.number_input("Start (s)", min_value=0.0, value=float(u.start), step=0.05, key=f"review_nudge_s_{u.id}")
         ne = c2.number_input("End (s)", min_value=0.0, value=float(u.end), step=0.05, key=f"review_nudge_e_{u.id}")
-        if st.button("Set times", key="review_nudge", disabled=(ns, ne) == (u.start, u.end)):
-            change(lambda d: edit_ops.times(d, u.id, ns, ne), f"Line {u.id} now {ns:.2f}–{ne:.2f} s")
+        if c3.button("Set times", key="review_nudge", disabled=(ns, ne) == (u.start, u.end)):
+            edit("times", f"Line {u.id} now {ns:.2f}–{ne:.2f} s", utt_id=u.id, start=ns, end=ne)

@@ -84,7 +84,7 @@ def refresh_job(status_now: str) -> None:
 # editor's delta keep meaning the same utterances while the file on disk changes.
 VER, SNAP, STASH = f"review_ver_{job_id}", f"review_snap_{job_id}", f"review_stash_{job_id}"
 UNDO, SEEN, LINE = f"review_undo_{job_id}", f"review_seen_{job_id}", f"review_line_{job_id}"
-CONFLICT = f"review_conflict_{job_id}"
+CONFLICT, GOTO = f"review_conflict_{job_id}", f"review_goto_{job_id}"
 ver = st.session_state.setdefault(VER, 0)
 editor_key = f"review_editor_{job_id}_{ver}"
 
@@ -194,14 +194,34 @@ def show_save_error(exc: Exception) -> None:
         common.show_error(exc)
 
 
-def save(new_doc: Document) -> None:
-    """Save a whole document, remembering the one it replaces for Undo."""
-    before = client.load_document(job_id)
-    client.save_document(job_id, new_doc)
+def remember(before: Document | None) -> None:
+    """Keep the document as it was before an edit, for Undo (the last 20 in this session)."""
     if before is not None:
         stack = st.session_state.setdefault(UNDO, [])
         stack.append(before.to_dict())
         del stack[:-20]
+
+
+def save(new_doc: Document) -> None:
+    """Save a whole document (on the revision it was loaded at), remembering the one it replaces for Undo."""
+    before = client.load_document(job_id)
+    client.save_document(job_id, new_doc)
+    remember(before)
+
+
+def structural(op: str, done: str, **args) -> None:
+    """One edit from dubbing.edits through the runner (which gives a new speaker a gender and a voice, and
+    queues the translation of new lines), based on the revision this page shows."""
+    had_edits = table.has_document_edits(edited_rows())
+
+    def apply() -> None:
+        before = client.load_document(job_id)
+        base_revision = before.revision if had_edits else snap["doc"].get("revision", before.revision)
+        result = client.edit(job_id, op, base_revision=base_revision, **args)
+        remember(before)
+        if result.created:
+            st.session_state[GOTO] = result.created[0]
+    run_action(apply, done)
 
 
 def retranslate_edited() -> int:
@@ -336,7 +356,7 @@ elif status_now == "completed" and stale_lines:
                "update it.", icon=":material/autorenew:")
 
 # --- Timeline, linked with the table and the line below ----------------------------------------------
-selected = st.session_state.get(LINE)
+selected = st.session_state.pop(GOTO, None) or st.session_state.get(LINE)
 if selected not in row_ids:
     selected = row_ids[0] if row_ids else None
 newly = table.newly_picked(row_ids, edited_rows(), st.session_state.get(SEEN, []))
@@ -411,7 +431,7 @@ common.warn_before_leaving(dirty)
 
 # --- The selected line: full text, listening, the video there, structural edits ----------------------
 if selected is not None:
-    line_pane.show(job, job_dir, base, found, statuses, selected, LINE, change_document)
+    line_pane.show(job_dir, base, found, statuses, LINE, structural)
 
 # --- Speakers --------------------------------------------------------------------------------------
 tts_engine = speech_engine(base.engines, settings.get("tts") or AUTO, base.target_language)
