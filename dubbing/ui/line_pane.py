@@ -155,11 +155,11 @@ def _operations(doc: Document, u: Utterance, edit: Edit) -> None:
         gap_start = u.end
         gap_end = after.start if after else max(doc.duration, u.end)
         c1, c2, c3 = st.columns(3)
-        start = c1.number_input("Start (s)", min_value=0.0, value=round(gap_start, 2), step=0.1,
+        start = c1.number_input("New line starts at (s)", min_value=0.0, value=round(gap_start, 2), step=0.1,
                                 key=f"review_ins_start_{u.id}")
-        end = c2.number_input("End (s)", min_value=0.0, value=round(min(gap_end, gap_start + 2.0), 2), step=0.1,
+        end = c2.number_input("New line ends at (s)", min_value=0.0, value=round(min(gap_end, gap_start + 2.0), 2), step=0.1,
                               key=f"review_ins_end_{u.id}")
-        spk = c3.selectbox("Speaker", keys, key=f"review_ins_speaker_{u.id}",
+        spk = c3.selectbox("Spoken by", keys, key=f"review_ins_speaker_{u.id}",
                            format_func=lambda k: table.speaker_label(doc, k),
                            index=keys.index(u.speaker) if u.speaker in keys else 0)
         c4, c5 = st.columns([4, 1], vertical_alignment="bottom")

@@ -52,8 +52,8 @@ def job_row(job: dict) -> None:
                 "cancelled": f"stopped at {stage or 'start'}"}.get(status) or stage or "waiting for the worker"
         c[2].progress(common.fraction(job), text=text)
     took = common.fmt_seconds(common.job_seconds(job))
-    c[3].markdown(f"{common.fmt_when(job.get('created'))}  \n:gray[{'running' if status in common.ACTIVE else 'machine time'} "
-                  f"{took}]")
+    what = "running" if status in common.ACTIVE else "machine time"
+    c[3].markdown(f"{common.fmt_when(job.get('created'))}  \n:gray[{what} {took}]")
     with c[4].container(horizontal=True, horizontal_alignment="right", vertical_alignment="center", gap="small"):
         st.page_link(common.REVIEW_PAGE, label="Open", icon=":material/open_in_new:", query_params={"job": jid})
         if status == "cancelled" or (status == "failed" and common.retry_helps(job)):
