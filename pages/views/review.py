@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dubbing.errors import DubbingError
+from dubbing.errors import DubbingError, RevisionConflict
 from dubbing.jobs import client
 from dubbing.models import Document, stable_hash
 from dubbing.ui import common, languages, line_pane, outputs, speakers_panel, status, table, timeline
@@ -186,10 +186,11 @@ def job_busy() -> bool:
     return False
 
 
-def show_save_error(exc: Exception) -> None:
-    if type(exc).__name__ == "RevisionConflict":
+def show_save_error(exc: Exception, *, rerun: bool = True) -> None:
+    if isinstance(exc, RevisionConflict):
         st.session_state[CONFLICT] = str(getattr(exc, "message", exc))
-        st.rerun()  # the message sits above the table
+        if rerun:
+            st.rerun()  # the message sits above the table
     else:
         common.show_error(exc)
 
@@ -233,7 +234,7 @@ def retranslate_edited() -> int:
     return len(ids)
 
 
-def save_pending() -> bool:
+def save_pending(*, in_callback: bool = False) -> bool:
     """Save the table's edits onto the current file; False (with the reasons shown) when they cannot be saved."""
     rows = edited_rows()
     if not table.has_document_edits(rows):
@@ -245,7 +246,9 @@ def save_pending() -> bool:
     if clashes:
         st.session_state[CONFLICT] = (f"line(s) {', '.join(map(str, clashes))} changed since you opened them; "
                                       "your edits are kept until you reload")
-        st.rerun()
+        if not in_callback:
+            st.rerun()  # the message sits above the table
+        return False
     new_doc, problems = table.apply_edits(fresh, row_ids, rows)
     if problems:
         st.error("Not saved; fix these in the table and save again:\n\n"
@@ -255,24 +258,28 @@ def save_pending() -> bool:
     try:
         save(new_doc)
     except DubbingError as exc:
-        show_save_error(exc)
+        show_save_error(exc, rerun=not in_callback)
         return False
     st.session_state.pop(STASH, None)
     return True
 
 
-def run_action(fn, done: str) -> None:
-    """Save edits, then run `fn` (queue an action on the job, or change the document); errors are shown."""
-    if not save_pending() or job_busy():
+def run_action(fn, done: str, *, in_callback: bool = False) -> None:
+    """Save edits, then run `fn` (queue an action on the job, or change the document); errors are shown.
+
+    From a button's callback (which runs before the page is drawn) the page needs no second run.
+    """
+    if not save_pending(in_callback=in_callback) or job_busy():
         return
     try:
         fn()
     except DubbingError as exc:
-        show_save_error(exc)
+        show_save_error(exc, rerun=not in_callback)
         return
     reload_table()
     st.toast(done)
-    st.rerun()
+    if not in_callback:
+        st.rerun()
 
 
 def change_document(change, done: str) -> None:
@@ -400,9 +407,9 @@ stash_edits()
 picked = table.picked_ids(row_ids, edited_rows())
 out_of_date = status.out_of_date(statuses)
 bar = st.container(horizontal=True, vertical_alignment="center", gap="small")
-if bar.button("Save edits", key="review_save", disabled=not dirty, icon=":material/save:",
-              help="Save the table; an edited original is translated again at once"):
-    run_action(lambda: retranslate_edited(), "Edits saved")
+bar.button("Save edits", key="review_save", disabled=not dirty, icon=":material/save:",
+           help="Save the table; an edited original is translated again at once",
+           on_click=lambda: run_action(retranslate_edited, "Edits saved", in_callback=True))
 if bar.button("Undo", key="review_undo", icon=":material/undo:", disabled=not st.session_state.get(UNDO),
               help="Put back the lines as they were before your last saved edit"):
     undo()
