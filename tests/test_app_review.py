@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 
 import pytest
-import streamlit as st
 
 from tests.conftest import shared_media
-from test_app_support import all_text, data_dir, no_exceptions, open_page, poll, values, wait_for  # noqa: F401
+from test_app_support import (all_text, data_dir, edit, editor_key, job_in_review, no_exceptions,  # noqa: F401
+                              open_page, poll, review, values, wait_for)  # data_dir: a fixture
 
 from dubbing import media
 from dubbing.jobs import client
@@ -24,31 +24,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
-    video = shared_media("mp4_en_auto-editor_example.mp4")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DUBBING_DATA_DIR", str(tmp_path_factory.mktemp("data")))
-        st.cache_data.clear()
-        job_id = client.submit(video, "example.mp4", DubSettings(target_language="es", review=True))
-        try:
-            assert wait_for(job_id, ("awaiting_review", "failed"))["status"] == "awaiting_review"
-            yield job_id
-        finally:
-            client.stop_worker()
-
-
-def editor_key(at, job_id):
-    return next(k for k in at.session_state if str(k).startswith(f"review_editor_{job_id}_"))
-
-
-def edit(at, job_id, rows: dict):
-    at.session_state[editor_key(at, job_id)] = {"edited_rows": rows, "added_rows": [], "deleted_rows": []}
-    return at.run()
-
-
-def review(job_id):
-    at = open_page(PAGE, job=job_id)
-    no_exceptions(at)
-    return at
+    yield from job_in_review(tmp_path_factory, shared_media("mp4_en_auto-editor_example.mp4"), "example.mp4")
 
 
 def test_without_a_job_id_the_page_offers_the_jobs(job):
@@ -125,7 +101,9 @@ def test_rename_a_speaker_and_set_a_voice_for_all_lines(job):
     from dubbing.ui.engines import speech_engine, voice_options
     voices = voice_options(speech_engine(doc.engines, "auto", doc.target_language), doc.target_language)
     assert len(voices) > 1, "the speech engine lists its voices"
-    choice = sorted(voices)[1]
+    # Another voice of the speaker's own gender (the voices stage re-matches a voice of the other gender).
+    gender = doc.speakers[speaker].gender
+    choice = next(v for v in sorted(voices) if f"({gender})" in voices[v] and v != doc.speakers[speaker].voice)
     at.session_state[speakers_key(at, job)] = {"edited_rows": {0: {"voice": choice}}, "added_rows": [],
                                                "deleted_rows": []}
     at.run()

@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import subprocess
 
+from pathlib import Path
+
 import pytest
-import streamlit as st
 
 from tests.conftest import shared_media
-from test_app_support import all_text, no_exceptions, open_page, values, wait_for
+from test_app_support import all_text, edit, job_in_review, no_exceptions, review, values, wait_for
 
 from dubbing.jobs import client
-from dubbing.models import DubSettings
 from dubbing.ui import status, table
 
 PAGE = "pages/views/review.py"
 pytestmark = pytest.mark.slow
 
 
-def two_person_clip(folder) -> "Path":  # noqa: F821
+def two_person_clip(folder: Path) -> Path:
     wav = shared_media("multi2_ami_dev00.wav")
     out = folder / "call.mp4"
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
@@ -33,31 +33,7 @@ def two_person_clip(folder) -> "Path":  # noqa: F821
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
-    video = two_person_clip(tmp_path_factory.mktemp("media"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DUBBING_DATA_DIR", str(tmp_path_factory.mktemp("data")))
-        st.cache_data.clear()
-        job_id = client.submit(video, "call.mp4", DubSettings(target_language="es", review=True))
-        try:
-            assert wait_for(job_id, ("awaiting_review", "failed"))["status"] == "awaiting_review"
-            yield job_id
-        finally:
-            client.stop_worker()
-
-
-def editor_key(at, job_id):
-    return next(k for k in at.session_state if str(k).startswith(f"review_editor_{job_id}_"))
-
-
-def edit(at, job_id, rows: dict):
-    at.session_state[editor_key(at, job_id)] = {"edited_rows": rows, "added_rows": [], "deleted_rows": []}
-    return at.run()
-
-
-def review(job_id):
-    at = open_page(PAGE, job=job_id)
-    no_exceptions(at)
-    return at
+    yield from job_in_review(tmp_path_factory, two_person_clip(tmp_path_factory.mktemp("media")), "call.mp4")
 
 
 def test_status_column_says_where_each_line_stands(job):

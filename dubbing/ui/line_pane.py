@@ -73,7 +73,8 @@ def show(job_dir: Path, doc: Document, found: dict[str, Path], statuses: dict[in
         video = video_for(job_dir, found)
         if video:
             # A new start time moves the player to the line (the element is rebuilt at that point).
-            st.video(str(video), start_time=max(0.0, u.start - 0.2), subtitles=_subtitles(found, doc) or None)
+            st.video(str(video), start_time=max(0.0, u.start - 0.2), subtitles=_subtitles(found, doc) or None,
+                     width=480)  # compact: the table and the texts are what the reviewer works on
         else:
             st.caption("No video to show yet.")
     _operations(doc, u, edit)
