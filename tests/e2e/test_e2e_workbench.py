@@ -193,8 +193,9 @@ def mixed_line(doc: dict) -> tuple[dict, float]:
 
 def test_reviewer_workbench_on_a_two_person_call(app, page: Page, shot, call_mp4, runner):
     page.set_viewport_size({"width": 1280, "height": 800})
-    page.goto(app.url)
+    page.goto(f"{app.url}/new")  # a link straight to the New dub page
     expect(page.get_by_role("heading", name="New dub")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Page not found")).to_have_count(0)
     page.get_by_test_id("stFileUploader").locator('input[type="file"]').set_input_files(str(call_mp4))
     expect(page.get_by_test_id("stAlertContentSuccess").filter(has_text="call.mp4")).to_be_visible(timeout=60_000)
     page.get_by_test_id("stSelectbox").filter(has_text="Target language").click()
