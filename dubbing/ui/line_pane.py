@@ -130,11 +130,12 @@ def _operations(doc: Document, u: Utterance, edit: Edit) -> None:
             edit("split", f"Line {u.id} split at {at_time:.2f} s", utt_id=u.id, at=at_time)
     with merge_tab:
         c1, c2 = st.columns(2)
-        if c1.button("Merge with the next line", key="review_merge", icon=":material/merge:", disabled=after is None,
-                     help="Join this line and the one after it into one line"):
-            edit("merge", f"Line {u.id} merged with the next", utt_id=u.id)
-        if c2.button("Delete this line", key="review_delete", icon=":material/delete:"):
-            edit("delete", f"Line {u.id} deleted", utt_id=u.id)
+        # Callbacks run before the page is drawn: one page run per click instead of two.
+        c1.button("Merge with the next line", key="review_merge", icon=":material/merge:", disabled=after is None,
+                  help="Join this line and the one after it into one line", on_click=edit,
+                  args=("merge", f"Line {u.id} merged with the next"), kwargs={"utt_id": u.id, "in_callback": True})
+        c2.button("Delete this line", key="review_delete", icon=":material/delete:", on_click=edit,
+                  args=("delete", f"Line {u.id} deleted"), kwargs={"utt_id": u.id, "in_callback": True})
     with speaker_tab:
         names = {k: table.speaker_label(doc, k) for k in keys}
         new = "__new__"

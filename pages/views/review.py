@@ -210,7 +210,7 @@ def save(new_doc: Document) -> None:
     remember(before)
 
 
-def structural(op: str, done: str, **args) -> None:
+def structural(op: str, done: str, *, in_callback: bool = False, **args) -> None:
     """One edit from dubbing.edits through the runner (which gives a new speaker a gender and a voice, and
     queues the translation of new lines), based on the revision this page shows."""
     had_edits = table.has_document_edits(edited_rows())
@@ -222,7 +222,7 @@ def structural(op: str, done: str, **args) -> None:
         remember(before)
         if result.created:
             st.session_state[GOTO] = result.created[0]
-    run_action(apply, done)
+    run_action(apply, done, in_callback=in_callback)
 
 
 def retranslate_edited() -> int:
