@@ -128,13 +128,19 @@ class Utterance:
         return not self.translation_edited
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # By hand, not dataclasses.asdict: its deep copy of every word made saving 2000 lines take 0.8 s.
+        out = {name: getattr(self, name) for name in _UTTERANCE_FIELDS}
+        out["words"] = [dict(w) for w in self.words]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Utterance":
         utt = cls(**data)
         utt.start, utt.end = round(utt.start, 3), round(utt.end, 3)
         return utt
+
+
+_UTTERANCE_FIELDS = tuple(f.name for f in fields(Utterance))
 
 
 @strict_dataclass(config=_STRICT)

@@ -246,8 +246,8 @@ def _introduce_speaker(ctx: Context, doc: Document, key: str, *, given_gender: s
     """A new speaker: gender from the audio of its lines, then a voice of its own (as the voices stage picks)."""
     spk = doc.speakers[key]
     if given_gender is None:
-        spk.gender, spk.median_f0 = gender.of_spans(ctx, [(u.start, u.end) for u in doc.utterances
-                                                          if u.speaker == key])
+        spk.gender, f0 = gender.of_spans(ctx, [(u.start, u.end) for u in doc.utterances if u.speaker == key])
+        spk.median_f0 = None if f0 is None else float(f0)
         for u in doc.utterances:
             if u.speaker == key:
                 u.gender = spk.gender

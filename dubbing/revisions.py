@@ -77,7 +77,8 @@ def save_checked(doc_path: Path, doc: Document, base_revision: int | None = None
     The document is validated first; nothing is written when it is invalid or stale. The new revision.
     """
     base = doc.revision if base_revision is None else int(base_revision)
-    doc.check()
+    # Read back as it will be read: catches a wrong type set on a loaded document (u.muted = "false").
+    Document.from_dict(doc.to_dict()).check()
     with locked(doc_path):
         current = disk_revision(doc_path)
         if current is not None and current != base:

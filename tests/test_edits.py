@@ -239,3 +239,14 @@ def test_the_apply_entry_point_names_operations():
     with pytest.raises(edits.EditError, match="edit 'merge'"):
         edits.apply(doc, "merge", utt_id=0, at=3.0)
     assert edits.apply(copy.deepcopy(doc), "delete", utt_id=0).removed == [0]
+
+
+def test_a_wrong_type_set_on_a_loaded_document_is_refused_before_writing(tmp_path):
+    path = tmp_path / "utterances.json"
+    revisions.save_checked(path, make_doc(), 0)
+    on_disk = path.read_bytes()
+    doc = Document.load(path)
+    doc.get(1).muted = "false"
+    with pytest.raises(InvalidDocumentError, match="utterance 1: muted"):
+        revisions.save_checked(path, doc)
+    assert path.read_bytes() == on_disk

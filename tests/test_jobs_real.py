@@ -15,7 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from test_jobs_support import (PYTHON, REPO, SELFIE, SHARED, kill_worker,  # noqa: E402
-                               runner_env, stop_all_workers, wait_for, worker_pid)
+                               real_runner, wait_for, worker_pid)
 
 from dubbing.errors import (DubbingError, EngineUnavailableError, ExitCode, NoAudioError, NotAVideoError, NoVideoError,  # noqa: E402
                             TooBigError, UnsupportedPairError)
@@ -30,15 +30,8 @@ ES = DubSettings(target_language="es", source_language="en")
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     data = tmp_path_factory.mktemp("jobs-real") / "data"
-    env = runner_env(data, fake=False)
-    with pytest.MonkeyPatch.context() as mp:
-        for key in ("DUBBING_DATA_DIR", "PYTHONPATH"):
-            mp.setenv(key, env[key])
-        for key in ("DUBBING_PIPELINE_MODULE", "DUBBING_RETRY_BACKOFF", "MAX_CONCURRENT_JOBS", "MAX_UPLOAD_MB",
-                    "WORKER_IDLE_EXIT_SECONDS"):
-            mp.delenv(key, raising=False)
+    with real_runner(data) as env:
         yield env
-        stop_all_workers(data)
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,10 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from dubbing.errors import CancelledError, NotAVideoError, TooBigError, TransientError, UnsupportedPairError
 from dubbing.fsutil import atomic_write_text
@@ -157,6 +159,25 @@ def runner_env(data_dir: Path, *, fake: bool, **extra: str) -> dict:
         env["DUBBING_RETRY_BACKOFF"] = "0.1"
     env.update(extra)
     return env
+
+
+@contextmanager
+def real_runner(data_dir: Path) -> Iterator[dict]:
+    """This process and the workers it starts on a store in `data_dir`, over the real pipeline;
+    the workers are stopped at the end."""
+    import pytest
+
+    env = runner_env(data_dir, fake=False)
+    with pytest.MonkeyPatch.context() as mp:
+        for key in ("DUBBING_DATA_DIR", "PYTHONPATH"):
+            mp.setenv(key, env[key])
+        for key in ("DUBBING_PIPELINE_MODULE", "DUBBING_RETRY_BACKOFF", "MAX_CONCURRENT_JOBS", "MAX_UPLOAD_MB",
+                    "WORKER_IDLE_EXIT_SECONDS"):
+            mp.delenv(key, raising=False)
+        try:
+            yield env
+        finally:
+            stop_all_workers(data_dir)
 
 
 def use_env(monkeypatch, env: dict) -> None:

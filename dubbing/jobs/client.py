@@ -134,14 +134,14 @@ def _heal(records: list[dict]) -> None:
 
 def approve(job_id: str, *, start_worker: bool = True) -> None:
     """Accept the reviewed translation: awaiting_review -> queued, then voices, synthesis and render."""
-    _check_document(job_id)
-
     def change(record: dict) -> None:
         if record["status"] != AWAITING_REVIEW:
             raise JobStateError(f"job {job_id} is {record['status']}; only a job awaiting review can be approved")
         record["approved"] = True
         _queue_action(record, st.RENDER, then=COMPLETED, message="Approved: queued for rendering")
-    _change(job_id, change)
+    with revisions.locked(_document_path(job_id)):  # the document checked is the one rendered
+        _check_document(job_id)
+        _change(job_id, change)
     if start_worker:
         ensure_worker()
 
@@ -151,8 +151,6 @@ def rerender(job_id: str, preview: bool = False, *, start_worker: bool = True) -
 
     A full render of a job awaiting review approves it.
     """
-    _check_document(job_id)
-
     def change(record: dict) -> None:
         status = record["status"]
         analysed = _analysis_done(record)
@@ -165,7 +163,9 @@ def rerender(job_id: str, preview: bool = False, *, start_worker: bool = True) -
         else:
             record["approved"] = True
             _queue_action(record, st.RENDER, then=COMPLETED, message="Queued for rendering")
-    _change(job_id, change)
+    with revisions.locked(_document_path(job_id)):
+        _check_document(job_id)
+        _change(job_id, change)
     if start_worker:
         ensure_worker()
 
@@ -212,13 +212,12 @@ def save_document(job_id: str, doc: Document, *, base_revision: int | None = Non
     refused (JobStateError naming each line and field) and nothing is written.
     """
     path = _document_path(job_id)
-    try:
-        doc.check()
-    except InvalidDocumentError as exc:
-        raise JobStateError("the edited lines have problems: " + "; ".join(exc.problems)) from None
     with revisions.locked(path):  # one lock for the file and the job state that must agree with it
         _require_document(job_id, path)
-        revision = revisions.save_checked(path, doc, base_revision)
+        try:
+            revision = revisions.save_checked(path, doc, base_revision)
+        except InvalidDocumentError as exc:
+            raise JobStateError("the edited lines have problems: " + "; ".join(exc.problems)) from None
         _note_edit(job_id)
     return revision
 
@@ -241,10 +240,27 @@ def edit(job_id: str, op: str, *, base_revision: int | None = None, translate: b
     if translate and result.created:
         doc = Document.load(path)
         todo = [u.id for u in doc.utterances if u.id in set(result.created) and u.needs_translation]
-        record = _require(job_id)
-        if todo and record["status"] in (COMPLETED, AWAITING_REVIEW):
-            retranslate(job_id, todo, start_worker=start_worker)
+        if todo:
+            _queue_translation(job_id, todo, start_worker=start_worker)
     return result
+
+
+def _queue_translation(job_id: str, ids: list[int], *, start_worker: bool) -> None:
+    """Translate new lines soon: a re-translation is queued, or the one waiting takes them too.
+    A job that is rendering translates them in its own translate stage."""
+    def change(record: dict) -> bool | None:
+        action = record.get("action") or {}
+        if record["status"] == QUEUED and action.get("kind") == st.RETRANSLATE:
+            action.setdefault("args", {})["ids"] = sorted({*action["args"].get("ids", []), *ids})
+            return None
+        if record["status"] in (COMPLETED, AWAITING_REVIEW):
+            _queue_action(record, st.RETRANSLATE, then=record["status"], args={"ids": ids},
+                          message=f"Queued: translate {len(ids)} new line(s)")
+            return None
+        return False
+    _change(job_id, change)
+    if start_worker:
+        ensure_worker()
 
 
 def load_document(job_id: str) -> Document | None:

@@ -398,6 +398,7 @@ class JobRun:
             return None
         self.store.update(self.job_id, change)
         if flagged:
+            log.info("job %s: the document was saved during the render; rendering again", self.job_id)
             self._results = []
             self.action["started"] = True
         return bool(flagged)

@@ -312,7 +312,7 @@ def undo() -> None:
 
 def _on_current_revision(old: Document, current: Document | None) -> Document:
     """The old content, saved as a new revision on top of the current file (a save must name its base)."""
-    if current is not None and hasattr(current, "revision"):
+    if current is not None:
         old.revision = current.revision
     return old
 
@@ -478,7 +478,8 @@ with st.expander("Import an edited utterances JSON"):
             elif st.button(f"Replace {len(base.utterances)} lines with the {len(imported.utterances)} imported",
                            key="review_import_apply", type="primary") and not job_busy():
                 try:
-                    save(_on_current_revision(imported, client.load_document(job_id)))
+                    imported.revision = base.revision  # replaces what this page shows; refused if that moved on
+                    save(imported)
                 except DubbingError as exc:
                     show_save_error(exc)
                 else:
