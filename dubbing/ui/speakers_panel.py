@@ -1,8 +1,7 @@
 """Speakers: name, gender and voice belong to a speaker, not to a line, so they are set here.
 
 A gender change lets the voices stage match a voice to it at the next render (unless a
-voice is chosen here too). Voices can be heard before choosing, where the speech engine
-offers a sample (dubbing.voice_samples); the page never makes speech itself.
+voice is chosen here too). The page never makes speech itself.
 """
 from __future__ import annotations
 
@@ -100,27 +99,7 @@ def show(job_id: str, doc: Document, voices: dict[str, str],
                            label_visibility="collapsed", width=130)
     if bar.button("Add speaker", key="review_add_speaker", icon=":material/person_add:"):
         change(lambda d: add_speaker(d, name, gender), f"Speaker {name.strip()} added")
-    _audition(job_id, voices, choices)
     _redetect(job_id, act)
-
-
-def _audition(job_id: str, voices: dict[str, str], choices: list[str]) -> None:
-    try:
-        from .. import voice_samples
-    except ImportError:
-        return
-    listed = [v for v in choices if v in voices]
-    if not listed:
-        return
-    c1, c2, c3 = st.columns([2, 1, 3], vertical_alignment="bottom")
-    voice = c1.selectbox("Hear a voice", listed, key=f"review_audition_{job_id}",
-                         format_func=lambda v: voice_label(voices, v))
-    if c2.button("▶ Hear it", key="review_audition_play"):
-        st.session_state[f"review_audition_clip_{job_id}"] = voice
-    if st.session_state.get(f"review_audition_clip_{job_id}") == voice:
-        path = voice_samples.sample(voice)
-        if path:
-            c3.audio(str(path), format="audio/wav")
 
 
 def _redetect(job_id: str, act) -> None:
