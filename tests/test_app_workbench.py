@@ -164,8 +164,8 @@ def test_structural_edits_from_the_line_pane(job):
     # The second half goes to a new speaker.
     second = halves[1]
     select(at, job, second.id)
-    at.selectbox(key=f"review_move_who_{second.id}").set_value("__new__").run()
-    at.text_input(key=f"review_move_name_{second.id}").set_value("Guest").run()
+    at.selectbox(key=f"review_move_who_{second.id}_{second.speaker}").set_value("__new__").run()
+    at.text_input(key=f"review_move_name_{second.id}_{second.speaker}").set_value("Guest").run()
     at.button(key="review_move").click().run()
     no_exceptions(at)
     after = client.load_document(job)

@@ -140,10 +140,10 @@ def _operations(doc: Document, u: Utterance, edit: Edit) -> None:
         names = {k: table.speaker_label(doc, k) for k in keys}
         new = "__new__"
         c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
-        who = c1.selectbox("Move this line to", [*names, new], key=f"review_move_who_{u.id}",
+        who = c1.selectbox("Move this line to", [*names, new], key=f"review_move_who_{u.id}_{u.speaker}",
                            index=list(names).index(u.speaker) if u.speaker in names else 0,
                            format_func=lambda k: "A new speaker…" if k == new else names[k])
-        name = c2.text_input("New speaker's name", key=f"review_move_name_{u.id}", disabled=who != new,
+        name = c2.text_input("New speaker's name", key=f"review_move_name_{u.id}_{u.speaker}", disabled=who != new,
                              placeholder="e.g. Caller")
         target = name.strip() if who == new else who
         if c3.button("Move", key="review_move"):

@@ -398,7 +398,7 @@ st.data_editor(
         "translated_text": st.column_config.TextColumn("Translation", width=300),
         "speed": st.column_config.NumberColumn("Speed", format="%.2f×", width=58,
                                                help="How much the speech was sped up to fit"),
-        "muted": st.column_config.CheckboxColumn("Mute", width=58, help="Keep the original audio for this line"),
+        "muted": st.column_config.CheckboxColumn("Mute", width=66, help="Keep the original audio for this line"),
     },
 )
 
