@@ -13,7 +13,7 @@ from . import status, table
 
 COLOURS = {status.VOICED: "#4c78a8", status.NEEDS_VOICING: "#f2a93b", status.OUT_OF_DATE: "#b279a2",
            status.OVERRUN: "#e45756", status.MUTED: "#bab0ac"}
-LANE_PX = 38
+LANE_PX = 30
 
 
 def show(doc: Document, statuses: dict[int, str], selected: int | None, *, key: str, line_key: str) -> None:
@@ -21,12 +21,13 @@ def show(doc: Document, statuses: dict[int, str], selected: int | None, *, key: 
     lanes = list(dict.fromkeys(table.speaker_label(doc, k) for k in table.speaker_keys(doc)))
     pick = alt.selection_point(fields=["id"], name="line", on="click", clear=False)
     end = max(doc.duration, float(frame["end"].max()))
-    chart = alt.Chart(frame).mark_bar(cornerRadius=3, height=LANE_PX - 12).encode(
-        x=alt.X("start:Q", title="seconds", scale=alt.Scale(domain=[0, end], nice=False)),
+    chart = alt.Chart(frame).mark_bar(cornerRadius=3, height=LANE_PX - 10).encode(
+        x=alt.X("start:Q", title=None, scale=alt.Scale(domain=[0, end], nice=False),
+                axis=alt.Axis(labelExpr="datum.value + ' s'")),
         x2="end:Q",
         y=alt.Y("lane:N", title=None, sort=lanes, scale=alt.Scale(domain=lanes),
                 axis=alt.Axis(labelLimit=160)),
-        color=alt.Color("state:N", title=None, legend=alt.Legend(orient="top"),
+        color=alt.Color("state:N", title=None, legend=alt.Legend(orient="top", padding=0, offset=4),
                         scale=alt.Scale(domain=list(COLOURS), range=list(COLOURS.values()))),
         stroke=alt.condition("datum.selected", alt.value("#111111"), alt.value(None)),
         strokeWidth=alt.condition("datum.selected", alt.value(3), alt.value(0)),
