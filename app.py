@@ -12,8 +12,17 @@ import streamlit as st
 
 st.set_page_config(page_title="Dubbing Studio", page_icon=":material/movie:", layout="wide")
 
+new_dub = st.Page("pages/views/new_dub.py", title="New dub", icon=":material/add_circle:", default=True)
+
+
+def open_new_dub() -> None:
+    """/new: Streamlit serves the default page only at the root, so this hidden page leads there."""
+    st.switch_page(new_dub)
+
+
 st.navigation([
-    st.Page("pages/views/new_dub.py", title="New dub", icon=":material/add_circle:", url_path="new", default=True),
+    new_dub,
+    st.Page(open_new_dub, title="New dub", url_path="new", visibility="hidden"),
     st.Page("pages/views/jobs.py", title="Jobs", icon=":material/list_alt:", url_path="jobs"),
     st.Page("pages/views/review.py", title="Review", icon=":material/rate_review:", url_path="review"),
     st.Page("pages/views/engines.py", title="Engines", icon=":material/settings:", url_path="engines"),

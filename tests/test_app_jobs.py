@@ -47,7 +47,8 @@ def test_cancel_and_delete(data_dir):
     no_exceptions(at)
     assert client.get(job_id)["status"] == "cancelled"
     assert ":material/cancel: Cancelled" in all_text(at)
-    assert at.button(key=f"jobs_cancel_{job_id}").disabled  # nothing left to cancel
+    assert f"jobs_cancel_{job_id}" not in [b.key for b in at.button]  # nothing left to cancel
+    assert at.button(key=f"jobs_retry_{job_id}")  # but it can be resumed
     assert "No job is running." in all_text(at)  # and the page stopped polling
 
     at.button(key=f"jobs_delete_{job_id}").click().run()
@@ -62,4 +63,29 @@ def test_failed_job_shows_failed_stage(data_dir):
     at = open_page(PAGE)
     no_exceptions(at)
     text = all_text(at)
-    assert ":material/error: Failed" in text and ":red[Failed at Transcribing]" in text
+    assert ":material/error: Failed" in text and ":red[Failed at Transcribing:] boom" in text  # and why
+    assert at.button(key=f"jobs_retry_{job_id}")  # no error code recorded: a retry may help
+
+
+def test_retry_only_where_it_can_help(data_dir):
+    from dubbing.errors import ExitCode
+    silent, flaky = queued_job("silent.mp4"), queued_job("flaky.mp4")
+    open_store().update(silent, lambda r: r.update(status="failed", stage="transcribe", error_code=int(ExitCode.SILENT),
+                                                   error="the audio track is silent; there is no speech to dub"))
+    open_store().update(flaky, lambda r: r.update(status="failed", stage="transcribe", error_code=int(ExitCode.TRANSIENT),
+                                                  error="the disk was busy"))
+    at = open_page(PAGE)
+    no_exceptions(at)
+    keys = [b.key for b in at.button]
+    assert f"jobs_retry_{silent}" not in keys and f"jobs_retry_{flaky}" in keys
+    assert "the audio track is silent" in all_text(at)
+
+
+def test_a_cancel_shows_cancelling_until_the_job_stops(data_dir):
+    job_id = queued_job()
+    open_store().update(job_id, lambda r: r.update(status="running", stage="transcribe", cancel_requested=True,
+                                                   message="Transcribing: 40%"))
+    at = open_page(PAGE)
+    no_exceptions(at)
+    assert any("cancelling" in p.proto.text for p in at.get("progress"))
+    assert at.button(key=f"jobs_cancel_{job_id}").disabled  # asked once already

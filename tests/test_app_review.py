@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 
 import pytest
-import streamlit as st
 
 from tests.conftest import shared_media
-from test_app_support import all_text, data_dir, no_exceptions, open_page, poll, values, wait_for  # noqa: F401
+from test_app_support import (all_text, data_dir, edit, editor_key, job_in_review, no_exceptions,  # noqa: F401
+                              open_page, poll, review, values, wait_for)  # data_dir: a fixture
 
 from dubbing import media
 from dubbing.jobs import client
@@ -24,31 +24,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
-    video = shared_media("mp4_en_auto-editor_example.mp4")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DUBBING_DATA_DIR", str(tmp_path_factory.mktemp("data")))
-        st.cache_data.clear()
-        job_id = client.submit(video, "example.mp4", DubSettings(target_language="es", review=True))
-        try:
-            assert wait_for(job_id, ("awaiting_review", "failed"))["status"] == "awaiting_review"
-            yield job_id
-        finally:
-            client.stop_worker()
-
-
-def editor_key(at, job_id):
-    return next(k for k in at.session_state if str(k).startswith(f"review_editor_{job_id}_"))
-
-
-def edit(at, job_id, rows: dict):
-    at.session_state[editor_key(at, job_id)] = {"edited_rows": rows, "added_rows": [], "deleted_rows": []}
-    return at.run()
-
-
-def review(job_id):
-    at = open_page(PAGE, job=job_id)
-    no_exceptions(at)
-    return at
+    yield from job_in_review(tmp_path_factory, shared_media("mp4_en_auto-editor_example.mp4"), "example.mp4")
 
 
 def test_without_a_job_id_the_page_offers_the_jobs(job):
@@ -71,8 +47,8 @@ def test_awaiting_review_shows_the_utterance_table(job):
     text = all_text(at)
     assert "example.mp4" in text and "English → Spanish" in text and "Awaiting review" in text
     frame = at.data_editor[0].value
-    assert list(frame.columns) == ["id", "pick", "start", "end", "speaker", "gender", "text", "translated_text",
-                                   "voice", "speed", "overrun", "muted"]
+    assert list(frame.columns) == ["id", "pick", "status", "muted", "speed", "start", "end", "speaker", "text",
+                                   "translated_text"]
     assert len(frame) >= 3
     assert "banana" in " ".join(frame["text"]).lower()
     assert all(frame["translated_text"].str.len() > 0)
@@ -106,33 +82,43 @@ def test_an_invalid_edit_is_refused_and_kept(job):
     assert "Unsaved edits" in all_text(at)
 
 
+def speakers_key(at, job_id):
+    return next(k for k in at.session_state if str(k).startswith(f"review_speakers_{job_id}_"))
+
+
 def test_rename_a_speaker_and_set_a_voice_for_all_lines(job):
     at = review(job)
     speaker = client.load_document(job).utterances[0].speaker
-    at.text_input(key=f"review_spk_name_{job}").set_value("Narrator")
-    at.button(key="review_rename").click().run()
+    at.session_state[speakers_key(at, job)] = {"edited_rows": {0: {"name": "Narrator"}}, "added_rows": [],
+                                               "deleted_rows": []}
+    at.run()
+    at.button(key="review_speakers_apply").click().run()
     no_exceptions(at)
     doc = client.load_document(job)
     assert doc.speakers[speaker].name == "Narrator"
-    assert "Narrator" in at.selectbox(key=f"review_spk_{job}").format_func(speaker)
+    assert at.data_editor[1].value["name"][0] == "Narrator"
 
-    voices = at.selectbox(key=f"review_spk_voice_{job}_{speaker}").options
+    from dubbing.ui.engines import speech_engine, voice_options
+    voices = voice_options(speech_engine(doc.engines, "auto", doc.target_language), doc.target_language)
     assert len(voices) > 1, "the speech engine lists its voices"
-    choice = at.selectbox(key=f"review_spk_voice_{job}_{speaker}").options[1]
-    at.selectbox(key=f"review_spk_voice_{job}_{speaker}").set_value(choice)
-    at.button(key="review_set_voice").click().run()
+    # Another voice of the speaker's own gender (the voices stage re-matches a voice of the other gender).
+    gender = doc.speakers[speaker].gender
+    choice = next(v for v in sorted(voices) if f"({gender})" in voices[v] and v != doc.speakers[speaker].voice)
+    at.session_state[speakers_key(at, job)] = {"edited_rows": {0: {"voice": choice}}, "added_rows": [],
+                                               "deleted_rows": []}
+    at.run()
+    at.button(key="review_speakers_apply").click().run()
     no_exceptions(at)
     doc = client.load_document(job)
-    assert doc.speakers[speaker].voice
-    assert all(u.voice == "" and doc.voice_of(u) == doc.speakers[speaker].voice
-               for u in doc.utterances if u.speaker == speaker)
+    assert doc.speakers[speaker].voice == choice
+    assert all(u.voice == "" and doc.voice_of(u) == choice for u in doc.utterances if u.speaker == speaker)
 
 
 def test_listen_plays_the_original_of_one_line(job):
     at = review(job)
     audio = at.get("audio")
     assert len(audio) == 1  # the original; no dubbed clip before rendering
-    assert "No speech made for this line yet" in all_text(at)
+    assert "No speech for this line yet" in all_text(at)
 
 
 def test_two_tabs_edit_different_lines_without_losing_either(job):
@@ -197,8 +183,7 @@ def test_preview_renders_the_first_30_seconds(job):
     preview = open_store().job_dir(job) / "preview.mp4"
     assert 25.0 < media.probe(preview).duration < 31.0  # of a 42.5 s video
     at = review(job)
-    assert "Preview (first 30 s)" in all_text(at)
-    assert len(at.get("video")) == 2  # the full dub and the preview
+    assert len(at.get("video")) == 2  # the full dub (at the selected line) and the preview
     assert "Preview (first 30 s) · MP4" in [d.label for d in at.download_button]
 
 

@@ -95,3 +95,39 @@ def poll(at: AppTest, done, timeout: float = 300, every: float = 1.0) -> AppTest
         time.sleep(every)
         at.run()
     return at
+
+
+REVIEW_PAGE = "pages/views/review.py"
+
+
+def job_in_review(tmp_path_factory, video: Path, name: str):
+    """For a module fixture: a job of `video` dubbed up to the review pause in its own data folder
+    (yields its id; the worker is stopped afterwards)."""
+    from dubbing.models import DubSettings
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DUBBING_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+        st.cache_data.clear()
+        job_id = client.submit(video, name, DubSettings(target_language="es", review=True))
+        try:
+            assert wait_for(job_id, ("awaiting_review", "failed"))["status"] == "awaiting_review"
+            yield job_id
+        finally:
+            client.stop_worker()
+
+
+def editor_key(at: AppTest, job_id: str) -> str:
+    """The Review page's lines table (its key changes each time the table is reloaded)."""
+    return next(k for k in at.session_state if str(k).startswith(f"review_editor_{job_id}_"))
+
+
+def edit(at: AppTest, job_id: str, rows: dict) -> AppTest:
+    """Edits typed into the lines table: {row: {column: value}}."""
+    at.session_state[editor_key(at, job_id)] = {"edited_rows": rows, "added_rows": [], "deleted_rows": []}
+    return at.run()
+
+
+def review(job_id: str) -> AppTest:
+    at = open_page(REVIEW_PAGE, job=job_id)
+    no_exceptions(at)
+    return at

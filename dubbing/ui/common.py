@@ -9,6 +9,7 @@ from typing import Any
 import streamlit as st
 
 from ..engines import registry
+from ..errors import ExitCode
 from ..pipeline import STAGE_LABELS  # the words the worker's progress messages use
 
 def run_app() -> None:
@@ -53,6 +54,25 @@ def status_badge(status: str | None) -> str:
     """A coloured badge with an icon, for Markdown."""
     words, icon, color = STATUSES.get(status or "", (status or "unknown", ":material/help:", "gray"))
     return f":{color}-badge[{icon} {words}]"
+
+
+# Failures that come from the input itself: running the same file again gives the same failure.
+INPUT_FAULTS = {ExitCode.NOT_A_VIDEO, ExitCode.CORRUPT_INPUT, ExitCode.NO_AUDIO, ExitCode.NO_VIDEO, ExitCode.SILENT,
+                ExitCode.TOO_BIG, ExitCode.UNSUPPORTED_PAIR}
+
+
+def retry_helps(job: dict[str, Any]) -> bool:
+    """A failed job is worth retrying unless its input is the problem (a cancelled one can always resume)."""
+    try:
+        code = ExitCode(int(job.get("error_code")))
+    except (TypeError, ValueError):
+        return True
+    return code not in INPUT_FAULTS
+
+
+def cancelling(job: dict[str, Any] | None) -> bool:
+    """A cancel was asked for and the job has not stopped yet (its stage is finishing its current step)."""
+    return bool(job) and job.get("status") in ACTIVE and bool(job.get("cancel_requested"))
 
 
 def stage_label(stage: str | None) -> str:
@@ -102,14 +122,17 @@ def fmt_seconds(seconds: float | None) -> str:
 
 
 def job_seconds(job: dict[str, Any]) -> float | None:
-    """Wall time from creation to the end (or to now while it runs, or to its last change while it waits)."""
+    """Machine time: the stages' own seconds (a person's review time is not the job's).
+
+    While it runs, and for a job no stage has reported on: wall time from creation.
+    """
+    worked = sum(float(s.get("seconds") or 0.0) for s in job.get("stages") or [])
+    if worked > 0 and not is_active(job):
+        return worked
     start = _epoch(job.get("created"))
     if start is None:
         return None
-    if is_active(job):
-        end = time.time()
-    else:
-        end = _epoch(job.get("finished")) or _epoch(job.get("updated")) or time.time()
+    end = time.time() if is_active(job) else (_epoch(job.get("finished")) or _epoch(job.get("updated")) or time.time())
     return max(0.0, end - start)
 
 
@@ -148,6 +171,11 @@ def stage_table(job: dict[str, Any]) -> list[dict[str, Any]]:
 
 def progress_block(job: dict[str, Any]) -> None:
     """Progress bar with the current stage and message, and how far along the stages are."""
+    if cancelling(job):
+        # The worker's progress messages keep coming until the stage notices; they must not hide the cancel.
+        st.progress(fraction(job), text=f"Cancelling… (stopping {stage_label(job.get('stage')) or 'the job'})")
+        st.caption("The job stops at the stage's next check; finished stages are kept.")
+        return
     stage = stage_label(job.get("stage"))
     message = job.get("message") or ""
     words = f"{stage}: {message}" if stage and message and message.lower() != stage.lower() else (stage or message)
@@ -157,3 +185,18 @@ def progress_block(job: dict[str, Any]) -> None:
         done = sum(1 for s in stages if s.get("status") in ("done", "skipped"))
         st.caption(f"{done} of {len(stages)} stages done · {status_label(job.get('status')).lower()} for "
                    f"{fmt_seconds(job_seconds(job))}")
+
+
+def warn_before_leaving(dirty: bool) -> None:
+    """Ask the browser to confirm before the tab is closed or reloaded while edits are unsaved.
+
+    (Moving to another page of the app keeps them: the Review page offers them again on return.)
+    """
+    st.iframe("""<script>
+    const w = window.parent;
+    if (!w.__dubbingHooked) {
+      w.__dubbingHooked = true;
+      w.addEventListener('beforeunload', (e) => { if (w.__dubbingUnsaved) { e.preventDefault(); e.returnValue = ''; } });
+    }
+    w.__dubbingUnsaved = %s;
+    </script>""" % ("true" if dirty else "false"), height=1)

@@ -81,7 +81,16 @@ def timing_rows(report: dict[str, Any], stage_label=lambda s: s) -> list[dict[st
     return rows
 
 
-def is_stale(found: dict[str, Path]) -> bool:
-    """Edits were saved after the dubbed video was made."""
-    doc, video = found.get("utterances"), found.get("dubbed_mp4")
-    return bool(doc and video and doc.stat().st_mtime > video.stat().st_mtime + 0.5)
+def download_buttons(job: dict[str, Any], found: dict[str, Path], doc) -> None:
+    """One compact row of downloads; each file is read only when clicked."""
+    import streamlit as st
+
+    names = [n for n in ("dubbed_mp4", "dubbed_audio") if n in found]
+    names += sorted(n for n in found if n.startswith("subtitles_"))
+    names += [n for n in ("preview_mp4", "utterances", "report") if n in found]
+    row = st.container(horizontal=True, gap="small")
+    for name in names:
+        path = found[name]
+        row.download_button(download_label(name, doc.source_language, doc.target_language),
+                            data=lambda p=path: p.read_bytes(), file_name=download_name(job, name, path),
+                            mime=mime(path), key=f"review_dl_{name}", on_click="ignore", icon=":material/download:")

@@ -14,10 +14,11 @@ import pandas as pd
 
 from ..models import GENDERS, Document, Speaker, Utterance
 
-# Row columns in display order; "pick" is the row selection for batch actions, not part of the document.
-COLUMNS = ["id", "pick", "start", "end", "speaker", "gender", "text", "translated_text", "voice",
-           "speed", "overrun", "muted"]
-EDITABLE = {"pick", "start", "end", "speaker", "gender", "text", "translated_text", "voice", "muted"}
+# Row columns in display order; "pick" selects rows (the last one ticked opens below, all of them are
+# re-translated together), "status" says where the line stands; neither is part of the document.
+# Gender and voice belong to the speaker, so they are set in the speakers panel, not per row.
+COLUMNS = ["id", "pick", "status", "muted", "speed", "start", "end", "speaker", "text", "translated_text"]
+EDITABLE = {"pick", "start", "end", "speaker", "text", "translated_text", "muted"}
 READ_ONLY = [c for c in COLUMNS if c not in EDITABLE]
 AUTO_VOICE = "auto"  # the voice cell of a line with no voice yet: one is matched to the speaker's gender
 
@@ -36,18 +37,26 @@ def speaker_keys(doc: Document) -> list[str]:
     return keys + [k for k in doc.speakers if k not in keys]
 
 
-def document_frame(doc: Document) -> pd.DataFrame:
+def document_frame(doc: Document, statuses: dict[int, str] | None = None,
+                   label=lambda s: s) -> pd.DataFrame:
+    statuses = statuses or {}
     rows = [{
-        "id": u.id, "pick": False, "start": u.start, "end": u.end, "speaker": u.speaker,
-        "gender": u.gender, "text": u.text, "translated_text": u.translated_text,
-        "voice": doc.voice_of(u) or AUTO_VOICE, "speed": round(float(u.speed or 1.0), 2), "overrun": bool(u.overrun),
-        "muted": bool(u.muted),
+        "id": u.id, "pick": False, "status": label(statuses.get(u.id, "")), "start": u.start, "end": u.end,
+        "speaker": u.speaker, "text": u.text, "translated_text": u.translated_text,
+        "speed": round(float(u.speed or 1.0), 2), "muted": bool(u.muted),
     } for u in doc.utterances]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def _rows(edited_rows: dict[Any, dict[str, Any]]) -> dict[int, dict[str, Any]]:
     return {int(k): v for k, v in (edited_rows or {}).items()}
+
+
+def newly_picked(row_ids: list[int], edited_rows: dict[Any, dict[str, Any]], seen: list[int]) -> int | None:
+    """The utterance id ticked since `seen` (the ids ticked on the last run), if any."""
+    now = picked_ids(row_ids, edited_rows)
+    fresh = [i for i in now if i not in seen]
+    return fresh[-1] if fresh else None
 
 
 def picked_ids(row_ids: list[int], edited_rows: dict[Any, dict[str, Any]]) -> list[int]:
@@ -139,14 +148,41 @@ def set_speaker_voice(doc: Document, key: str, voice: str) -> int:
     return sum(1 for u in doc.utterances if u.speaker == key)
 
 
-def timeline_frame(doc: Document) -> pd.DataFrame:
+def timeline_frame(doc: Document, statuses: dict[int, str] | None = None, selected: int | None = None) -> pd.DataFrame:
+    """One bar per line; `lane` is the speaker (one lane each), `state` colours the bar."""
+    statuses = statuses or {}
     return pd.DataFrame([{
-        "id": u.id, "speaker": speaker_label(doc, u.speaker), "start": u.start, "end": u.end,
+        "id": u.id, "lane": speaker_label(doc, u.speaker), "start": u.start, "end": u.end,
         "text": u.text, "translation": u.translated_text, "speed": round(float(u.speed or 1.0), 2),
-        "overrun": "overrun" if u.overrun else ("muted" if u.muted else "fits"),
-    } for u in doc.utterances], columns=["id", "speaker", "start", "end", "text", "translation", "speed", "overrun"])
+        "state": statuses.get(u.id) or ("overrun" if u.overrun else ("muted" if u.muted else "voiced")),
+        "selected": u.id == selected,
+    } for u in doc.utterances], columns=["id", "lane", "start", "end", "text", "translation", "speed", "state",
+                                         "selected"])
 
 
 def short_text(text: str, limit: int = 60) -> str:
     text = " ".join((text or "").split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+PERSON_FIELDS = ("start", "end", "speaker", "text", "translated_text", "muted")
+
+
+def changed_elsewhere(base: Document, fresh: Document, row_ids: list[int],
+                      edited_rows: dict[Any, dict[str, Any]]) -> list[int]:
+    """Ids of lines edited here that someone else also changed (or removed) since `base` was loaded.
+
+    Edits of other lines are applied on top of the new version; these would overwrite a change the
+    person never saw, so the save is refused instead.
+    """
+    before = {u.id: u for u in base.utterances}
+    now = {u.id: u for u in fresh.utterances}
+    out = []
+    for row, change in sorted(_rows(edited_rows).items()):
+        if not 0 <= row < len(row_ids) or not set(change) - {"pick"}:
+            continue
+        uid = row_ids[row]
+        a, b = before.get(uid), now.get(uid)
+        if a is None or b is None or any(getattr(a, f) != getattr(b, f) for f in PERSON_FIELDS):
+            out.append(uid)
+    return out

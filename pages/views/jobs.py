@@ -23,34 +23,58 @@ def act(fn, job_id: str, done: str) -> None:
     st.rerun()  # the whole page, so polling starts or stops with the job list
 
 
+@st.cache_data(ttl=300, show_spinner=False)
+def detected_source(job_id: str, updated: float | None) -> str | None:
+    """The language the job found, once it has (the settings may say only "auto")."""
+    doc = client.load_document(job_id)
+    return doc.source_language if doc else None
+
+
 def job_row(job: dict) -> None:
     jid = job["id"]
     settings = job.get("settings") or {}
     status = job.get("status")
     c = st.columns(WIDTHS, vertical_alignment="center")
-    pair = languages.pair_label(settings.get("source_language"), settings.get("target_language"))
+    source = settings.get("source_language")
+    if source in (None, "", languages.AUTO):
+        source = detected_source(jid, job.get("updated")) or source
+    pair = languages.pair_label(source, settings.get("target_language"))
     c[0].markdown(f"**{job.get('original_name', '?')}**  \n:gray[{pair} · {jid}]")
     c[1].markdown(common.status_badge(status))
     stage = common.stage_label(job.get("stage"))
     if status == "failed":
-        c[2].markdown(f":red[Failed at {stage or 'start'}]")
+        reason = common.md_escape(short(job.get("error") or "no reason was recorded"))
+        c[2].markdown(f":red[Failed at {stage or 'start'}:] {reason}", help=job.get("error") or None)
+    elif common.cancelling(job):
+        c[2].progress(common.fraction(job), text=f"cancelling… (stopping {stage or 'the job'})")
     else:
         text = {"awaiting_review": "waiting for your review", "completed": "done",
                 "cancelled": f"stopped at {stage or 'start'}"}.get(status) or stage or "waiting for the worker"
         c[2].progress(common.fraction(job), text=text)
     took = common.fmt_seconds(common.job_seconds(job))
-    c[3].markdown(f"{common.fmt_when(job.get('created'))}  \n:gray[{'running' if status in common.ACTIVE else 'took'} "
-                  f"{took}]")
+    what = "running" if status in common.ACTIVE else "machine time"
+    c[3].markdown(f"{common.fmt_when(job.get('created'))}  \n:gray[{what} {took}]")
     with c[4].container(horizontal=True, horizontal_alignment="right", vertical_alignment="center", gap="small"):
         st.page_link(common.REVIEW_PAGE, label="Open", icon=":material/open_in_new:", query_params={"job": jid})
-        cancellable = status in (*common.ACTIVE, "awaiting_review")
-        if st.button("", icon=":material/stop_circle:", key=f"jobs_cancel_{jid}", disabled=not cancellable,
-                     help="Cancel this job (finished stages are kept)"):
-            act(client.cancel, jid, "Cancel requested")
+        if status == "cancelled" or (status == "failed" and common.retry_helps(job)):
+            if st.button("", icon=":material/replay:", key=f"jobs_retry_{jid}",
+                         help="Resume from the last finished stage" if status == "cancelled"
+                         else "Retry from the failed stage (finished stages are kept)"):
+                act(client.retry, jid, "Queued again")
+        else:
+            cancellable = status in (*common.ACTIVE, "awaiting_review") and not common.cancelling(job)
+            if st.button("", icon=":material/stop_circle:", key=f"jobs_cancel_{jid}", disabled=not cancellable,
+                         help="Cancel this job (finished stages are kept)"):
+                act(client.cancel, jid, "Cancel requested")
         with st.popover("", icon=":material/delete:", help="Delete this job and all of its files"):
             st.write(f"Delete **{job.get('original_name')}** and all its files? This cannot be undone.")
             if st.button("Delete for good", key=f"jobs_delete_{jid}", type="primary"):
                 act(client.delete, jid, "Job deleted")
+
+
+def short(text: str, limit: int = 90) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def job_list(polling: bool) -> None:

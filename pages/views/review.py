@@ -1,36 +1,38 @@
-"""Review: one job's progress, its utterance table, edits, listening, rendering and downloads.
+"""Review: one job's progress, and the reviewer's workbench for its lines.
 
 The job id lives in the URL (?job=<id>), so a reload, a second tab or a server
 restart finds the same job. Edits in the table are applied by utterance id onto
 the document as it is on disk when saved, and are saved before any action that
-needs them (re-translate, approve, re-render), so nothing typed is lost.
+needs them (re-translate, approve, re-render, a structural edit), so nothing typed
+is lost. A copy of unsaved edits outlives the table (leaving the page drops a
+widget's state), so coming back offers them again.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dubbing.errors import DubbingError
+from dubbing.errors import DubbingError, RevisionConflict
 from dubbing.jobs import client
-from dubbing.models import GENDERS, Document, stable_hash
-from dubbing.ui import common, languages, outputs, table
-from dubbing.ui.clips import dubbed_clip, original_clip
-from dubbing.ui.engines import AUTO, speech_engine, voice_label, voice_options
+from dubbing.models import Document, stable_hash
+from dubbing.ui import common, languages, line_pane, outputs, speakers_panel, status, table, timeline
+from dubbing.ui.engines import AUTO, speech_engine, voice_options
 
-st.title("Review")
 
 
 # --- Which job ------------------------------------------------------------------------------------
 def choose_job() -> None:
+    st.title("Review")
     jobs = client.list_jobs()
     if not jobs:
         st.info("There are no jobs yet.", icon=":material/inbox:")
         st.page_link(common.NEW_PAGE, label="Start a new dub", icon=":material/add_circle:")
         st.stop()
+    # The job waiting for a person comes first: that is the one a reviewer is here for.
+    jobs = sorted(jobs, key=lambda j: j.get("status") != "awaiting_review")
     labels = {j["id"]: f"{j.get('original_name')} · {common.status_label(j.get('status'))} · "
                        f"{common.fmt_when(j.get('created'))}" for j in jobs}
     jid = st.selectbox("Pick a job to review", list(labels), format_func=labels.get, key="review_pick")
@@ -45,6 +47,7 @@ if job_id is None:
     choose_job()
 job = client.get(job_id)
 if job is None:
+    st.title("Review")
     st.error(f"There is no job '{job_id}': it may have been deleted, or the link is mistyped. "
              "Open the Jobs page to pick one.", icon=":material/error:")
     st.page_link(common.JOBS_PAGE, label="Go to Jobs", icon=":material/list_alt:")
@@ -53,24 +56,24 @@ if job is None:
 settings = job.get("settings") or {}
 doc = client.load_document(job_id)
 source = doc.source_language if doc else settings.get("source_language")
-st.markdown(f"### {job.get('original_name')}")
+st.markdown(f"## Review · {common.md_escape(job.get('original_name') or '')}")
 st.caption(f"{languages.pair_label(source, settings.get('target_language'))} · "
            f"{common.status_badge(job.get('status'))} · created {common.fmt_when(job.get('created'))} · job {job_id}")
 
 
-def refresh_job(status: str) -> None:
+def refresh_job(status_now: str) -> None:
     """While the job is queued or running: its progress, polled once a second without rerunning the page."""
     current = client.get(job_id)
-    if current is None or current.get("status") != status:
+    if current is None or current.get("status") != status_now:
         st.rerun()  # finished, paused for review, failed or deleted: redraw the whole page once
     common.progress_block(current)
-    if st.button("Cancel this job", key="review_cancel"):
+    if st.button("Cancel this job", key="review_cancel", disabled=common.cancelling(current)):
         try:
             client.cancel(job_id)
         except DubbingError as exc:
             common.show_error(exc)
         else:
-            st.toast("Cancel requested; the job stops at the next safe point.")
+            st.rerun(scope="fragment")  # show "Cancelling…" at once
     stages = common.stage_table(current)
     if stages:
         with st.expander("Stages"):
@@ -80,6 +83,8 @@ def refresh_job(status: str) -> None:
 # The table is built from a snapshot of the document, so that row positions in the
 # editor's delta keep meaning the same utterances while the file on disk changes.
 VER, SNAP, STASH = f"review_ver_{job_id}", f"review_snap_{job_id}", f"review_stash_{job_id}"
+UNDO, SEEN, LINE = f"review_undo_{job_id}", f"review_seen_{job_id}", f"review_line_{job_id}"
+CONFLICT, GOTO = f"review_conflict_{job_id}", f"review_goto_{job_id}"
 ver = st.session_state.setdefault(VER, 0)
 editor_key = f"review_editor_{job_id}_{ver}"
 
@@ -92,16 +97,29 @@ def reload_table() -> None:
     """Start the table afresh from the file (after a save or an action)."""
     st.session_state[VER] = st.session_state.get(VER, 0) + 1
     st.session_state.pop(SNAP, None)
+    st.session_state.pop(SEEN, None)
 
 
-status = job.get("status")
-if status in common.ACTIVE:
-    if table.has_document_edits(edited_rows()) and SNAP in st.session_state:
+def stash_edits() -> None:
+    """Keep a copy of the unsaved edits outside the table's widget state, which dies when the page is left.
+
+    The copy goes only when they are saved or discarded, never because the table came back empty.
+    """
+    rows = edited_rows()
+    snap_now = st.session_state.get(SNAP)
+    if table.has_document_edits(rows) and snap_now:
+        st.session_state[STASH] = {"row_ids": [u["id"] for u in snap_now["doc"]["utterances"]],
+                                   "edited_rows": {k: {c: v for c, v in ch.items() if c != "pick"}
+                                                   for k, ch in rows.items() if set(ch) - {"pick"}}}
+
+
+status_now = job.get("status")
+if status_now in common.ACTIVE:
+    if table.has_document_edits(edited_rows()):
         # Another tab started a render under unsaved edits: keep them until the job is editable again.
-        st.session_state[STASH] = {"row_ids": [u["id"] for u in st.session_state[SNAP]["doc"]["utterances"]],
-                                   "edited_rows": edited_rows()}
+        stash_edits()
         reload_table()
-    st.fragment(run_every=common.POLL_SECONDS)(refresh_job)(status)
+    st.fragment(run_every=common.POLL_SECONDS)(refresh_job)(status_now)
     st.stop()
 
 
@@ -116,17 +134,21 @@ def retry_button(label: str) -> None:
             st.rerun()
 
 
-if status == "failed":
+if status_now == "failed":
     st.error(f"This job failed at “{common.stage_label(job.get('stage')) or 'start'}”: "
              f"{common.md_escape(job.get('error') or 'no reason was recorded')}", icon=":material/error:")
-    st.markdown("If the message names something to fix (an engine, a model, disk space), fix it and retry: "
-                "finished stages are kept. If the video itself is the problem, start a new dub with another file.")
-    retry_button("Retry from the failed stage")
+    if common.retry_helps(job):
+        st.markdown("If the message names something to fix (an engine, a model, disk space), fix it and retry: "
+                    "finished stages are kept.")
+        retry_button("Retry from the failed stage")
+    else:
+        st.markdown("The video itself is the problem, so running it again would fail the same way: "
+                    "start a new dub with another file.")
     if job.get("stages"):
         st.dataframe(pd.DataFrame(common.stage_table(job)), hide_index=True)
     st.page_link(common.NEW_PAGE, label="Start a new dub", icon=":material/add_circle:")
     st.stop()
-if status == "cancelled":
+if status_now == "cancelled":
     st.warning("This job was cancelled. Resume it, delete it on the Jobs page, or start a new dub.",
                icon=":material/cancel:")
     retry_button("Resume")
@@ -151,6 +173,7 @@ if snap is None or (snap["hash"] != disk_hash and not table.has_document_edits(e
     snap = st.session_state[SNAP] = {"hash": disk_hash, "doc": doc.to_dict()}
 base = Document.from_dict(snap["doc"])
 row_ids = [u.id for u in base.utterances]
+statuses = status.line_statuses(job_dir, doc)
 
 
 def job_busy() -> bool:
@@ -163,7 +186,55 @@ def job_busy() -> bool:
     return False
 
 
-def save_pending() -> bool:
+def show_save_error(exc: Exception, *, rerun: bool = True) -> None:
+    if isinstance(exc, RevisionConflict):
+        st.session_state[CONFLICT] = str(getattr(exc, "message", exc))
+        if rerun:
+            st.rerun()  # the message sits above the table
+    else:
+        common.show_error(exc)
+
+
+def remember(before: Document | None) -> None:
+    """Keep the document as it was before an edit, for Undo (the last 20 in this session)."""
+    if before is not None:
+        stack = st.session_state.setdefault(UNDO, [])
+        stack.append(before.to_dict())
+        del stack[:-20]
+
+
+def save(new_doc: Document) -> None:
+    """Save a whole document (on the revision it was loaded at), remembering the one it replaces for Undo."""
+    before = client.load_document(job_id)
+    client.save_document(job_id, new_doc)
+    remember(before)
+
+
+def structural(op: str, done: str, *, in_callback: bool = False, **args) -> None:
+    """One edit from dubbing.edits through the runner (which gives a new speaker a gender and a voice, and
+    queues the translation of new lines), based on the revision this page shows."""
+    had_edits = table.has_document_edits(edited_rows())
+
+    def apply() -> None:
+        before = client.load_document(job_id)
+        base_revision = before.revision if had_edits else snap["doc"].get("revision", before.revision)
+        result = client.edit(job_id, op, base_revision=base_revision, **args)
+        remember(before)
+        if result.created:
+            st.session_state[GOTO] = result.created[0]
+    run_action(apply, done, in_callback=in_callback)
+
+
+def retranslate_edited() -> int:
+    """Queue the re-translation of lines whose original was edited (so the reviewer sees it before voicing)."""
+    current = client.load_document(job_id)
+    ids = status.out_of_date(status.line_statuses(job_dir, current)) if current else []
+    if ids:
+        client.retranslate(job_id, ids)
+    return len(ids)
+
+
+def save_pending(*, in_callback: bool = False) -> bool:
     """Save the table's edits onto the current file; False (with the reasons shown) when they cannot be saved."""
     rows = edited_rows()
     if not table.has_document_edits(rows):
@@ -171,6 +242,13 @@ def save_pending() -> bool:
     if job_busy():
         return False
     fresh = client.load_document(job_id) or base
+    clashes = table.changed_elsewhere(base, fresh, row_ids, rows)
+    if clashes:
+        st.session_state[CONFLICT] = (f"line(s) {', '.join(map(str, clashes))} changed since you opened them; "
+                                      "your edits are kept until you reload")
+        if not in_callback:
+            st.rerun()  # the message sits above the table
+        return False
     new_doc, problems = table.apply_edits(fresh, row_ids, rows)
     if problems:
         st.error("Not saved; fix these in the table and save again:\n\n"
@@ -178,79 +256,85 @@ def save_pending() -> bool:
                  icon=":material/error:")
         return False
     try:
-        client.save_document(job_id, new_doc)
+        save(new_doc)
     except DubbingError as exc:
-        common.show_error(exc)
+        show_save_error(exc, rerun=not in_callback)
         return False
+    st.session_state.pop(STASH, None)
     return True
 
 
-def change_document(change, done: str) -> None:
-    """Save the table's edits, then `change(doc) -> (doc, problems)` on the current file, and save that."""
-    def apply() -> None:
-        new_doc, problems = change(client.load_document(job_id))
-        if problems:
-            raise DubbingError("; ".join(problems))
-        client.save_document(job_id, new_doc)
-    run_action(apply, done)
+def run_action(fn, done: str, *, in_callback: bool = False) -> None:
+    """Save edits, then run `fn` (queue an action on the job, or change the document); errors are shown.
 
-
-def run_action(fn, done: str) -> None:
-    """Save edits, then run `fn` (queue an action on the job, or change the document); errors are shown."""
-    if not save_pending() or job_busy():
+    From a button's callback (which runs before the page is drawn) the page needs no second run.
+    """
+    if not save_pending(in_callback=in_callback) or job_busy():
         return
     try:
         fn()
     except DubbingError as exc:
-        common.show_error(exc)
+        show_save_error(exc, rerun=not in_callback)
         return
     reload_table()
     st.toast(done)
-    st.rerun()
+    if not in_callback:
+        st.rerun()
 
 
-# --- Video and downloads ----------------------------------------------------------------------------
-def show_result() -> None:
-    st.subheader("Result")
-    subtitles = outputs.subtitle_files(found, "vtt") or outputs.subtitle_files(found, "srt")
-    subs = {languages.name(lang): str(path) for lang, path in subtitles.items()}
-    v1, v2 = st.columns(2)
-    if "dubbed_mp4" in found:
-        v1.markdown("**Dubbed video**")
-        v1.video(str(found["dubbed_mp4"]), subtitles=subs or None)
-    else:
-        v1.info("The dubbed video appears here once it is rendered.", icon=":material/movie:")
-    if "preview_mp4" in found:
-        v2.markdown("**Preview (first 30 s)**")
-        v2.video(str(found["preview_mp4"]))
+def change_document(change, done: str) -> None:
+    """Save the table's edits, then `change(doc) -> (doc, problems)` on the current file, and save that.
 
-    names = [n for n in ("dubbed_mp4", "dubbed_audio") if n in found]
-    names += sorted(n for n in found if n.startswith("subtitles_"))
-    names += [n for n in ("preview_mp4", "utterances", "report") if n in found]
-    if names:
-        st.markdown("**Downloads**")
-        cols = st.columns(4)
-        for i, name in enumerate(names):
-            path = found[name]
-            # A callable: the file is read only when someone clicks, not on every rerun.
-            cols[i % 4].download_button(
-                outputs.download_label(name, base.source_language, base.target_language),
-                data=lambda p=path: p.read_bytes(), file_name=outputs.download_name(job, name, path),
-                mime=outputs.mime(path), key=f"review_dl_{name}", on_click="ignore", width="stretch")
+    A change that leaves an edited original is re-translated at once, so the new translation is on
+    screen before anything is voiced.
+    """
+    def apply() -> None:
+        new_doc, problems = change(client.load_document(job_id))
+        if problems:
+            raise DubbingError("; ".join(problems))
+        save(new_doc)
+        retranslate_edited()
+    run_action(apply, done)
 
 
-# --- The utterance table --------------------------------------------------------------------------
-tts_engine = speech_engine(base.engines, settings.get("tts") or AUTO, base.target_language)
-voices = voice_options(tts_engine, base.target_language)
-in_use = {base.voice_of(u) for u in base.utterances} | {s.voice for s in base.speakers.values()}
-voice_values = list(voices) + sorted(v for v in in_use if v and v not in voices)
-speaker_keys = table.speaker_keys(base)
+def undo() -> None:
+    stack = st.session_state.get(UNDO) or []
+    if not stack:
+        return
+    previous = Document.from_dict(stack[-1])
+
+    def apply() -> None:
+        current = client.load_document(job_id)
+        client.save_document(job_id, _on_current_revision(previous, current))
+        stack.pop()
+    run_action(apply, "Undone")
+
+
+def _on_current_revision(old: Document, current: Document | None) -> Document:
+    """The old content, saved as a new revision on top of the current file (a save must name its base)."""
+    if current is not None:
+        old.revision = current.revision
+    return old
+
+
+# --- Messages about the job as a whole -------------------------------------------------------------
+conflict = st.session_state.get(CONFLICT)
+if conflict:
+    c1, c2 = st.columns([5, 1], vertical_alignment="center")
+    c1.error(f"Someone else changed this job: reload. ({common.md_escape(conflict.removeprefix('someone else changed this job: reload '))})",
+             icon=":material/sync_problem:")
+    if c2.button("Reload", key="review_conflict_reload", type="primary"):
+        st.session_state.pop(CONFLICT, None)
+        st.session_state.pop(STASH, None)
+        reload_table()
+        st.rerun()
 
 stash = st.session_state.get(STASH)
-if stash:
+if stash and not table.has_document_edits(edited_rows()):
     c1, c2, c3 = st.columns([5, 1, 1], vertical_alignment="center")
-    c1.warning(f"You had unsaved edits on {len(stash['edited_rows'])} line(s) when this job started processing "
-               "(from another tab). Apply them to the current version?", icon=":material/history:")
+    c1.warning(f"You have unsaved edits on {len(stash['edited_rows'])} line(s) from before (you left the page, "
+               "or the job was processed from another tab). Apply them to the current version?",
+               icon=":material/history:")
     if c2.button("Apply them", key="review_stash_apply", type="primary"):
         st.session_state.pop(STASH, None)
         change_document(lambda d: table.apply_edits(d, stash["row_ids"], stash["edited_rows"]), "Edits applied")
@@ -264,141 +348,108 @@ if snap["hash"] != disk_hash:
     c1.warning("This job changed since you started editing (another tab, a re-translation or a render). "
                "Saving applies your edits, line by line, on top of the new version.", icon=":material/merge:")
     if c2.button("Discard my edits", key="review_discard"):
+        st.session_state.pop(STASH, None)
         reload_table()
         st.rerun()
 
 if job.get("error"):  # the last action (a re-translation, a render) failed; the job itself is still usable
     st.warning(f"The last action did not finish: {common.md_escape(job['error'])}", icon=":material/warning:")
-if status == "awaiting_review":
+stale_lines = [uid for uid, s in statuses.items() if s in (status.NEEDS_VOICING, status.OUT_OF_DATE)]
+if status_now == "awaiting_review":
     st.info("Check the transcript and translation, then **Approve and render** to make the voices.",
             icon=":material/rate_review:")
-elif status == "completed" and outputs.is_stale(found):
-    st.warning("Edits were saved after the video was made: **Re-render changes** to update it.",
-               icon=":material/autorenew:")
-if status == "completed":
-    show_result()
+elif status_now == "completed" and stale_lines:
+    st.warning(f"{len(stale_lines)} line(s) changed after the video was made: **Re-render changes** to "
+               "update it.", icon=":material/autorenew:")
 
-st.subheader(f"Utterances ({len(base.utterances)})")
-st.caption("Double-click a cell to edit. Tick rows in the first column to re-translate them. "
-           "Overrun marks lines that did not fit their slot even when sped up.")
-frame = table.document_frame(base)
+# --- Timeline, linked with the table and the line below ----------------------------------------------
+selected = st.session_state.pop(GOTO, None) or st.session_state.get(LINE)
+if selected not in row_ids:
+    selected = row_ids[0] if row_ids else None
+newly = table.newly_picked(row_ids, edited_rows(), st.session_state.get(SEEN, []))
+st.session_state[SEEN] = table.picked_ids(row_ids, edited_rows())
+if newly is not None:
+    selected = newly
+st.session_state[LINE] = selected
+
+if base.utterances:
+    timeline.show(base, statuses, selected, key=f"review_timeline_{job_id}", line_key=LINE)
+
+# --- The utterance table --------------------------------------------------------------------------
+st.subheader(f"Lines ({len(base.utterances)})")
+st.caption("Double-click a cell to edit. Tick a row's box to open it below (and pick it for re-translation); "
+           "click a bar in the timeline to do the same.")
+frame = table.document_frame(base, statuses if snap["hash"] == disk_hash else status.line_statuses(job_dir, base),
+                             status.label)
 st.data_editor(
     frame, key=editor_key, num_rows="fixed", hide_index=True, disabled=table.READ_ONLY, width="stretch",
     column_order=table.COLUMNS,
     column_config={
-        "id": st.column_config.NumberColumn("#", width=40, pinned=True),
-        "pick": st.column_config.CheckboxColumn("✓", width=46, pinned=True,
-                                                help="Pick rows for “Re-translate picked rows”"),
-        "start": st.column_config.NumberColumn("Start", format="%.2f", min_value=0.0, step=0.01, width=72),
-        "end": st.column_config.NumberColumn("End", format="%.2f", min_value=0.0, step=0.01, width=72),
+        "id": st.column_config.NumberColumn("#", width=36, pinned=True),
+        "pick": st.column_config.CheckboxColumn("✓", width=36, pinned=True,
+                                                help="Open this line below; picked lines can be re-translated"),
+        "status": st.column_config.TextColumn("Status", width=125, help="Where this line stands"),
+        "start": st.column_config.NumberColumn("Start", format="%.2f", min_value=0.0, step=0.01, width=60),
+        "end": st.column_config.NumberColumn("End", format="%.2f", min_value=0.0, step=0.01, width=60),
         "speaker": st.column_config.SelectboxColumn(
-            "Speaker", options=speaker_keys, required=True, width=115,
+            "Speaker", options=table.speaker_keys(base), required=True, width=105,
             format_func=lambda k: table.speaker_label(base, k)),
-        "gender": st.column_config.SelectboxColumn("Gender", options=list(GENDERS), required=True, width=90),
-        "text": st.column_config.TextColumn("Original", width=220),
-        "translated_text": st.column_config.TextColumn("Translation", width=250),
-        "voice": st.column_config.SelectboxColumn(
-            "Voice", options=[table.AUTO_VOICE] + voice_values, width=140,
-            format_func=lambda v: voice_label(voices, v)),
-        "speed": st.column_config.NumberColumn("Speed", format="%.2f×", width=70,
+        "text": st.column_config.TextColumn("Original", width=270),
+        "translated_text": st.column_config.TextColumn("Translation", width=300),
+        "speed": st.column_config.NumberColumn("Speed", format="%.2f×", width=58,
                                                help="How much the speech was sped up to fit"),
-        "overrun": st.column_config.CheckboxColumn("Overrun", width=80,
-                                                   help="Still too long for its slot at the fastest speed"),
-        "muted": st.column_config.CheckboxColumn("Mute", width=64, help="Keep the original audio for this line"),
+        "muted": st.column_config.CheckboxColumn("Mute", width=66, help="Keep the original audio for this line"),
     },
 )
 
 dirty = table.has_document_edits(edited_rows())
+stash_edits()
 picked = table.picked_ids(row_ids, edited_rows())
+out_of_date = status.out_of_date(statuses)
 bar = st.container(horizontal=True, vertical_alignment="center", gap="small")
-if bar.button("Save edits", key="review_save", disabled=not dirty, type="primary" if dirty else "secondary"):
-    if save_pending():
-        reload_table()
-        st.toast("Edits saved")
-        st.rerun()
+bar.button("Save edits", key="review_save", disabled=not dirty, icon=":material/save:",
+           help="Save the table; an edited original is translated again at once",
+           on_click=lambda: run_action(retranslate_edited, "Edits saved", in_callback=True))
+if bar.button("Undo", key="review_undo", icon=":material/undo:", disabled=not st.session_state.get(UNDO),
+              help="Put back the lines as they were before your last saved edit"):
+    undo()
 if bar.button(f"Re-translate picked ({len(picked)})", key="review_retranslate", disabled=not picked,
               help="Machine-translate the picked lines again from their original text"):
     run_action(lambda: client.retranslate(job_id, picked), f"Re-translating {len(picked)} line(s)")
-if status == "awaiting_review":
-    if bar.button("Approve and render", key="review_approve", type="primary"):
+if out_of_date and bar.button(f"Translate {len(out_of_date)} edited line(s)", key="review_translate_stale",
+                              help="Their original was edited after they were translated"):
+    run_action(lambda: client.retranslate(job_id, out_of_date), "Translating")
+if status_now == "awaiting_review":
+    if bar.button("Approve and render", key="review_approve", type="primary", icon=":material/check:",
+                  disabled=bool(out_of_date),
+                  help="Translate the edited lines first" if out_of_date else "Make the voices and the video"):
         run_action(lambda: client.approve(job_id), "Rendering the dub")
 else:
-    stale = dirty or outputs.is_stale(found) or "dubbed_mp4" not in found
+    stale = dirty or bool(stale_lines) or "dubbed_mp4" not in found
     if bar.button("Re-render changes", key="review_rerender", type="primary" if stale else "secondary",
                   help="Re-make only the lines that changed, then the mix, video and subtitles"):
         run_action(lambda: client.rerender(job_id), "Re-rendering what changed")
 if bar.button("Preview first 30 s", key="review_preview",
               help="Render only the first ~30 seconds to preview.mp4, for a quick look"):
     run_action(lambda: client.rerender(job_id, preview=True), "Rendering a 30 s preview")
-bar.caption(":orange[Unsaved edits: they are saved before any action.]" if dirty else "No unsaved edits.")
+bar.caption(":orange[Unsaved edits: save them before leaving this page (they are saved before any action).]"
+            if dirty else "No unsaved edits.")
+common.warn_before_leaving(dirty)
 
-# --- Speakers ---------------------------------------------------------------------------------------
-with st.expander("Speakers: rename, or set a voice for all of a speaker's lines"):
-    counts = {k: sum(1 for u in base.utterances if u.speaker == k) for k in speaker_keys}
-    st.dataframe(pd.DataFrame([{
-        "Speaker": table.speaker_label(base, k), "Id": k, "Lines": counts[k],
-        "Gender": base.speakers[k].gender if k in base.speakers else "",
-        "Voice": voice_label(voices, base.speakers[k].voice) if k in base.speakers else "",
-    } for k in speaker_keys]), hide_index=True)
-    s1, s2, s3 = st.columns([1, 1, 1])
-    who = s1.selectbox("Speaker", speaker_keys, key=f"review_spk_{job_id}",
-                       format_func=lambda k: table.speaker_label(base, k))
-    new_name = s2.text_input("New name", key=f"review_spk_name_{job_id}", placeholder="e.g. Narrator")
-    if s2.button("Rename", key="review_rename", disabled=not who):
-        change_document(lambda d: (d, table.rename_speaker(d, who, new_name)), f"Renamed to {new_name.strip()}")
-    current_voice = base.speakers[who].voice if who in base.speakers else ""
-    voice_choices = [""] + voice_values  # "": matched to the speaker's gender when voices are made
-    new_voice = s3.selectbox("Voice for all their lines", voice_choices, key=f"review_spk_voice_{job_id}_{who}",
-                             index=voice_choices.index(current_voice) if current_voice in voice_choices else 0,
-                             format_func=lambda v: voice_label(voices, v))
-    if s3.button("Use this voice", key="review_set_voice", disabled=not who):
-        def use_voice(d: Document) -> tuple[Document, list[str]]:
-            table.set_speaker_voice(d, who, new_voice)
-            return d, []
-        change_document(use_voice, f"{table.speaker_label(base, who)} now speaks in {voice_label(voices, new_voice)}")
+# --- The selected line: full text, listening, the video there, structural edits ----------------------
+if selected is not None:
+    line_pane.show(job_dir, base, found, statuses, LINE, structural)
 
-# --- Listen -----------------------------------------------------------------------------------------
-with st.expander("Listen to one utterance", expanded=False):
-    if base.utterances:
-        by_id = {u.id: u for u in base.utterances}
-        uid = st.selectbox(
-            "Utterance", row_ids, key=f"review_listen_{job_id}",
-            format_func=lambda i: f"#{i} · {by_id[i].start:.2f}–{by_id[i].end:.2f} s · "
-                                  f"{table.speaker_label(base, by_id[i].speaker)}: {table.short_text(by_id[i].text)}")
-        utt = by_id[uid]
-        l1, l2 = st.columns(2)
-        l1.markdown(f"**Original** ({languages.name(base.source_language)})  \n{utt.text}")
-        orig = original_clip(job_dir, utt)
-        if orig:
-            l1.audio(orig, format="audio/wav")
-        else:
-            l1.caption("The original audio is not available.")
-        l2.markdown(f"**Dubbed** ({languages.name(base.target_language)})  \n{utt.translated_text}")
-        clip = dubbed_clip(job_dir, utt)
-        if clip:
-            l2.audio(str(clip), format="audio/wav")
-            if utt.overrun:
-                l2.caption(f":orange[Overruns its slot by {utt.overrun_seconds:.2f} s even at {utt.speed:.2f}×.]")
-        else:
-            l2.caption("No speech made for this line yet: approve and render (or re-render) first.")
+# --- Speakers --------------------------------------------------------------------------------------
+tts_engine = speech_engine(base.engines, settings.get("tts") or AUTO, base.target_language)
+speakers_panel.show(job_id, base, voice_options(tts_engine, base.target_language), change_document, run_action)
 
-# --- Timeline ---------------------------------------------------------------------------------------
-st.subheader("Timeline")
-tl = table.timeline_frame(base)
-if not tl.empty:
-    chart = alt.Chart(tl).mark_bar(cornerRadius=3, height=18).encode(
-        x=alt.X("start:Q", title="seconds", scale=alt.Scale(domain=[0, max(base.duration, float(tl["end"].max()))])),
-        x2="end:Q",
-        y=alt.Y("speaker:N", title=None),
-        color=alt.Color("overrun:N", title=None, scale=alt.Scale(
-            domain=["fits", "overrun", "muted"], range=["#4c78a8", "#e45756", "#bab0ac"])),
-        tooltip=["id", "speaker", alt.Tooltip("start:Q", format=".2f"), alt.Tooltip("end:Q", format=".2f"),
-                 "text", "translation", "speed"],
-    ).properties(height=max(90, 45 * tl["speaker"].nunique()))
-    st.altair_chart(chart, width="stretch")
-
-if status != "completed":
-    show_result()
+# --- Results, import, timings ----------------------------------------------------------------------
+if found:
+    with st.expander(f"Downloads ({len(found)})" + (" and the 30 s preview" if "preview_mp4" in found else "")):
+        outputs.download_buttons(job, found, base)
+        if "preview_mp4" in found:
+            st.video(str(found["preview_mp4"]), width=480)
 
 with st.expander("Import an edited utterances JSON"):
     st.caption("Upload an utterances.json downloaded from this job and edited elsewhere; it replaces the current "
@@ -427,9 +478,10 @@ with st.expander("Import an edited utterances JSON"):
             elif st.button(f"Replace {len(base.utterances)} lines with the {len(imported.utterances)} imported",
                            key="review_import_apply", type="primary") and not job_busy():
                 try:
-                    client.save_document(job_id, imported, base_revision=base.revision)
+                    imported.revision = base.revision  # replaces what this page shows; refused if that moved on
+                    save(imported)
                 except DubbingError as exc:
-                    common.show_error(exc)
+                    show_save_error(exc)
                 else:
                     st.session_state[f"review_import_gen_{job_id}"] = gen + 1
                     reload_table()

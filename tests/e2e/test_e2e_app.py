@@ -14,6 +14,7 @@ import pytest
 
 pytest.importorskip("pytest_playwright", reason="pip install playwright pytest-playwright (never `playwright install`)")
 from playwright.sync_api import Page, expect  # noqa: E402
+from grid import edit_cell  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -21,8 +22,8 @@ REPO = Path(__file__).resolve().parents[2]
 MEDIA = REPO.parent / "shared" / "media"
 CLIP = "mp4_en_jordimas_selfie.mp4"
 EDITED = "Hola desde el navegador, esta es mi prueba."
-# Data editor columns, left to right: #, pick, start, end, speaker, gender, original, translation, ...
-TRANSLATION_COLUMN = 7
+# Data editor columns, left to right: #, pick, status, mute, speed, start, end, speaker, original, translation
+TRANSLATION_COLUMN = 9
 
 
 def media(name: str) -> Path:
@@ -39,21 +40,6 @@ def upload(page: Page, path: Path) -> None:
 def choose(page: Page, label: str, option: str) -> None:
     page.get_by_test_id("stSelectbox").filter(has_text=label).click()
     page.get_by_role("option", name=option, exact=True).click()
-
-
-def edit_cell(page: Page, column: int, row: int, text: str) -> None:
-    """The grid is a canvas: select the row's first cell, move right with the keyboard, edit in the overlay."""
-    grid = page.get_by_test_id("stDataFrame").first
-    box = grid.bounding_box()
-    header, row_height = 35, 35
-    page.mouse.click(box["x"] + 15, box["y"] + header + row_height * row + row_height / 2)
-    for _ in range(column):
-        page.keyboard.press("ArrowRight")
-    page.keyboard.press("Enter")
-    editor = page.locator("#portal textarea")
-    editor.wait_for(timeout=10_000)
-    editor.fill(text)
-    page.keyboard.press("Enter")
 
 
 def probe(path: Path) -> dict:
@@ -109,7 +95,7 @@ def test_dub_review_edit_approve_play_and_download(app, page: Page, shot, downlo
     for attempt in range(2):
         edit_cell(page, TRANSLATION_COLUMN, 0, EDITED)
         # The server has the edit once the page says so (not to be confused with "No unsaved edits.").
-        expect(page.get_by_text("Unsaved edits: they are saved before any action.")).to_be_visible(timeout=15_000)
+        expect(page.get_by_text("Unsaved edits: save them before leaving")).to_be_visible(timeout=15_000)
         page.get_by_role("button", name="Save edits").click()
         expect(page.get_by_text("No unsaved edits.")).to_be_visible(timeout=15_000)
         saved = json.loads(doc_path.read_text())["utterances"][0]
@@ -122,8 +108,8 @@ def test_dub_review_edit_approve_play_and_download(app, page: Page, shot, downlo
     assert changed == {"translated_text": EDITED}, f"the grid edit landed elsewhere: {changed}"
     page.get_by_role("button", name="Approve and render").click()
 
-    expect(page.get_by_test_id("stVideo").first).to_be_visible(timeout=240_000)
-    expect(page.get_by_text("Completed").first).to_be_visible()
+    expect(page.get_by_text("Completed").first).to_be_visible(timeout=240_000)
+    expect(page.get_by_test_id("stVideo").first).to_be_visible()  # the dub, at the selected line
     doc = json.loads((job_dir / "utterances.json").read_text())
     assert doc["utterances"][0]["translated_text"] == EDITED
     assert doc["utterances"][0]["clip"], "the edited line was spoken"
@@ -134,11 +120,8 @@ def test_dub_review_edit_approve_play_and_download(app, page: Page, shot, downlo
     duration = page.evaluate("() => document.querySelector('video').duration")
     assert 9.0 < duration < 11.0
     shot(page, "06_review_completed")
-    page.get_by_text("Listen to one utterance").click()
-    page.get_by_text("Speakers: rename, or set a voice").click()
-    expect(page.get_by_test_id("stAudio")).to_have_count(2, timeout=15_000)  # original and dubbed line
-    shot(page, "06b_review_listen_and_speakers")
-
+    expect(page.get_by_test_id("stAudio")).to_have_count(2, timeout=15_000)  # the selected line: original, dubbed
+    page.get_by_text("Downloads (").click()
     with page.expect_download(timeout=60_000) as info:
         page.get_by_role("button", name="Dubbed video · MP4").click()
     saved = downloads / info.value.suggested_filename
