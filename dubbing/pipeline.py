@@ -35,6 +35,14 @@ ANALYSIS_STAGES = STAGES[: STAGES.index(REVIEW_AFTER) + 1]
 RENDER_STAGES = STAGES[STAGES.index(REVIEW_AFTER):]
 PREVIEW_SECONDS = 30.0
 
+# What a person reads for each stage, and each stage's rough share of a dub's time on CPU
+# (for one overall percentage).
+STAGE_LABELS = {"probe": "Checking the video", "diarize": "Finding speakers", "transcribe": "Transcribing",
+                "gender": "Telling voices apart", "translate": "Translating", "voices": "Choosing voices",
+                "synthesize": "Synthesizing speech", "mix": "Mixing and rendering", "subtitles": "Writing subtitles"}
+STAGE_WEIGHTS = {"probe": 1, "diarize": 12, "transcribe": 30, "gender": 2, "translate": 6,
+                 "voices": 1, "synthesize": 30, "mix": 12, "subtitles": 1}
+
 ProgressFn = Callable[[str, float, str], None]
 
 

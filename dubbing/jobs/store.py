@@ -23,16 +23,9 @@ from typing import Any, Callable, Iterator
 
 import diskcache
 
-QUEUED, RUNNING, AWAITING_REVIEW = "queued", "running", "awaiting_review"
-COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"
-STATUSES = (QUEUED, RUNNING, AWAITING_REVIEW, COMPLETED, FAILED, CANCELLED)
-FINISHED = (COMPLETED, FAILED, CANCELLED)
-
-# Status of one stage inside a job record.
-PENDING, DONE = "pending", "done"
-
-# What the worker does with a queued job.
-RUN, RENDER, PREVIEW, RETRANSLATE = "run", "render", "preview", "retranslate"
+# The states live in states.py; re-exported here because every caller reads them as `store.X`.
+from .states import (AWAITING_REVIEW, CANCELLED, COMPLETED, DONE, FAILED, FINISHED, PENDING, PREVIEW,  # noqa: F401
+                     QUEUED, RENDER, RETRANSLATE, RUN, RUNNING, STATUSES)
 
 HEARTBEAT_SECONDS = 2.0
 HEARTBEAT_STALE_SECONDS = 10.0

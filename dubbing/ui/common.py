@@ -9,7 +9,7 @@ from typing import Any
 import streamlit as st
 
 from ..engines import registry
-from ..jobs.worker import STAGE_LABELS  # the words the worker's progress messages use
+from ..pipeline import STAGE_LABELS  # the words the worker's progress messages use
 
 def run_app() -> None:
     """Run app.py (its navigation picks the page from the URL); for the entry files in pages/."""
