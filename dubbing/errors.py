@@ -1,7 +1,9 @@
 """Errors a user can cause, each with its own exit code.
 
 Every error carries a message that says what happened and what to do, so the
-command line prints one line and the app shows the same text.
+command line prints one line and the app shows the same text. `dub`, `update` and
+every `jobs ...` command exit with the same code for the same cause (the table is
+`ExitCode`; README "Command line" lists it): a bad edit is bad input everywhere.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 11
     CANCELLED = 12
     TRANSIENT = 13
+    CRASHED = 14
 
 
 class DubbingError(Exception):
@@ -34,6 +37,12 @@ class DubbingError(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+class BadInputError(DubbingError):
+    """Input a person can fix: an invalid edit of utterances.json, an unknown voice, a bad option value."""
+
+    code = ExitCode.USAGE
 
 
 class NotAVideoError(DubbingError):
@@ -81,3 +90,9 @@ class TransientError(DubbingError):
 
     code = ExitCode.TRANSIENT
     permanent = False
+
+
+class StageCrashError(DubbingError):
+    """A stage brought its own process down on every try (out of memory, a crash in native code)."""
+
+    code = ExitCode.CRASHED

@@ -261,17 +261,29 @@ def test_sigkill_during_render_after_approval(env, tmp_path):
     assert log == STAGES[:-1] + ["mix", "subtitles"]  # only the killed stage ran twice
 
 
-def test_a_stage_that_kills_the_worker_every_time_fails_the_job(env, tmp_path):
+def test_killing_the_worker_during_the_same_stage_never_fails_the_job(env, tmp_path):
     job_id = client.submit(fake_video(tmp_path, seconds={"diarize": 30.0}), "clip.mp4", ES, start_worker=False)
-    for attempt in range(1, 4):
+    for attempt in range(1, 5):
         client.ensure_worker()
         pid = worker_pid(data_dir(env))
         wait_for(lambda: client.get(job_id)["worker_pid"] == pid
                  and stage(client.get(job_id), "diarize")["attempts"] == attempt, 30, what=f"diarization #{attempt}")
         assert kill_worker(data_dir(env)) == pid
     client.ensure_worker()
-    record = client.wait(job_id, timeout=30, poll=0.1)
-    assert record["status"] == "failed" and "interrupted 3 times" in record["error"]
+    record = wait_for(lambda: stage(client.get(job_id), "diarize")["attempts"] == 5 and client.get(job_id), 30,
+                      what="the fifth start")
+    assert record["status"] == "running" and stage(record, "diarize").get("failures", 0) == 0
+
+
+def test_a_stage_that_crashes_its_process_every_time_fails_the_job(env, tmp_path):
+    job_id = submit(tmp_path, fail={"diarize": {"kind": "crash"}})
+    record = client.wait(job_id, timeout=90, poll=0.1)
+    assert record["status"] == "failed", record
+    assert record["error_code"] == ExitCode.CRASHED
+    assert "crashed its process 3 times (killed by SIGKILL" in record["error"]
+    assert stage(record, "diarize")["attempts"] == 3
+    assert runs_log(record["job_dir"]).count("diarize") == 3
+    assert client.worker_running()  # the worker itself survived every crash
 
 
 def test_bad_uploads_are_refused_and_leave_nothing(env, tmp_path):
@@ -291,10 +303,15 @@ def test_bad_uploads_are_refused_and_leave_nothing(env, tmp_path):
 
 
 def test_status_readers_see_progress_that_never_goes_backwards(env, tmp_path):
-    job_id = submit(tmp_path, default_seconds=0.4)
-    readers = [subprocess.Popen([PYTHON, "-c", READER, job_id], env=env, cwd=REPO, stdout=subprocess.PIPE,
-                                text=True) for _ in range(20)]
+    # The worker starts only once every reader is reading, so none of them comes late to a finished job.
+    job_id = client.submit(fake_video(tmp_path, default_seconds=0.4), "clip.mp4", ES, start_worker=False)
+    ready = tmp_path / "ready"
+    ready.mkdir()
+    readers = [subprocess.Popen([PYTHON, "-c", READER, job_id, str(ready)], env=env, cwd=REPO,
+                                stdout=subprocess.PIPE, text=True) for _ in range(20)]
     try:
+        wait_for(lambda: len(list(ready.iterdir())) == len(readers), 60, what="every reader's first read")
+        client.ensure_worker()
         outs = [json.loads(p.communicate(timeout=90)[0]) for p in readers]
     finally:
         for p in readers:
@@ -309,7 +326,8 @@ def test_status_readers_see_progress_that_never_goes_backwards(env, tmp_path):
 
 # A status reader in a process of its own: polls until the job completes.
 READER = """
-import json, sys, time
+import json, os, sys, time
+from pathlib import Path
 from dubbing.jobs import client
 job_id = sys.argv[1]
 percents, errors, reads, status = [], [], 0, None
@@ -318,6 +336,8 @@ while time.monotonic() < deadline:
     try:
         record = client.get(job_id)
         reads += 1
+        if reads == 1:
+            Path(sys.argv[2], str(os.getpid())).touch()
         status = record["status"]
         if record["status"] in ("running", "completed"):
             percents.append(record["percent"])

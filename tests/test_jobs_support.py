@@ -93,6 +93,8 @@ def run_stage(job_dir, stage, *, progress=lambda *a: None, should_cancel=lambda:
         count = int(count_file.read_text()) if count_file.exists() else 0
         if count < fail.get("times", 99):
             count_file.write_text(str(count + 1))
+            if fail["kind"] == "crash":  # the stage brings its own process down, as the OOM killer would
+                os.kill(os.getpid(), signal.SIGKILL)
             if fail["kind"] == "transient":
                 raise TransientError(f"{stage}: a subprocess was killed")
             if fail["kind"] == "permanent":

@@ -12,9 +12,10 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CancelledError, DubbingError, ExitCode, TransientError
+from ..errors import CancelledError, DubbingError, ExitCode, StageCrashError
 from ..pipeline import PREVIEW_SECONDS, STAGE_LABELS, STAGE_WEIGHTS
 from . import store as st
+from .host import HostDied, RemoteError, interrupted
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("dubbing.worker")
 
 MAX_ATTEMPTS = 3  # a first try and up to 2 retries of transient failures
-CANCEL_CHECK_SECONDS = 0.5  # at most this often the store is read for a cancel request
+CANCEL_CHECK_SECONDS = 0.2  # at most this often the store is read for a cancel request
 PROGRESS_WRITE_SECONDS = 0.25  # at most this often progress is written within a stage
 
 
@@ -90,7 +91,7 @@ class JobRun:
                 entry.update(st.stage_entry(entry["name"]))
         record["action"]["started"] = True
         record["error"] = record["error_code"] = None
-        record["percent"] = self.percent = self._overall(record, "", 0.0)
+        record["percent"] = self.percent = overall(record, "", 0.0)
 
     def _run_stage(self, stage: str) -> bool:
         preview = getattr(self.pipeline, "PREVIEW_SECONDS", PREVIEW_SECONDS) if self.action["kind"] == st.PREVIEW else None
@@ -98,38 +99,56 @@ class JobRun:
             record = self.store.update(self.job_id, lambda r: self._start_attempt(r, stage))
             if record is None:
                 return False
-            attempts = _entry(record, stage)["attempts"]
-            if attempts > MAX_ATTEMPTS:
-                self._fail(stage, TransientError(
-                    f"the {stage} stage was interrupted {MAX_ATTEMPTS} times (the worker died each time: "
-                    "out of memory?); try a shorter video or lighter models"))
-                return False
             started = time.monotonic()
             try:
-                result = self.pipeline.run_stage(self.job_dir, stage, progress=self.progress,
-                                                 should_cancel=self.should_cancel, preview_seconds=preview)
+                result = self.worker.in_host(self, "run_stage", self.job_id, str(self.job_dir), stage, preview)
             except CancelledError:
                 self._stop_or_cancel(stage, started=True)
                 return False
+            except HostDied as died:
+                # The stage brought its own process down; a worker killed from outside never gets here.
+                failures = self._count_failure(stage, died.reason)
+                log.warning("job %s: the %s stage's process died (%s), failure %d", self.job_id, stage,
+                            died.reason, failures)
+                if failures >= MAX_ATTEMPTS:
+                    self._fail(stage, StageCrashError(
+                        f"the {stage} stage crashed its process {failures} times ({died.reason}); "
+                        "try a shorter video or lighter models"))
+                    return False
+                if self._wait(retry_backoff_seconds()):
+                    self._stop_or_cancel(stage, started=True)
+                    return False
+                continue
             except Exception as exc:  # noqa: BLE001 - every failure ends up in the job record
-                if _transient(exc) and attempts < MAX_ATTEMPTS:
-                    delay = retry_backoff_seconds() * 2 ** (attempts - 1)
-                    log.warning("job %s: %s failed (attempt %d), retrying in %.0f s: %s",
-                                self.job_id, stage, attempts, delay, _describe(exc))
-                    self._write(lambda r: r.update(message=f"{_label(stage)} failed ({_describe(exc)}); "
-                                                           f"retrying in {delay:.0f} s"))
-                    if self._wait(delay):
-                        self._stop_or_cancel(stage, started=True)
-                        return False
-                    continue
+                if _transient(exc):
+                    failures = self._count_failure(stage, _describe(exc))
+                    if failures < MAX_ATTEMPTS:
+                        delay = retry_backoff_seconds() * 2 ** (failures - 1)
+                        log.warning("job %s: %s failed (failure %d), retrying in %.0f s: %s",
+                                    self.job_id, stage, failures, delay, _describe(exc))
+                        self._write(lambda r: r.update(message=f"{_label(stage)} failed ({_describe(exc)}); "
+                                                               f"retrying in {delay:.0f} s"))
+                        if self._wait(delay):
+                            self._stop_or_cancel(stage, started=True)
+                            return False
+                        continue
                 if not isinstance(exc, DubbingError):
-                    log.error("job %s: %s failed: %s", self.job_id, stage, traceback.format_exc())
+                    log.error("job %s: %s failed: %s", self.job_id, stage, _describe(exc))
                 self._fail(stage, exc)
                 return False
             seconds = float(getattr(result, "seconds", 0.0) or (time.monotonic() - started))
             self._results.append(result)
             self.store.update(self.job_id, lambda r: self._stage_done(r, stage, result, seconds))
             return True
+
+    def _count_failure(self, stage: str, reason: str) -> int:
+        """Count a failure of the stage itself (not a stop or a kill from outside); the count so far."""
+        def change(record: dict) -> None:
+            entry = _entry(record, stage)
+            entry["failures"] = int(entry.get("failures", 0)) + 1
+            entry["last_failure"] = reason
+        record = self.store.update(self.job_id, change)
+        return int(_entry(record, stage).get("failures", 0)) if record else MAX_ATTEMPTS
 
     def _start_attempt(self, record: dict, stage: str) -> None:
         entry = _entry(record, stage)
@@ -139,7 +158,7 @@ class JobRun:
         record["stage"] = stage
         record["message"] = _label(stage) + (f" (attempt {entry['attempts']})" if entry["attempts"] > 1 else "")
         record["worker_pid"] = self.worker.pid
-        record["percent"] = self.percent = max(self.percent, self._overall(record, stage, 0.0))
+        record["percent"] = self.percent = max(float(record.get("percent") or 0.0), overall(record, stage, 0.0))
 
     def _stage_done(self, record: dict, stage: str, result: Any, seconds: float) -> None:
         entry = _entry(record, stage)
@@ -147,7 +166,7 @@ class JobRun:
         entry["seconds"] = round(seconds, 3)
         entry["peak_rss_mb"] = round(float(getattr(result, "peak_rss_mb", 0.0) or 0.0), 1)
         entry["skipped"] = bool(getattr(result, "skipped", False))
-        record["percent"] = self.percent = max(self.percent, self._overall(record, "", 0.0))
+        record["percent"] = self.percent = max(float(record.get("percent") or 0.0), overall(record, "", 0.0))
         record["message"] = f"{_label(stage)}: done"
         record["outputs"] = self._outputs()
 
@@ -156,7 +175,12 @@ class JobRun:
         then = self.action.get("then") or st.COMPLETED
         self._write(lambda r: r.update(stage="translate", message=f"Re-translating {len(ids)} line(s)"))
         try:
-            self.pipeline.retranslate(self.job_dir, ids)
+            self.worker.in_host(self, "retranslate", str(self.job_dir), ids)
+        except HostDied as died:
+            exc = StageCrashError(f"re-translation crashed its process ({died.reason})")
+            self.store.update(self.job_id, lambda r: r.update(
+                status=then, error=exc.message, error_code=int(exc.code), message=f"Re-translation failed: {exc.message}"))
+            return
         except Exception as exc:  # noqa: BLE001 - the job stays usable; the error is shown
             if not isinstance(exc, DubbingError):
                 log.error("job %s: retranslate failed: %s", self.job_id, traceback.format_exc())
@@ -202,26 +226,7 @@ class JobRun:
             record["cancel_requested"] = False
         self.store.update(self.job_id, cancel)
 
-    # -- callbacks the pipeline calls
-    def progress(self, stage: str, fraction: float, message: str = "") -> None:
-        now = time.monotonic()
-        if now - self._last_write < PROGRESS_WRITE_SECONDS:
-            return
-        self._last_write = now
-        try:
-            fraction = min(1.0, max(0.0, float(fraction)))
-        except (TypeError, ValueError):
-            fraction = 0.0
-
-        def change(record: dict) -> None:
-            if record["status"] != st.RUNNING:
-                return False
-            record["stage"] = stage or record["stage"]
-            record["percent"] = self.percent = max(self.percent, self._overall(record, stage, fraction))
-            if message:
-                record["message"] = message
-        self.store.update(self.job_id, change)
-
+    # -- cancel, seen between stages and while waiting to retry
     def should_cancel(self, force: bool = False) -> bool:
         if self.worker.stopping:
             return True
@@ -246,13 +251,6 @@ class JobRun:
 
     def _write(self, change) -> None:
         self.store.update(self.job_id, change)
-
-    def _overall(self, record: dict, stage: str, fraction: float) -> float:
-        """Percent of the whole dub: finished stages, plus the running one's share."""
-        weights = {e["name"]: STAGE_WEIGHTS.get(e["name"], 1) for e in record["stages"]}
-        total = sum(weights.values()) or 1
-        done = sum(weights[e["name"]] for e in record["stages"] if e["status"] == st.DONE and e["name"] != stage)
-        return round(100.0 * (done + weights.get(stage, 0) * fraction) / total, 1)
 
     def _outputs(self) -> dict[str, str]:
         try:
@@ -303,6 +301,8 @@ def _describe(exc: BaseException) -> str:
         return exc.message
     if isinstance(exc, MemoryError):
         return "out of memory"
+    if isinstance(exc, RemoteError):
+        return f"internal error: {exc.type_name}: {exc.text} (details in worker.log)"
     return f"internal error: {type(exc).__name__}: {exc} (details in worker.log)"
 
 
@@ -325,3 +325,59 @@ def requeue(record: dict, message: str) -> None:
         for entry in record["stages"]:
             if entry["status"] == st.RUNNING:
                 entry["status"] = st.PENDING
+
+
+def overall(record: dict, stage: str, fraction: float) -> float:
+    """Percent of the whole dub: finished stages, plus the running one's share."""
+    weights = {e["name"]: STAGE_WEIGHTS.get(e["name"], 1) for e in record["stages"]}
+    total = sum(weights.values()) or 1
+    done = sum(weights[e["name"]] for e in record["stages"] if e["status"] == st.DONE and e["name"] != stage)
+    return round(100.0 * (done + weights.get(stage, 0) * fraction) / total, 1)
+
+
+# -- inside the stage host ---------------------------------------------------------------------------
+
+class StageCallbacks:
+    """The progress and cancel functions a stage gets in the host: both talk to the store directly."""
+
+    def __init__(self, store: st.Store, job_id: str):
+        self.store = store
+        self.job_id = job_id
+        self._last_write = 0.0
+        self._last_check = 0.0
+        self._cancelled = False
+
+    def progress(self, stage: str, fraction: float, message: str = "") -> None:
+        now = time.monotonic()
+        if now - self._last_write < PROGRESS_WRITE_SECONDS:
+            return
+        self._last_write = now
+        try:
+            fraction = min(1.0, max(0.0, float(fraction)))
+        except (TypeError, ValueError):
+            fraction = 0.0
+
+        def change(record: dict) -> None:
+            if record["status"] != st.RUNNING:
+                return False
+            record["stage"] = stage or record["stage"]
+            record["percent"] = max(float(record.get("percent") or 0.0), overall(record, stage, fraction))
+            if message:
+                record["message"] = message
+        self.store.update(self.job_id, change)
+
+    def should_cancel(self) -> bool:
+        if interrupted():
+            return True
+        now = time.monotonic()
+        if not self._cancelled and now - self._last_check >= CANCEL_CHECK_SECONDS:
+            self._last_check = now
+            self._cancelled = self.store.cancel_requested(self.job_id) or self.store.get(self.job_id) is None
+        return self._cancelled
+
+
+def run_stage_here(pipeline, store_root: Path, job_id: str, job_dir: str, stage: str, preview: float | None):
+    """Run one stage in this process (the host) with callbacks that report to the store."""
+    calls = StageCallbacks(st.open_store(store_root), job_id)
+    return pipeline.run_stage(Path(job_dir), stage, progress=calls.progress, should_cancel=calls.should_cancel,
+                              preview_seconds=preview)

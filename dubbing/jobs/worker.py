@@ -24,11 +24,13 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
-from ..errors import ExitCode
+from .. import procs
+from ..errors import CancelledError, ExitCode
 from ..fsutil import atomic_write_text
 from ..pipeline import STAGE_LABELS  # noqa: F401 - re-exported for the pages
 from . import store as st
 from .lock import lock_held, spawn_worker, stop_worker, try_lock  # noqa: F401 - the client's API
+from .host import HostDied, StageHost
 from .run import JobRun, mark_failed, requeue
 from .store import Store, open_store
 
@@ -59,6 +61,10 @@ class Worker:
         self.threads: dict[str, threading.Thread] = {}
         self._pipeline: ModuleType | None = None
         self._pipeline_lock = threading.Lock()
+        # Stage hosts (host.py): one per running job, kept between jobs so their engines stay loaded.
+        self._hosts_lock = threading.Lock()
+        self._idle_hosts: list[StageHost] = []
+        self._busy_hosts: dict[str, StageHost] = {}
 
     @property
     def pipeline(self) -> ModuleType:
@@ -79,6 +85,9 @@ class Worker:
         requeued = self.store.requeue_running("Resuming: the previous worker stopped")
         if requeued:
             log.info("re-queued %d job(s) left running: %s", len(requeued), ", ".join(requeued))
+        swept = procs.sweep_temp_files(self.store.jobs_dir)
+        if swept:
+            log.info("removed %d temp file(s) that dead processes left", swept)
         log.info("worker %d serving %s (up to %d job(s) at once)", self.pid, self.store.root, self.max_jobs)
         last_beat = last_cleanup = 0.0
         idle_since = time.monotonic()
@@ -125,8 +134,42 @@ class Worker:
             log.error("job %s: %s", job_id, traceback.format_exc())
             self.store.update(job_id, lambda r: mark_failed(r, r.get("stage") or "", exc))
         finally:
+            self._release_host(job_id)
             if self.store.get(job_id) is None:  # deleted while running: drop what the stage wrote since
                 shutil.rmtree(self.store.job_dir(job_id), ignore_errors=True)
+
+    # -- stage hosts
+    def in_host(self, job: JobRun, name: str, *args):
+        """Run pipeline.`name`(*args) in the job's stage host; HostDied when the host died doing it."""
+        with self._hosts_lock:
+            host = self._busy_hosts.get(job.job_id)
+            if host is None or not host.alive():
+                host = next((h for h in self._idle_hosts if h.alive()), None)
+                if host is not None:
+                    self._idle_hosts.remove(host)
+                else:
+                    host = StageHost(self.store.root)
+                self._busy_hosts[job.job_id] = host
+        if self.stopping:
+            raise CancelledError("the worker is stopping")
+        try:
+            return host.call(name, *args)
+        except HostDied:
+            with self._hosts_lock:
+                self._busy_hosts.pop(job.job_id, None)
+            host.close(timeout=1)
+            procs.sweep_temp_files(job.job_dir)
+            raise
+
+    def _release_host(self, job_id: str) -> None:
+        with self._hosts_lock:
+            host = self._busy_hosts.pop(job_id, None)
+            if host is None:
+                return
+            if host.alive() and not self.stopping:
+                self._idle_hosts.append(host)
+                return
+        host.close(timeout=1)
 
     def _heartbeat(self) -> None:
         self.store.set_worker({"pid": self.pid, "heartbeat": time.time(), "jobs": sorted(self.threads)})
@@ -154,6 +197,9 @@ class Worker:
 
     def _shutdown(self) -> None:
         self.stop_event.set()
+        with self._hosts_lock:
+            for host in self._busy_hosts.values():
+                host.interrupt()  # the running stage raises CancelledError at its next check
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for thread in list(self.threads.values()):
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -168,6 +214,11 @@ class Worker:
                 (self.store.root / "worker.pid").unlink()
         except FileNotFoundError:
             pass
+        with self._hosts_lock:
+            hosts = self._idle_hosts + list(self._busy_hosts.values())
+            self._idle_hosts, self._busy_hosts = [], {}
+        for host in hosts:
+            host.close(timeout=2)
         log.info("worker %d stopped", self.pid)
 
 
