@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import DubbingError, ExitCode
+from .errors import BadInputError, DubbingError, ExitCode
 from .models import MIX_DUCK, MIX_REPLACE, DubSettings
 
 
@@ -32,6 +32,8 @@ def add_dub_options(p: argparse.ArgumentParser) -> None:
                    help="duck: keep the original track lowered under the dub; replace: drop it")
     p.add_argument("--duck-db", type=float, default=-18.0, help="original track level under dubbed speech, dB")
     p.add_argument("--cleanup", action="store_true", help="delete intermediate files that can be made again")
+    p.add_argument("--audio-track", type=int, default=1,
+                   help="which audio track to dub, counting from 1, for videos with several (default 1)")
 
 
 def settings_from_args(args: argparse.Namespace) -> DubSettings:
@@ -41,7 +43,14 @@ def settings_from_args(args: argparse.Namespace) -> DubSettings:
         stt=args.stt, stt_model=args.stt_model, translator=args.translator,
         translation_model=args.translation_model, tts=args.tts, tts_model=args.tts_model,
         speakers=args.speakers, clone_voices=bool(getattr(args, "clone_voices", False)), max_speed=args.max_speed, mix_mode=args.mix_mode, duck_db=args.duck_db,
-        review=bool(getattr(args, "review", False)), keep_intermediate=not args.cleanup)
+        review=bool(getattr(args, "review", False)), keep_intermediate=not args.cleanup,
+        audio_track=_track_index(getattr(args, "audio_track", 1)))
+
+
+def _track_index(number: int) -> int:
+    if number < 1:
+        raise BadInputError(f"--audio-track counts from 1; got {number}")
+    return number - 1
 
 
 class StderrProgress:

@@ -145,6 +145,7 @@ class DubSettings:
     review: bool = False
     preview_seconds: float | None = None  # render only the first N seconds
     keep_intermediate: bool = True
+    audio_track: int = 0  # which audio track to dub (0: the first), for videos with several
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -40,7 +40,7 @@ class MediaInfo:
     duration: float
 
 
-def validate_input(path, *, max_bytes=None):
+def validate_input(path, *, max_bytes=None, track=0):
     data = Path(path).read_bytes()
     if max_bytes is not None and len(data) > max_bytes:
         raise TooBigError("too big")

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from ..errors import DubbingError, ExitCode, NotFoundError, TooBigError
+from ..media import describe_track as _describe_track
 from ..models import Document, DubSettings
 from . import store as st
 from .store import (AWAITING_REVIEW, CANCELLED, COMPLETED, FAILED, FINISHED, QUEUED, RUNNING, STATUSES,
@@ -68,7 +69,8 @@ def submit(path: Path, original_name: str, settings: DubSettings | dict, *, star
                           "(MAX_UPLOAD_MB sets it)")
     pipeline = load_pipeline()
     pipeline.validate_settings(settings)
-    info = pipeline.validate_input(path, max_bytes=limit)
+    info = pipeline.validate_input(path, max_bytes=limit, track=settings.audio_track)
+    tracks = getattr(info, "audio_tracks", None) or []
 
     store = open_store()
     job_id = st.new_job_id()
@@ -77,7 +79,9 @@ def submit(path: Path, original_name: str, settings: DubSettings | dict, *, star
         pipeline.prepare(path, job_dir, settings, max_bytes=limit)
         record = st.new_record(job_id, original_name or path.name, settings.to_dict(), job_dir,
                                list(pipeline.STAGES), review_after=pipeline.REVIEW_AFTER, input_bytes=size,
-                               duration=float(getattr(info, "duration", 0.0) or 0.0))
+                               duration=float(getattr(info, "duration", 0.0) or 0.0),
+                               # Which sound is dubbed, said wherever the job is shown when there is a choice.
+                               audio_track=(_describe_track(tracks[settings.audio_track]) if len(tracks) > 1 else None))
         store.create(record)
     except BaseException:
         store.delete(job_id)
