@@ -9,6 +9,8 @@ PIP_STAMP := $(VENV)/.requirements-installed
 APT_PACKAGES := ffmpeg sox espeak-ng apertium apertium-eng-spa apertium-eng-cat apertium-en-gl \
 	apertium-fr-es apertium-es-pt apertium-eo-en chromium
 PORT ?= 8501
+# Loopback only unless you choose otherwise (then configure a login: README "Serving a team").
+ADDRESS ?= 127.0.0.1
 
 .PHONY: setup apt run test test-fast bench worker worker-stop clean
 
@@ -32,7 +34,7 @@ $(PIP_STAMP): requirements.txt
 	@touch $@
 
 run: setup
-	$(PY) -m streamlit run app.py --server.port $(PORT)
+	$(PY) -m streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT)
 
 test: setup
 	$(PY) -m pytest

@@ -244,18 +244,18 @@ def cancel(job_id: str) -> None:
     _change(job_id, change)
 
 
-def delete(job_id: str, *, timeout: float = 15.0) -> None:
-    """Delete a job, record and files; a running job is cancelled first."""
+def delete(job_id: str) -> None:
+    """Delete a job, record and files; returns at once.
+
+    A running job's record goes now; its worker stops the stage within seconds and then
+    removes the folder (a folder whose worker died meanwhile goes with the hourly sweep).
+    """
     store = open_store()
     record = _require(job_id)
-    if record["status"] == RUNNING:
+    if record["status"] == RUNNING and store.worker_alive():
         store.request_cancel(job_id)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            record = store.get(job_id)
-            if record is None or record["status"] != RUNNING or not store.worker_alive():
-                break
-            time.sleep(0.1)
+        store.delete(job_id, keep_files=True)
+        return
     store.delete(job_id)
 
 

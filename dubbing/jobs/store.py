@@ -82,11 +82,32 @@ def stage_entry(name: str) -> dict:
     return {"name": name, "status": PENDING, "attempts": 0, "seconds": 0.0, "peak_rss_mb": 0.0}
 
 
+PRIVATE_UMASK = 0o077
+
+
+def make_private(root: Path) -> None:
+    """Uploads and transcripts are for their owner only: the data folder 0700, what is made in it 0600.
+
+    Sets this process's umask (every process that opens a store works for the store) and
+    tightens what an older version left readable.
+    """
+    os.umask(PRIVATE_UMASK)
+    root.mkdir(parents=True, exist_ok=True)
+    if root.stat().st_mode & 0o077:
+        for path in [root, *root.rglob("*")]:
+            try:
+                if not path.is_symlink():
+                    path.chmod(0o700 if path.is_dir() else path.stat().st_mode & 0o700)
+            except OSError:
+                continue
+
+
 class Store:
     """The job records of one data folder. Open one per process (see `open_store`)."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
+        make_private(self.root)
         self.jobs_dir = self.root / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         # Job records must never be evicted; they are tiny, so no size limit is needed.
@@ -205,12 +226,17 @@ class Store:
             self.cache.set("queue", requeued + queue)
         return requeued
 
-    def delete(self, job_id: str) -> bool:
+    def delete(self, job_id: str, *, keep_files: bool = False) -> bool:
+        """Remove the record (and the folder unless `keep_files`: its running stage removes it when it stops)."""
         with self.cache.transact():
             existed = self.cache.delete(f"job:{job_id}")
-            self.cache.delete(f"cancel:{job_id}")
+            if keep_files:
+                self.cache.set(f"cancel:{job_id}", True)
+            else:
+                self.cache.delete(f"cancel:{job_id}")
             self._dequeue(job_id)
-        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+        if not keep_files:
+            shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
         return bool(existed)
 
     def set_worker(self, info: dict | None) -> None:
