@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dubbing.errors import CancelledError, NotAVideoError, TooBigError, TransientError, UnsupportedPairError
-from dubbing.fsutil import atomic_write_text
+from dubbing.fsutil import atomic_output, atomic_write_text
 from dubbing.models import Document, DubSettings, Speaker, Utterance
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,11 +102,18 @@ def run_stage(job_dir, stage, *, progress=lambda *a: None, should_cancel=lambda:
             raise RuntimeError(f"{stage}: a bug")
     seconds = spec.get("seconds", {}).get(stage, spec.get("default_seconds", 0.05))
     t0 = time.monotonic()
-    for step in range(STEPS):
-        if should_cancel():
-            raise CancelledError("cancelled")
-        time.sleep(seconds / STEPS)
-        progress(stage, (step + 1) / STEPS, f"{stage} {step + 1}/{STEPS}")
+    if stage in spec.get("child", {}):  # a tool that runs long (like ffmpeg); cancel must end it
+        from dubbing import media
+        with media.cancellable(should_cancel):
+            media.run_tool(["sleep", spec["child"][stage]], what="running a child")
+    # Like ffmpeg writing the mix: a temp file is open while the stage works, renamed at its end.
+    with atomic_output(work / f"{stage}.partial.wav") as tmp:
+        tmp.write_text("partial")
+        for step in range(STEPS):
+            if should_cancel():
+                raise CancelledError("cancelled")
+            time.sleep(seconds / STEPS)
+            progress(stage, (step + 1) / STEPS, f"{stage} {step + 1}/{STEPS}")
     if stage == "translate":
         doc = Document(source_language="en", target_language="es", settings=DubSettings(target_language="es"),
                        speakers={"SPEAKER_00": Speaker(gender="male")},
