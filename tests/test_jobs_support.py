@@ -102,6 +102,8 @@ def run_stage(job_dir, stage, *, progress=lambda *a: None, should_cancel=lambda:
             raise RuntimeError(f"{stage}: a bug")
     seconds = spec.get("seconds", {}).get(stage, spec.get("default_seconds", 0.05))
     t0 = time.monotonic()
+    if stage in spec.get("deaf", {}):  # one long native call that never looks at cancel (a model's forward pass)
+        time.sleep(spec["deaf"][stage])
     if stage in spec.get("child", {}):  # a tool that runs long (like ffmpeg); cancel must end it
         from dubbing import media
         with media.cancellable(should_cancel):

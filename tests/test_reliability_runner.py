@@ -160,6 +160,24 @@ def test_cancel_ends_a_running_child_at_once(env, tmp_path):
     print(f"\ncancel with a child running took {latency:.2f} s")
 
 
+def test_cancel_stops_a_stage_deaf_to_it_within_two_seconds_and_costs_no_try(env, tmp_path):
+    job_id = client.submit(fake_video(tmp_path, deaf={"transcribe": 60}), "clip.mp4", ES)
+    wait_for(lambda: client.get(job_id)["stage"] == "transcribe", 30, what="transcription")
+    time.sleep(0.5)
+    asked = time.monotonic()
+    client.cancel(job_id)
+    record = client.wait(job_id, timeout=10, poll=0.05)
+    latency = time.monotonic() - asked
+    assert record["status"] == "cancelled" and latency < 2.0, (record["status"], latency)
+    entry = next(e for e in record["stages"] if e["name"] == "transcribe")
+    assert entry["status"] == "cancelled" and entry.get("failures", 0) == 0
+    assert [p for p in Path(record["job_dir"]).rglob(".*.tmp*")] == []
+    print(f"\ncancel of a stage deaf to it took {latency:.2f} s")
+    # The worker goes on with a fresh stage host.
+    other = client.submit(fake_video(tmp_path, "next.mp4"), "next.mp4", ES)
+    assert client.wait(other, timeout=60, poll=0.1)["status"] == "completed"
+
+
 def test_delete_of_a_running_job_returns_at_once_and_finishes_behind(env, tmp_path):
     job_id = client.submit(fake_video(tmp_path, seconds={"transcribe": 30.0}), "clip.mp4", ES)
     wait_for(lambda: client.get(job_id)["stage"] == "transcribe", 30, what="transcription")

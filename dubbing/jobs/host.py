@@ -21,13 +21,16 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .. import procs
+from ..errors import CancelledError
 
 log = logging.getLogger("dubbing.worker")
 
 PARENT_CHECK_SECONDS = 0.2
+WAIT_SLICE_SECONDS = 0.1  # how often a waiting worker looks for a cancel request
+CANCEL_GRACE_SECONDS = 1.0  # a stage that has not stopped by itself this long after a cancel is killed
 
 
 class HostDied(Exception):
@@ -70,7 +73,6 @@ class StageHost:
                                    name="dubbing-stage-host", daemon=True)
         self.process.start()
         child_conn.close()
-        self.busy = False
 
     @property
     def pid(self) -> int:
@@ -79,18 +81,31 @@ class StageHost:
     def alive(self) -> bool:
         return self.process.is_alive()
 
-    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+    def call(self, name: str, *args: Any, cancelled: Callable[[], bool] = lambda: False, **kwargs: Any) -> Any:
+        """Run pipeline.`name` in the host; its result, or its exception.
+
+        Once `cancelled()` is true the stage has CANCEL_GRACE_SECONDS to stop by itself (it
+        checks between segments, batches, lines); a stage inside one long native call does
+        not, so the host is killed with everything it started (outputs are written
+        atomically, so nothing half-made is left) and CancelledError is raised. The next
+        stage gets a fresh host.
+        """
         before = procs.oom_kills()
-        self.busy = True
+        asked_at = None
         try:
             self.conn.send((name, args, kwargs))
+            while not self.conn.poll(WAIT_SLICE_SECONDS):
+                if asked_at is None and cancelled():
+                    asked_at = time.monotonic()
+                    self.interrupt()
+                if asked_at is not None and time.monotonic() - asked_at > CANCEL_GRACE_SECONDS:
+                    self.close(timeout=0)
+                    raise CancelledError(f"cancelled during {name} (its process was stopped)")
             kind, payload = self.conn.recv()
         except (EOFError, OSError, BrokenPipeError):
             self.process.join(10)
             self._kill_group()
             raise HostDied(self.process.exitcode, procs.oom_kills() - before) from None
-        finally:
-            self.busy = False
         if kind == "ok":
             return payload
         raise payload
@@ -107,8 +122,8 @@ class StageHost:
             pass
         self.process.join(timeout)
         if self.process.is_alive():
-            self.process.kill()
-            self.process.join(timeout)
+            self._kill_group()
+            self.process.join(5)
         self._kill_group()
 
     def _kill_group(self) -> None:

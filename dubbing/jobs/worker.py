@@ -153,7 +153,13 @@ class Worker:
         if self.stopping:
             raise CancelledError("the worker is stopping")
         try:
-            return host.call(name, *args)
+            return host.call(name, *args, cancelled=lambda: job.should_cancel())
+        except CancelledError:
+            if not host.alive():  # killed for not stopping in time: the next stage gets a fresh one
+                with self._hosts_lock:
+                    self._busy_hosts.pop(job.job_id, None)
+                procs.sweep_temp_files(job.job_dir)
+            raise
         except HostDied:
             with self._hosts_lock:
                 self._busy_hosts.pop(job.job_id, None)
