@@ -60,3 +60,21 @@ def test_without_a_login_the_local_app_opens_directly():
     at = _page("pages/views/engines.py", password=None).run()
     assert not at.exception
     assert "Hugging Face access" in [s.value for s in at.subheader]
+
+
+def test_the_new_dub_page_offers_the_audio_tracks_of_a_video_with_several(tmp_path):
+    import sys
+    sys.path.insert(0, str(REPO / "tests"))
+    import reliability_media as rm
+    from dubbing import media
+
+    if not rm.have_media():
+        pytest.skip(f"{rm.MEDIA} is absent (../shared/media is provided beside the repo in CI)")
+    two = rm.two_track_mp4(tmp_path / "two.mp4", rm.SPEECH, rm.MEDIA / "en_jfk_inaugural.flac")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["new_dub_staged"] = {"path": str(two), "name": "two.mp4", "info": media.probe(two).to_dict()}
+    at.run()
+    assert not at.exception
+    box = at.selectbox(key="new_dub_audio_track")
+    assert box.label == "Audio track to dub"
+    assert box.options == ["track 1 (eng, 1 ch)", "track 2 (fra, 2 ch)"]

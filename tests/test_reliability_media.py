@@ -109,6 +109,19 @@ def test_the_two_audio_tracks_of_a_video_are_told_apart(made, tmp_path):
         media.probe(two, track=2)
 
 
+def test_a_job_says_which_of_two_audio_tracks_it_dubs(made, tmp_path, monkeypatch):
+    from dubbing.jobs import client
+    from dubbing.models import DubSettings
+
+    monkeypatch.setenv("DUBBING_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("DUBBING_PIPELINE_MODULE", raising=False)
+    two = rm.two_track_mp4(tmp_path / "two.mp4", rm.SPEECH, rm.MEDIA / "en_jfk_inaugural.flac")
+    job_id = client.submit(two, "two.mp4", DubSettings(target_language="es", audio_track=1), start_worker=False)
+    record = client.get(job_id)
+    assert record["audio_track"] == "track 2 (fra, 2 ch)" and record["settings"]["audio_track"] == 1
+    client.delete(job_id)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["dash", "protocol", "unicode+spaces", "shell", "8k-mono", "6-channels", "vfr",
                                   "rotated", "two-tracks"])
