@@ -93,7 +93,7 @@ def runner_latencies(clip: Path, data: Path, after: float, target: str) -> list[
                     client.cancel(job_id)
                     record = client.wait(job_id, timeout=60, poll=0.02)
                     rows.append({"stage": stage, "latency_s": round(time.monotonic() - asked, 3),
-                                 "note": f"{record['status']} {time.monotonic() - seen:.1f} s into the stage"})
+                                 "note": f"{record['status']}; asked {asked - seen:.1f} s into the stage"})
                     client.retry(job_id)
                     break
                 if record["status"] == "failed":
