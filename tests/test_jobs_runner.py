@@ -17,8 +17,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from test_jobs_support import (PYTHON, REPO, STAGES, RENDER_STAGES, cli, fake_video, kill_worker,  # noqa: E402
-                               runner_env, runs_log, stop_all_workers, use_env, wait_for, worker_pid)
+from test_jobs_support import (PYTHON, REPO, STAGES, RENDER_STAGES, cli, env, fake_video, kill_worker,  # noqa: E402,F401
+                               runs_log, wait_for, worker_pid)
 
 from dubbing.errors import ExitCode, NotAVideoError, NotFoundError, TooBigError, UnsupportedPairError  # noqa: E402
 from dubbing.jobs import client  # noqa: E402
@@ -29,16 +29,6 @@ from dubbing.models import DubSettings  # noqa: E402
 pytestmark = pytest.mark.timeout(120)
 
 ES = DubSettings(target_language="es")
-
-
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    data = tmp_path / "data"
-    env = runner_env(data, fake=True)
-    use_env(monkeypatch, env)
-    monkeypatch.setenv("PYTHONPATH", env["PYTHONPATH"])
-    yield env
-    stop_all_workers(data)
 
 
 def data_dir(env) -> Path:

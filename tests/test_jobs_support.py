@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from dubbing.errors import CancelledError, NotAVideoError, TooBigError, TransientError, UnsupportedPairError
 from dubbing.fsutil import atomic_output, atomic_write_text
 from dubbing.models import Document, DubSettings, Speaker, Utterance
@@ -157,6 +159,17 @@ def fake_video(tmp: Path, name: str = "clip.mp4", **spec) -> Path:
 
 
 # -- process helpers -------------------------------------------------------------------------------
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """A store of its own for the test, served by workers over the fake pipeline; stopped afterwards."""
+    data = tmp_path / "data"
+    env = runner_env(data, fake=True)
+    use_env(monkeypatch, env)
+    monkeypatch.setenv("PYTHONPATH", env["PYTHONPATH"])
+    yield env
+    stop_all_workers(data)
+
 
 def runner_env(data_dir: Path, *, fake: bool, **extra: str) -> dict:
     env = dict(os.environ)

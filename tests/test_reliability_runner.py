@@ -18,8 +18,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from test_jobs_support import (STAGES, cli, fake_video, kill_worker, runner_env, runs_log,  # noqa: E402
-                               stop_all_workers, use_env, wait_for, worker_pid)
+from test_jobs_support import (STAGES, cli, env, fake_video, kill_worker, runs_log,  # noqa: E402,F401
+                               wait_for, worker_pid)
 
 from dubbing import procs  # noqa: E402
 from dubbing.errors import ExitCode  # noqa: E402
@@ -32,16 +32,6 @@ ES = DubSettings(target_language="es")
 # About 20 s of stages per job, so twenty kills at random moments spread over every stage.
 SPEC = {"seconds": {"probe": 1.0, "diarize": 4.0, "transcribe": 5.0, "translate": 2.0, "synthesize": 5.0,
                     "mix": 4.0, "subtitles": 1.0}, "default_seconds": 1.0}
-
-
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    data = tmp_path / "data"
-    env = runner_env(data, fake=True)
-    use_env(monkeypatch, env)
-    monkeypatch.setenv("PYTHONPATH", env["PYTHONPATH"])
-    yield env
-    stop_all_workers(data)
 
 
 def processes_of(data: Path) -> list[int]:
