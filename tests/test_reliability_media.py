@@ -219,3 +219,41 @@ def test_the_app_started_as_make_run_listens_on_loopback_only(tmp_path):
     finally:
         server.terminate()
         server.wait(20)
+
+
+# -- the soak, over the real pipeline -------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_real_soak_twenty_kills_across_three_jobs(made, tmp_path, monkeypatch):
+    import random
+
+    from test_jobs_support import runner_env, stop_all_workers, use_env
+    from test_reliability_runner import soak
+
+    from dubbing.jobs import client
+    from dubbing.models import DubSettings
+
+    # 30 s of a two-person meeting: long enough for twenty kills to land while three jobs run.
+    clip = rm.speech_mp4(tmp_path / "meeting.mp4", audio=rm.MEDIA / "multi2_ami_dev00.wav")
+    data = tmp_path / "data"
+    env = runner_env(data, fake=False, MAX_CONCURRENT_JOBS="3")
+    use_env(monkeypatch, env)
+    monkeypatch.setenv("PYTHONPATH", env["PYTHONPATH"])
+    try:
+        reference = client.submit(clip, "ref.mp4", DubSettings(target_language="es"))
+        expected = _real_outputs(client.wait(reference, timeout=600, poll=0.5))
+        client.stop_worker()
+        jobs = [client.submit(clip, f"clip{i}.mp4", DubSettings(target_language="es", review=(i == 1)),
+                              start_worker=False) for i in range(3)]
+        records = soak(data, jobs, review_job=jobs[1], kills=20, rng=random.Random(10), max_pause=1.0, timeout=900)
+        for record in records:
+            assert _real_outputs(record) == expected
+    finally:
+        stop_all_workers(data)
+
+
+def _real_outputs(record: dict) -> dict:
+    job = Path(record["job_dir"])
+    assert record["status"] == "completed", record
+    return {"audio": (job / "dubbed_audio.wav").read_bytes(), "doc": (job / "utterances.json").read_text(),
+            "srt": (job / "subtitles.es.srt").read_text(), "video": media.stream_md5(job / "dubbed.mp4")}
