@@ -266,7 +266,7 @@ def test_killing_the_worker_during_the_same_stage_never_fails_the_job(env, tmp_p
 
 
 def test_a_stage_that_crashes_its_process_every_time_fails_the_job(env, tmp_path):
-    job_id = submit(tmp_path, fail={"diarize": {"kind": "crash"}})
+    job_id = submit(tmp_path, fail={"diarize": {"kind": "crash", "times": 3}})
     record = client.wait(job_id, timeout=90, poll=0.1)
     assert record["status"] == "failed", record
     assert record["error_code"] == ExitCode.CRASHED
@@ -274,6 +274,9 @@ def test_a_stage_that_crashes_its_process_every_time_fails_the_job(env, tmp_path
     assert stage(record, "diarize")["attempts"] == 3
     assert runs_log(record["job_dir"]).count("diarize") == 3
     assert client.worker_running()  # the worker itself survived every crash
+    client.retry(job_id)  # a retry starts the count afresh
+    record = client.wait(job_id, timeout=60, poll=0.1)
+    assert record["status"] == "completed" and stage(record, "diarize")["failures"] == 0
 
 
 def test_bad_uploads_are_refused_and_leave_nothing(env, tmp_path):

@@ -259,3 +259,17 @@ def test_children_die_with_the_thread_that_started_them(tmp_path):
     parent.send_signal(signal.SIGKILL)
     parent.wait(10)
     wait_for(lambda: not procs.pid_alive(child), 5, what="the orphan to die")
+
+
+def test_job_states_allow_only_the_moves_of_their_owner():
+    from dubbing.jobs import states
+
+    record = {"id": "x", "status": states.QUEUED}
+    states.move(record, states.RUNNING, states.WORKER, message="Starting")
+    assert record == {"id": "x", "status": "running", "message": "Starting"}
+    with pytest.raises(states.IllegalMove):
+        states.move(record, states.QUEUED, states.CLIENT)  # only the worker puts a running job back
+    states.move(record, states.COMPLETED, states.WORKER)
+    with pytest.raises(states.IllegalMove):
+        states.move(record, states.RUNNING, states.WORKER)  # a finished job is queued again first
+    assert states.allowed(states.COMPLETED, states.QUEUED, states.CLIENT)

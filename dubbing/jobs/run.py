@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import CancelledError, DubbingError, ExitCode, StageCrashError
 from ..pipeline import PREVIEW_SECONDS, STAGE_LABELS, STAGE_WEIGHTS
 from . import store as st
+from .states import WORKER, move
 from .host import HostDied, RemoteError, interrupted
 
 if TYPE_CHECKING:
@@ -154,7 +155,7 @@ class JobRun:
         entry = _entry(record, stage)
         entry["attempts"] += 1
         entry["status"] = st.RUNNING
-        record["status"] = st.RUNNING
+        move(record, st.RUNNING, WORKER)
         record["stage"] = stage
         record["message"] = _label(stage) + (f" (attempt {entry['attempts']})" if entry["attempts"] > 1 else "")
         record["worker_pid"] = self.worker.pid
@@ -195,8 +196,7 @@ class JobRun:
         self._write_report()  # before the status: whoever sees `completed` finds every file
 
         def change(record: dict) -> None:
-            record["status"] = status
-            record["message"] = message
+            move(record, status, WORKER, message=message)
             record["stage"] = ""
             record["outputs"] = self._outputs()
             record["cancel_requested"] = False
@@ -221,8 +221,7 @@ class JobRun:
             entry = _entry(record, stage)
             if entry["status"] == st.RUNNING:
                 entry["status"] = st.CANCELLED
-            record["status"] = st.CANCELLED
-            record["message"] = f"Cancelled during {_label(stage).lower()}"
+            move(record, st.CANCELLED, WORKER, message=f"Cancelled during {_label(stage).lower()}")
             record["cancel_requested"] = False
         self.store.update(self.job_id, cancel)
 
@@ -310,7 +309,7 @@ def mark_failed(record: dict, stage: str, exc: BaseException) -> None:
     if stage:
         entry = _entry(record, stage)
         entry["status"] = st.FAILED
-    record["status"] = st.FAILED
+    move(record, st.FAILED, WORKER)
     record["error"] = _describe(exc)
     record["error_code"] = int(getattr(exc, "code", ExitCode.INTERNAL))
     record["message"] = f"Failed during {_label(stage).lower()}: {record['error']}" if stage else record["error"]
@@ -319,8 +318,7 @@ def mark_failed(record: dict, stage: str, exc: BaseException) -> None:
 
 def requeue(record: dict, message: str) -> None:
     if record["status"] == st.RUNNING:
-        record["status"] = st.QUEUED
-        record["message"] = message
+        move(record, st.QUEUED, WORKER, message=message)
         record["worker_pid"] = None
         for entry in record["stages"]:
             if entry["status"] == st.RUNNING:

@@ -25,7 +25,7 @@ import diskcache
 
 # The states live in states.py; re-exported here because every caller reads them as `store.X`.
 from .states import (AWAITING_REVIEW, CANCELLED, COMPLETED, DONE, FAILED, FINISHED, PENDING, PREVIEW,  # noqa: F401
-                     QUEUED, RENDER, RETRANSLATE, RUN, RUNNING, STATUSES)
+                     QUEUED, RENDER, RETRANSLATE, RUN, RUNNING, STATUSES, WORKER, move)
 
 HEARTBEAT_SECONDS = 2.0
 HEARTBEAT_STALE_SECONDS = 10.0
@@ -79,7 +79,8 @@ def new_record(job_id: str, original_name: str, settings: dict, job_dir: Path, s
 
 
 def stage_entry(name: str) -> dict:
-    return {"name": name, "status": PENDING, "attempts": 0, "seconds": 0.0, "peak_rss_mb": 0.0}
+    # attempts: times started (a kill from outside included); failures: times it failed by itself.
+    return {"name": name, "status": PENDING, "attempts": 0, "failures": 0, "seconds": 0.0, "peak_rss_mb": 0.0}
 
 
 PRIVATE_UMASK = 0o077
@@ -199,9 +200,7 @@ class Store:
                 record = self.cache.get(f"job:{job_id}")
                 if record is None or record["status"] != QUEUED:
                     continue
-                record["status"] = RUNNING
-                record["worker_pid"] = worker_pid
-                record["message"] = "Starting"
+                move(record, RUNNING, WORKER, worker_pid=worker_pid, message="Starting")
                 record["updated"] = time.time()
                 self.cache.set(f"job:{job_id}", record)
                 self.cache.set("queue", queue)
@@ -217,9 +216,7 @@ class Store:
             stale.sort(key=lambda r: r["created"])
             queue = [i for i in self.cache.get("queue", []) if i not in {r["id"] for r in stale}]
             for record in stale:
-                record["status"] = QUEUED
-                record["message"] = message
-                record["worker_pid"] = None
+                move(record, QUEUED, WORKER, message=message, worker_pid=None)
                 record["updated"] = time.time()
                 self.cache.set(f"job:{record['id']}", record)
                 requeued.append(record["id"])
