@@ -10,6 +10,8 @@ APT_PACKAGES := ffmpeg sox espeak-ng flite festival festvox-us-slt-hts festvox-c
 	apertium apertium-eng-spa apertium-eng-cat apertium-en-gl \
 	apertium-fr-es apertium-es-pt apertium-eo-en chromium
 PORT ?= 8501
+# Loopback only unless you choose otherwise (then configure a login: README "Serving a team").
+ADDRESS ?= 127.0.0.1
 
 .PHONY: setup apt run test test-fast bench worker worker-stop constraints clean
 
@@ -41,7 +43,7 @@ constraints: $(PIP_STAMP)
 	  $(PY) -m pip freeze --all --exclude-editable | grep -Ev '^(pip|dubbing-studio)=='; } > constraints.txt
 
 run: setup
-	$(PY) -m streamlit run app.py --server.port $(PORT)
+	$(PY) -m streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT)
 
 test: setup
 	$(PY) -m pytest

@@ -10,7 +10,10 @@ and page config are always in force.
 """
 import streamlit as st
 
+from dubbing.ui.auth import require_login
+
 st.set_page_config(page_title="Dubbing Studio", page_icon=":material/movie:", layout="wide")
+require_login()  # before any page: every page needs the login when one is configured
 
 new_dub = st.Page("pages/views/new_dub.py", title="New dub", icon=":material/add_circle:", default=True)
 

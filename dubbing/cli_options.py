@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 
+from .errors import BadInputError
 from .models import MIX_DUCK, MIX_REPLACE, DubSettings
 
 
@@ -32,6 +33,8 @@ def add_dub_options(p: argparse.ArgumentParser) -> None:
                    help="duck: keep the original track lowered under the dub; replace: drop it")
     p.add_argument("--duck-db", type=float, default=-18.0, help="original track level under dubbed speech, dB")
     p.add_argument("--cleanup", action="store_true", help="delete intermediate files that can be made again")
+    p.add_argument("--audio-track", type=int, default=1,
+                   help="which audio track to dub, counting from 1, for videos with several (default 1)")
 
 
 def settings_from_args(args: argparse.Namespace) -> DubSettings:
@@ -44,4 +47,11 @@ def settings_from_args(args: argparse.Namespace) -> DubSettings:
         max_speed=args.max_speed, min_speed=args.min_speed, mix_mode=args.mix_mode,
         duck_db=args.duck_db,
         # only `jobs submit` has --review
-        review=bool(getattr(args, "review", False)), keep_intermediate=not args.cleanup)
+        review=bool(getattr(args, "review", False)), keep_intermediate=not args.cleanup,
+        audio_track=_track_index(args.audio_track))
+
+
+def _track_index(number: int) -> int:
+    if number < 1:
+        raise BadInputError(f"--audio-track counts from 1; got {number}")
+    return number - 1

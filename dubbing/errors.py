@@ -1,7 +1,9 @@
 """Errors a user can cause, each with its own exit code.
 
 Every error carries a message that says what happened and what to do, so the
-command line prints one line and the app shows the same text.
+command line prints one line and the app shows the same text. `dub`, `update` and
+every `jobs ...` command exit with the same code for the same cause (the table is
+`ExitCode`; README "Command line" lists it): a bad edit is bad input everywhere.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ class ExitCode(IntEnum):
     CANCELLED = 12
     TRANSIENT = 13
     CONFLICT = 14
+    CRASHED = 15
 
 
 class DubbingError(Exception):
@@ -35,6 +38,12 @@ class DubbingError(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+class BadInputError(DubbingError):
+    """Input a person can fix: an invalid edit of utterances.json, an unknown voice, a bad option value."""
+
+    code = ExitCode.USAGE
 
 
 class NotAVideoError(DubbingError):
@@ -93,3 +102,7 @@ class RevisionConflict(DubbingError):
         super().__init__(f"someone else changed this job: reload (the document is at revision {current}; "
                          f"this change was based on revision {base})")
         self.current, self.base = current, base
+class StageCrashError(DubbingError):
+    """A stage brought its own process down on every try (out of memory, a crash in native code)."""
+
+    code = ExitCode.CRASHED

@@ -1,19 +1,25 @@
 """ffmpeg and ffprobe: probing, splitting audio from video, time-stretching, muxing.
 
-Files are judged by probing their content, never by their name.
+Files are judged by probing their content, never by their name. Every path reaches
+ffmpeg as `file:` plus an absolute path (`file_arg`), so a name such as `-dash.mp4`
+or `concat:x.mp4` is a file, never an option or a protocol. Every child dies with the
+thread that started it, and a running ffmpeg is terminated when the stage is cancelled.
 """
 from __future__ import annotations
 
 import json
 import shutil
 import subprocess
-from dataclasses import asdict, dataclass
+import threading
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import (CorruptInputError, DubbingError, NoAudioError, NotAVideoError, NoVideoError, NotFoundError,
-                     TooBigError, TransientError)
+from .errors import (BadInputError, CancelledError, CorruptInputError, DubbingError, NoAudioError, NotAVideoError,
+                     NoVideoError, NotFoundError, SilentInputError, TooBigError, TransientError)
 from .fsutil import atomic_output
+from .procs import die_with_parent
 
 MP4_FORMATS = {"mov", "mp4", "m4a", "3gp", "3g2", "mj2"}
 
@@ -48,10 +54,54 @@ def tool_version(cmd: list[str]) -> str:
     return text[0] if text else "unknown"
 
 
+def file_arg(path: Path | str) -> str:
+    """A path as ffmpeg/ffprobe must get it: always a file, whatever its name looks like."""
+    return "file:" + str(Path(path).absolute())
+
+
+_cancel = threading.local()
+CANCEL_POLL_SECONDS = 0.1
+
+
+@contextmanager
+def cancellable(should_cancel):
+    """Within the block, tools started by this thread are terminated once `should_cancel()` is true."""
+    previous = getattr(_cancel, "check", None)
+    _cancel.check = should_cancel
+    try:
+        yield
+    finally:
+        _cancel.check = previous
+
+
+def run_tool(cmd: list[str], *, what: str) -> subprocess.CompletedProcess:
+    """Run a child that dies with us and stops when the stage is cancelled; its output."""
+    check = getattr(_cancel, "check", None)
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=die_with_parent)
+    if check is None:
+        out, err = proc.communicate()
+        return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    # Read in a thread, so a full pipe never stalls the child while we poll for a cancel.
+    result: dict = {}
+    reader = threading.Thread(target=lambda: result.update(zip(("out", "err"), proc.communicate())), daemon=True)
+    reader.start()
+    while reader.is_alive():
+        reader.join(CANCEL_POLL_SECONDS)
+        if reader.is_alive() and check():
+            proc.terminate()
+            try:
+                proc.wait(2)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            reader.join(5)
+            raise CancelledError(f"cancelled while {what}")
+    return subprocess.CompletedProcess(cmd, proc.returncode, result.get("out", ""), result.get("err", ""))
+
+
 def run_ffmpeg(args: list[str], *, what: str) -> None:
     """Run ffmpeg quietly; a crash by signal is transient, an error is reported with ffmpeg's last line."""
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args],
-                          capture_output=True, text=True)
+    proc = run_tool([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args], what=what)
     if proc.returncode < 0:
         raise TransientError(f"ffmpeg was killed while {what} (signal {-proc.returncode}); try again")
     if proc.returncode != 0:
@@ -71,6 +121,8 @@ class MediaInfo:
     sample_rate: int
     channels: int
     audio_duration: float  # may be shorter than the container's (video longer than sound)
+    audio_track: int = 0  # which audio track (0: the first) these numbers describe and a dub uses
+    audio_tracks: list[dict] = field(default_factory=list)  # every audio track: index, codec, channels, language, title
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,8 +134,15 @@ def _looks_like_mp4(path: Path) -> bool:
     return len(head) >= 8 and head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
 
 
-def probe(path: Path, *, max_bytes: int | None = None) -> MediaInfo:
-    """Check that `path` is an MP4 with a video and an audio stream, and describe it."""
+def describe_track(track: dict) -> str:
+    """One audio track in words, e.g. "track 2 (spa, 'Commentary', 2 ch)"."""
+    bits = [b for b in (track.get("language"), repr(track["title"]) if track.get("title") else "",
+                        f"{track.get('channels')} ch" if track.get("channels") else "") if b]
+    return f"track {track['index'] + 1}" + (f" ({', '.join(bits)})" if bits else "")
+
+
+def probe(path: Path, *, max_bytes: int | None = None, track: int = 0) -> MediaInfo:
+    """Check that `path` is an MP4 with a video and an audio stream, and describe it (and audio `track`)."""
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"no such file: {path}")
@@ -93,8 +152,8 @@ def probe(path: Path, *, max_bytes: int | None = None) -> MediaInfo:
                           "Cut or compress the video and try again")
     if size == 0:
         raise NotAVideoError(f"{path.name} is empty: upload an MP4 video")
-    proc = subprocess.run([ffprobe_exe(), "-v", "error", "-print_format", "json", "-show_format",
-                           "-show_streams", str(path)], capture_output=True, text=True)
+    proc = run_tool([ffprobe_exe(), "-v", "error", "-print_format", "json", "-show_format",
+                     "-show_streams", file_arg(path)], what=f"probing {path.name}")
     if proc.returncode != 0:
         reason = (proc.stderr.strip().splitlines() or ["unreadable"])[-1]
         if _looks_like_mp4(path):
@@ -110,7 +169,13 @@ def probe(path: Path, *, max_bytes: int | None = None) -> MediaInfo:
     streams = data.get("streams", [])
     video = next((s for s in streams if s.get("codec_type") == "video"
                   and not s.get("disposition", {}).get("attached_pic")), None)
-    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    audios = [s for s in streams if s.get("codec_type") == "audio"]
+    tracks = [{"index": i, "codec": a.get("codec_name", ""), "channels": int(a.get("channels") or 0),
+               "sample_rate": int(a.get("sample_rate") or 0), "language": (a.get("tags") or {}).get("language", ""),
+               "title": (a.get("tags") or {}).get("title", "")} for i, a in enumerate(audios)]
+    if audios and not 0 <= track < len(audios):
+        raise BadInputError(f"{path.name} has {len(audios)} audio track(s); choose a track from 1 to {len(audios)}")
+    audio = audios[track] if audios else None
     if video is None:
         raise NoVideoError(f"{path.name} has no video stream; this tool dubs videos (MP4 with picture and sound)")
     if audio is None:
@@ -126,7 +191,7 @@ def probe(path: Path, *, max_bytes: int | None = None) -> MediaInfo:
                      video_codec=video.get("codec_name", ""), width=int(video.get("width") or 0),
                      height=int(video.get("height") or 0), audio_codec=audio.get("codec_name", ""),
                      sample_rate=int(audio.get("sample_rate") or 0), channels=int(audio.get("channels") or 0),
-                     audio_duration=_float(audio.get("duration"), duration))
+                     audio_duration=_float(audio.get("duration"), duration), audio_track=track, audio_tracks=tracks)
 
 
 def _float(value, default: float) -> float:
@@ -137,9 +202,9 @@ def _float(value, default: float) -> float:
 
 
 def extract_audio(src: Path, dst: Path, *, sample_rate: int | None = None, mono: bool = False,
-                  seconds: float | None = None) -> None:
-    """Decode the first audio stream to 16-bit WAV (atomically): resampled/mono for analysis, or as-is for mixing."""
-    args = ["-i", str(src), "-map", "0:a:0", "-vn"]
+                  seconds: float | None = None, track: int = 0) -> None:
+    """Decode one audio track (0: the first) to 16-bit WAV, atomically: resampled/mono for analysis, or as-is."""
+    args = ["-i", file_arg(src), "-map", f"0:a:{track}", "-vn"]
     if seconds:
         args += ["-t", f"{seconds:.3f}"]
     if mono:
@@ -147,12 +212,12 @@ def extract_audio(src: Path, dst: Path, *, sample_rate: int | None = None, mono:
     if sample_rate:
         args += ["-ar", str(sample_rate)]
     with atomic_output(dst) as tmp:
-        run_ffmpeg(args + ["-c:a", "pcm_s16le", str(tmp)], what=f"reading the audio of {Path(src).name}")
+        run_ffmpeg(args + ["-c:a", "pcm_s16le", file_arg(tmp)], what=f"reading the audio of {Path(src).name}")
 
 
 def mux(video_src: Path, audio_wav: Path, dst: Path, *, seconds: float | None = None) -> None:
     """Put new audio beside the untouched video stream (copied, never re-encoded)."""
-    args = ["-i", str(video_src), "-i", str(audio_wav), "-map", "0:v:0", "-map", "1:a:0",
+    args = ["-i", file_arg(video_src), "-i", file_arg(audio_wav), "-map", "0:v:0", "-map", "1:a:0",
             "-c:v", "copy",
             # The fast AAC coder at 128k: transparent enough for speech over a ducked background,
             # and 2.3x faster than the default (it is most of an `update` after one edit).
@@ -160,11 +225,55 @@ def mux(video_src: Path, audio_wav: Path, dst: Path, *, seconds: float | None = 
     if seconds:
         args += ["-t", f"{seconds:.3f}"]
     with atomic_output(dst) as tmp:
-        run_ffmpeg(args + [str(tmp)], what="writing the dubbed video")
+        run_ffmpeg(args + [file_arg(tmp)], what="writing the dubbed video")
 
 
 def stream_md5(path: Path, stream: str = "v:0") -> str:
     """MD5 of a stream's packets (not decoded frames): equal when the stream was copied bit for bit."""
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-map", f"0:{stream}",
-                           "-c", "copy", "-f", "md5", "-"], capture_output=True, text=True, check=True)
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", file_arg(path), "-map",
+                           f"0:{stream}", "-c", "copy", "-f", "md5", "-"], capture_output=True, text=True, check=True)
     return proc.stdout.strip()
+
+
+# -- what the sound holds, checked before any job is made -------------------------------------------
+
+MIN_SPEECH_SECONDS = 0.5
+
+
+def decode_mono16k(path: Path, *, track: int = 0, what: str = "reading the audio"):
+    """The audio track as float32 16 kHz mono samples, decoded in memory (a minute is about 4 MB)."""
+    import numpy as np
+
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", file_arg(path),
+           "-map", f"0:a:{track}", "-vn", "-ac", "1", "-ar", "16000", "-f", "s16le", "-"]
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, preexec_fn=die_with_parent)
+    if proc.returncode != 0:
+        last = (proc.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
+        raise CorruptInputError(f"{Path(path).name}: ffmpeg failed while {what}: {last}")
+    return np.frombuffer(proc.stdout, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def check_sound(path: Path, info: MediaInfo, *, track: int = 0) -> float:
+    """Refuse a file whose audio decodes much shorter than it claims, is silent, or holds no speech.
+
+    Seconds of speech found (Silero VAD, bundled with faster-whisper: a minute of audio
+    takes well under a second).
+    """
+    samples = decode_mono16k(path, track=track, what=f"checking the sound of {Path(path).name}")
+    name = Path(path).name
+    decoded = samples.size / 16000
+    claimed = info.audio_duration
+    # A truncated file can still probe (index at the front) but decodes short.
+    if decoded < claimed - max(1.0, 0.05 * claimed):
+        raise CorruptInputError(f"the audio of {name} decodes to {decoded:.1f} s of the {claimed:.1f} s it claims: "
+                                "the file looks truncated; export or download it again")
+    if samples.size == 0 or float(abs(samples).max()) < 1e-4:
+        raise SilentInputError(f"the audio track of {name} is silent; there is no speech to dub")
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    stamps = get_speech_timestamps(samples, VadOptions(min_silence_duration_ms=300, speech_pad_ms=100))
+    speech = sum(s["end"] - s["start"] for s in stamps) / 16000
+    if speech < MIN_SPEECH_SECONDS:
+        raise SilentInputError(f"no speech was found in the audio of {name} (only music or noise?); "
+                               "there is nothing to dub")
+    return speech

@@ -45,7 +45,7 @@ from pydantic import ConfigDict, ValidationError
 from pydantic.dataclasses import dataclass as strict_dataclass
 from typing_extensions import TypedDict
 
-from .errors import DubbingError, ExitCode
+from .errors import BadInputError, DubbingError, ExitCode
 from .fsutil import atomic_write_text
 
 SCHEMA_VERSION = 2
@@ -59,7 +59,7 @@ OVERLAP_TOLERANCE_S = 0.001  # times are kept to the millisecond
 _STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 
 
-class InvalidDocumentError(DubbingError, ValueError):
+class InvalidDocumentError(BadInputError, ValueError):
     """utterances.json (or an edit of it) breaks the schema; `problems` name each line and field."""
 
     code = ExitCode.USAGE
@@ -191,6 +191,7 @@ class DubSettings:
     review: bool = False
     preview_seconds: float | None = None  # render only the first N seconds
     keep_intermediate: bool = True
+    audio_track: int = 0  # which audio track to dub (0: the first), for videos with several
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -17,7 +17,7 @@ from typing import Callable
 
 from . import edits, media, revisions, segmentation
 from .engines import registry
-from .errors import DubbingError, NotFoundError, RevisionConflict
+from .errors import BadInputError, CancelledError, DubbingError, EngineUnavailableError, NotFoundError, RevisionConflict
 from .fsutil import atomic_write_text
 from .metrics import PeakMemory
 from .models import Document, DubSettings, InvalidDocumentError
@@ -43,6 +43,14 @@ STAGE_WEIGHTS = {"probe": 1, "diarize": 12, "transcribe": 30, "gender": 2, "tran
 STAGE_LABELS = {"probe": "Checking the video", "diarize": "Finding speakers", "transcribe": "Transcribing",
                 "gender": "Telling voices apart", "translate": "Translating", "voices": "Choosing voices",
                 "synthesize": "Synthesizing speech", "mix": "Mixing and rendering", "subtitles": "Writing subtitles"}
+
+# What a person reads for each stage, and each stage's rough share of a dub's time on CPU
+# (for one overall percentage).
+STAGE_LABELS = {"probe": "Checking the video", "diarize": "Finding speakers", "transcribe": "Transcribing",
+                "gender": "Telling voices apart", "translate": "Translating", "voices": "Choosing voices",
+                "synthesize": "Synthesizing speech", "mix": "Mixing and rendering", "subtitles": "Writing subtitles"}
+STAGE_WEIGHTS = {"probe": 1, "diarize": 12, "transcribe": 30, "gender": 2, "translate": 6,
+                 "voices": 1, "synthesize": 30, "mix": 12, "subtitles": 1}
 
 ProgressFn = Callable[[str, float, str], None]
 
@@ -73,21 +81,36 @@ def save_settings(job_dir: Path, settings: DubSettings) -> None:
     atomic_write_text(Path(job_dir) / WORK / "settings.json", json.dumps(settings.to_dict(), indent=1))
 
 
-def validate_input(path: Path, *, max_bytes: int | None = None) -> media.MediaInfo:
-    return media.probe(Path(path), max_bytes=max_bytes)
+_checked: dict[tuple, media.MediaInfo] = {}
+
+
+def validate_input(path: Path, *, max_bytes: int | None = None, track: int = 0) -> media.MediaInfo:
+    """Refuse what cannot be dubbed before anything is made: not an MP4, streams missing, truncated, silent, no speech.
+
+    Remembered per file version, so `submit` and `prepare` decode and listen only once.
+    """
+    path = Path(path)
+    info = media.probe(path, max_bytes=max_bytes, track=track)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, track)
+    if key not in _checked:
+        media.check_sound(path, info, track=track)
+        _checked.clear()  # one entry is all `prepare` after `submit` needs
+        _checked[key] = info
+    return info
 
 
 def validate_settings(settings: DubSettings) -> None:
     """Refuse unavailable engines and unsupported pairs before any heavy work."""
     s = settings
     if not 1.0 <= s.max_speed <= 4.0:
-        raise DubbingError(f"max speed {s.max_speed} is out of range; use 1.0 to 4.0")
+        raise BadInputError(f"max speed {s.max_speed} is out of range; use 1.0 to 4.0")
     if not 0.1 <= s.pause_split <= 10.0:
-        raise DubbingError(f"pause split {s.pause_split} s is out of range; use 0.1 to 10 seconds")
+        raise BadInputError(f"pause split {s.pause_split} s is out of range; use 0.1 to 10 seconds")
     if not 0.5 <= s.min_speed <= 1.0:
-        raise DubbingError(f"min speed {s.min_speed} is out of range; use 0.5 to 1.0 (1.0: never slow speech down)")
+        raise BadInputError(f"min speed {s.min_speed} is out of range; use 0.5 to 1.0 (1.0: never slow speech down)")
     if s.speakers is not None and not 1 <= s.speakers <= 20:
-        raise DubbingError(f"speaker count {s.speakers} is out of range; use 1 to 20 or leave it automatic")
+        raise BadInputError(f"speaker count {s.speakers} is out of range; use 1 to 20 or leave it automatic")
     for stage, name in (("diarization", s.diarization), ("stt", s.stt), ("translation", s.translator),
                         ("tts", s.tts)):
         if name != "auto":
@@ -96,14 +119,14 @@ def validate_settings(settings: DubSettings) -> None:
     if s.tts != "auto":
         cls = registry.engine_class("tts", s.tts)
         if not cls.voices(s.target_language):  # type: ignore[attr-defined]
-            raise DubbingError(f"tts engine '{s.tts}' has no voice for '{s.target_language}'; "
+            raise EngineUnavailableError(f"tts engine '{s.tts}' has no voice for '{s.target_language}'; "
                                "choose another engine or leave it on auto")
 
 
 def prepare(input_path: Path, job_dir: Path, settings: DubSettings, *, max_bytes: int | None = None) -> None:
     """Validate, then copy the input into the job folder (a hard link where possible)."""
-    validate_input(input_path, max_bytes=max_bytes)
     validate_settings(settings)
+    validate_input(input_path, max_bytes=max_bytes, track=settings.audio_track)
     work = Path(job_dir) / WORK
     work.mkdir(parents=True, exist_ok=True)
     target = work / "input.mp4"
@@ -143,13 +166,23 @@ def _is_current(ctx: Context, name: str) -> bool:
 def run_stage(job_dir: Path, stage: str, *, progress: ProgressFn = _no_progress,
               should_cancel: Callable[[], bool] = lambda: False,
               preview_seconds: float | None = None) -> StageResult:
-    """Run one stage, or skip it when its output is current."""
-    ctx = context(job_dir, progress=lambda f, m="": progress(stage, f, m), should_cancel=should_cancel,
-                  preview_seconds=preview_seconds)
+    """Run one stage, or skip it when its output is current.
+
+    Cancel is cooperative everywhere: the progress function the stage gets raises
+    CancelledError once `should_cancel()` is true, and engines report progress per
+    transcription segment, embedding batch and synthesised line; a running ffmpeg is
+    terminated (media.cancellable).
+    """
+    def report(fraction: float, message: str = "") -> None:
+        progress(stage, fraction, message)
+        if should_cancel():
+            raise CancelledError(f"cancelled during {stage}")
+
+    ctx = context(job_dir, progress=report, should_cancel=should_cancel, preview_seconds=preview_seconds)
     module = STAGE_MODULES[stage]
     ctx.check_cancel()
     started = time.perf_counter()
-    with PeakMemory() as mem:
+    with PeakMemory() as mem, media.cancellable(should_cancel):
         if _is_current(ctx, stage):
             progress(stage, 1.0, "up to date")
             log.info("%s: up to date, skipped", stage)
@@ -158,6 +191,7 @@ def run_stage(job_dir: Path, stage: str, *, progress: ProgressFn = _no_progress,
         log.info("%s: started%s", stage, f" (preview of the first {preview_seconds:g} s)" if preview_seconds else "")
         try:
             detail = module.run(ctx)
+            ctx.check_cancel()  # a stage that ends in a cancelled step must not be recorded done
         except BaseException as exc:
             log.warning("%s: stopped after %.1f s: %s: %s", stage, time.perf_counter() - started,
                         type(exc).__name__, exc)
@@ -361,11 +395,30 @@ def clean_intermediate(job_dir: Path) -> None:
 
 def dub(input_path: Path, out_dir: Path, settings: DubSettings, *, progress: ProgressFn = _no_progress,
         should_cancel: Callable[[], bool] = lambda: False) -> dict:
-    prepare(input_path, out_dir, settings)
-    run(out_dir, progress=progress, should_cancel=should_cancel)
+    out_dir = Path(out_dir)
+    before = set(out_dir.rglob("*")) if out_dir.exists() else None
+    try:
+        prepare(input_path, out_dir, settings)
+        run(out_dir, progress=progress, should_cancel=should_cancel)
+    except DubbingError as exc:
+        if exc.permanent and not isinstance(exc, CancelledError):  # refused: leave nothing of ours behind
+            _remove_new(out_dir, before)
+        raise
     if not settings.keep_intermediate:
         clean_intermediate(out_dir)
     return json.loads((Path(out_dir) / "report.json").read_text())
+
+
+def _remove_new(folder: Path, before: set[Path] | None) -> None:
+    """Delete what was made in `folder` since `before` was listed (all of it when it did not exist)."""
+    if before is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for path in sorted(set(folder.rglob("*")) - before, key=lambda p: len(p.parts), reverse=True):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def update(out_dir: Path, *, progress: ProgressFn = _no_progress, preview_seconds: float | None = None) -> dict:

@@ -17,8 +17,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from test_jobs_support import (PYTHON, REPO, STAGES, RENDER_STAGES, cli, fake_video, kill_worker,  # noqa: E402
-                               runner_env, runs_log, stop_all_workers, use_env, wait_for, worker_pid)
+from test_jobs_support import (PYTHON, REPO, STAGES, RENDER_STAGES, cli, env, fake_video, kill_worker,  # noqa: E402,F401
+                               runs_log, wait_for, worker_pid)
 
 from dubbing.errors import ExitCode, NotAVideoError, NotFoundError, TooBigError, UnsupportedPairError  # noqa: E402
 from dubbing.jobs import client  # noqa: E402
@@ -29,16 +29,6 @@ from dubbing.models import DubSettings  # noqa: E402
 pytestmark = pytest.mark.timeout(120)
 
 ES = DubSettings(target_language="es")
-
-
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    data = tmp_path / "data"
-    env = runner_env(data, fake=True)
-    use_env(monkeypatch, env)
-    monkeypatch.setenv("PYTHONPATH", env["PYTHONPATH"])
-    yield env
-    stop_all_workers(data)
 
 
 def data_dir(env) -> Path:
@@ -270,17 +260,32 @@ def test_sigkill_during_render_after_approval(env, tmp_path):
     assert log == STAGES[:-1] + ["mix", "subtitles"]  # only the killed stage ran twice
 
 
-def test_a_stage_that_kills_the_worker_every_time_fails_the_job(env, tmp_path):
+def test_killing_the_worker_during_the_same_stage_never_fails_the_job(env, tmp_path):
     job_id = client.submit(fake_video(tmp_path, seconds={"diarize": 30.0}), "clip.mp4", ES, start_worker=False)
-    for attempt in range(1, 4):
+    for attempt in range(1, 5):
         client.ensure_worker()
         pid = worker_pid(data_dir(env))
         wait_for(lambda: client.get(job_id)["worker_pid"] == pid
                  and stage(client.get(job_id), "diarize")["attempts"] == attempt, 30, what=f"diarization #{attempt}")
         assert kill_worker(data_dir(env)) == pid
     client.ensure_worker()
-    record = client.wait(job_id, timeout=30, poll=0.1)
-    assert record["status"] == "failed" and "interrupted 3 times" in record["error"]
+    record = wait_for(lambda: stage(client.get(job_id), "diarize")["attempts"] == 5 and client.get(job_id), 30,
+                      what="the fifth start")
+    assert record["status"] == "running" and stage(record, "diarize").get("failures", 0) == 0
+
+
+def test_a_stage_that_crashes_its_process_every_time_fails_the_job(env, tmp_path):
+    job_id = submit(tmp_path, fail={"diarize": {"kind": "crash", "times": 3}})
+    record = client.wait(job_id, timeout=90, poll=0.1)
+    assert record["status"] == "failed", record
+    assert record["error_code"] == ExitCode.CRASHED
+    assert "crashed its process 3 times (killed by SIGKILL" in record["error"]
+    assert stage(record, "diarize")["attempts"] == 3
+    assert runs_log(record["job_dir"]).count("diarize") == 3
+    assert client.worker_running()  # the worker itself survived every crash
+    client.retry(job_id)  # a retry starts the count afresh
+    record = client.wait(job_id, timeout=60, poll=0.1)
+    assert record["status"] == "completed" and stage(record, "diarize")["failures"] == 0
 
 
 def test_bad_uploads_are_refused_and_leave_nothing(env, tmp_path):

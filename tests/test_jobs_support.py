@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import pytest
+
 from dubbing.errors import CancelledError, NotAVideoError, TooBigError, TransientError, UnsupportedPairError
-from dubbing.fsutil import atomic_write_text
+from dubbing.fsutil import atomic_output, atomic_write_text
 from dubbing.models import Document, DubSettings, Speaker, Utterance
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,7 +44,7 @@ class MediaInfo:
     duration: float
 
 
-def validate_input(path, *, max_bytes=None):
+def validate_input(path, *, max_bytes=None, track=0):
     data = Path(path).read_bytes()
     if max_bytes is not None and len(data) > max_bytes:
         raise TooBigError("too big")
@@ -95,6 +97,8 @@ def run_stage(job_dir, stage, *, progress=lambda *a: None, should_cancel=lambda:
         count = int(count_file.read_text()) if count_file.exists() else 0
         if count < fail.get("times", 99):
             count_file.write_text(str(count + 1))
+            if fail["kind"] == "crash":  # the stage brings its own process down, as the OOM killer would
+                os.kill(os.getpid(), signal.SIGKILL)
             if fail["kind"] == "transient":
                 raise TransientError(f"{stage}: a subprocess was killed")
             if fail["kind"] == "permanent":
@@ -102,11 +106,20 @@ def run_stage(job_dir, stage, *, progress=lambda *a: None, should_cancel=lambda:
             raise RuntimeError(f"{stage}: a bug")
     seconds = spec.get("seconds", {}).get(stage, spec.get("default_seconds", 0.05))
     t0 = time.monotonic()
-    for step in range(STEPS):
-        if should_cancel():
-            raise CancelledError("cancelled")
-        time.sleep(seconds / STEPS)
-        progress(stage, (step + 1) / STEPS, f"{stage} {step + 1}/{STEPS}")
+    if stage in spec.get("deaf", {}):  # one long native call that never looks at cancel (a model's forward pass)
+        time.sleep(spec["deaf"][stage])
+    if stage in spec.get("child", {}):  # a tool that runs long (like ffmpeg); cancel must end it
+        from dubbing import media
+        with media.cancellable(should_cancel):
+            media.run_tool(["sleep", spec["child"][stage]], what="running a child")
+    # Like ffmpeg writing the mix: a temp file is open while the stage works, renamed at its end.
+    with atomic_output(work / f"{stage}.partial.wav") as tmp:
+        tmp.write_text("partial")
+        for step in range(STEPS):
+            if should_cancel():
+                raise CancelledError("cancelled")
+            time.sleep(seconds / STEPS)
+            progress(stage, (step + 1) / STEPS, f"{stage} {step + 1}/{STEPS}")
     if stage == "translate":
         doc = Document(source_language="en", target_language="es", settings=DubSettings(target_language="es"),
                        speakers={"SPEAKER_00": Speaker(gender="male")},
@@ -148,6 +161,17 @@ def fake_video(tmp: Path, name: str = "clip.mp4", **spec) -> Path:
 
 
 # -- process helpers -------------------------------------------------------------------------------
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """A store of its own for the test, served by workers over the fake pipeline; stopped afterwards."""
+    data = tmp_path / "data"
+    env = runner_env(data, fake=True)
+    use_env(monkeypatch, env)
+    monkeypatch.setenv("PYTHONPATH", env["PYTHONPATH"])
+    yield env
+    stop_all_workers(data)
+
 
 def runner_env(data_dir: Path, *, fake: bool, **extra: str) -> dict:
     env = dict(os.environ)

@@ -218,7 +218,9 @@ def _follow(job_id: str, timeout: float | None = None) -> dict:
 
 
 def _exit_code(record: dict) -> ExitCode:
+    """The exit code of a followed job; a failure prints its `error:` line, as `dub` does."""
     if record["status"] == st.FAILED:
+        print(f"error: {record.get('error') or 'the job failed'}", file=sys.stderr)
         return ExitCode(record.get("error_code") or ExitCode.INTERNAL)
     if record["status"] == st.CANCELLED:
         return ExitCode.CANCELLED

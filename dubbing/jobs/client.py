@@ -25,6 +25,7 @@ from .. import revisions
 from ..edits import EditError, EditResult
 from ..errors import DubbingError, ExitCode, NotFoundError, RevisionConflict, TooBigError
 from ..models import Document, DubSettings, InvalidDocumentError
+from ..media import describe_track as _describe_track
 from . import store as st
 from . import backend
 from .backend import open_store  # diskcache, or Redis when DUBBING_QUEUE is set: the same methods
@@ -70,7 +71,8 @@ def submit(path: Path, original_name: str, settings: DubSettings | dict, *, star
                           "(MAX_UPLOAD_MB sets it)")
     pipeline = load_pipeline()
     pipeline.validate_settings(settings)
-    info = pipeline.validate_input(path, max_bytes=limit)
+    info = pipeline.validate_input(path, max_bytes=limit, track=settings.audio_track)
+    tracks = getattr(info, "audio_tracks", None) or []
 
     store = open_store()
     job_id = st.new_job_id()
@@ -79,7 +81,9 @@ def submit(path: Path, original_name: str, settings: DubSettings | dict, *, star
         pipeline.prepare(path, job_dir, settings, max_bytes=limit)
         record = st.new_record(job_id, original_name or path.name, settings.to_dict(), job_dir,
                                list(pipeline.STAGES), review_after=pipeline.REVIEW_AFTER, input_bytes=size,
-                               duration=float(getattr(info, "duration", 0.0) or 0.0))
+                               duration=float(getattr(info, "duration", 0.0) or 0.0),
+                               # Which sound is dubbed, said wherever the job is shown when there is a choice.
+                               audio_track=(_describe_track(tracks[settings.audio_track]) if len(tracks) > 1 else None))
         store.create(record)
     except BaseException:
         store.delete(job_id)
@@ -192,6 +196,26 @@ def retranslate(job_id: str, ids: list[int], *, start_worker: bool = True) -> No
         ensure_worker()
 
 
+def redetect_speakers(job_id: str, speakers: int | None, *, base_revision: int | None = None,
+                      start_worker: bool = True) -> None:
+    """Queue "find the speakers again" with this count (None: estimate), from the stored speaker
+    embeddings: nothing is transcribed again, and lines whose words and speaker stay keep their edits.
+    With `base_revision`, the worker refuses it (RevisionConflict) if the document moved on since."""
+    if speakers is not None and not 1 <= int(speakers) <= 20:
+        raise DubbingError(f"speaker count {speakers} is out of range; use 1 to 20")
+
+    def change(record: dict) -> None:
+        if record["status"] not in (COMPLETED, AWAITING_REVIEW):
+            raise JobStateError(f"job {job_id} is {record['status']}; speakers can be found again only in a job "
+                                "awaiting review or completed")
+        _queue_action(record, st.REDETECT, then=record["status"],
+                      args={"speakers": None if speakers is None else int(speakers), "base_revision": base_revision},
+                      message=f"Queued: find {speakers or 'the'} speakers again")
+    _change(job_id, change)
+    if start_worker:
+        ensure_worker()
+
+
 def retry(job_id: str, *, start_worker: bool = True) -> None:
     """Resume a failed or cancelled job from its last finished stage."""
     def change(record: dict) -> None:
@@ -296,18 +320,18 @@ def cancel(job_id: str) -> None:
     _change(job_id, change)
 
 
-def delete(job_id: str, *, timeout: float = 15.0) -> None:
-    """Delete a job, record and files; a running job is cancelled first."""
+def delete(job_id: str) -> None:
+    """Delete a job, record and files; returns at once.
+
+    A running job's record goes now; its worker stops the stage within seconds and then
+    removes the folder (a folder whose worker died meanwhile goes with the hourly sweep).
+    """
     store = open_store()
     record = _require(job_id)
-    if record["status"] == RUNNING:
+    if record["status"] == RUNNING and store.worker_alive():
         store.request_cancel(job_id)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            record = store.get(job_id)
-            if record is None or record["status"] != RUNNING or not store.worker_alive():
-                break
-            time.sleep(0.1)
+        store.delete(job_id, keep_files=True)
+        return
     store.delete(job_id)
 
 

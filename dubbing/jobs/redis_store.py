@@ -93,7 +93,7 @@ def next_stage(record: dict) -> str | None:
     """The stage the job's queued action runs first (None when every stage of it is done)."""
     pipeline = load_pipeline()
     action = record["action"]
-    if action["kind"] == st.RETRANSLATE:
+    if action["kind"] in (st.RETRANSLATE, st.REDETECT):
         return pipeline.REVIEW_AFTER
     stages = list(pipeline.STAGES) if action["kind"] == st.RUN else list(pipeline.RENDER_STAGES)
     if not action.get("started"):

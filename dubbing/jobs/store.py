@@ -23,16 +23,9 @@ from typing import Any, Callable, Iterator
 
 import diskcache
 
-QUEUED, RUNNING, AWAITING_REVIEW = "queued", "running", "awaiting_review"
-COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"
-STATUSES = (QUEUED, RUNNING, AWAITING_REVIEW, COMPLETED, FAILED, CANCELLED)
-FINISHED = (COMPLETED, FAILED, CANCELLED)
-
-# Status of one stage inside a job record.
-PENDING, DONE = "pending", "done"
-
-# What the worker does with a queued job.
-RUN, RENDER, PREVIEW, RETRANSLATE = "run", "render", "preview", "retranslate"
+# The states live in states.py; re-exported here because every caller reads them as `store.X`.
+from .states import (AWAITING_REVIEW, CANCELLED, COMPLETED, DONE, FAILED, FINISHED, PENDING, PREVIEW,  # noqa: F401
+                     QUEUED, REDETECT, RENDER, RETRANSLATE, RUN, RUNNING, STATUSES, WORKER, move)
 
 HEARTBEAT_SECONDS = 2.0
 HEARTBEAT_STALE_SECONDS = 10.0
@@ -86,7 +79,28 @@ def new_record(job_id: str, original_name: str, settings: dict, job_dir: Path, s
 
 
 def stage_entry(name: str) -> dict:
-    return {"name": name, "status": PENDING, "attempts": 0, "seconds": 0.0, "peak_rss_mb": 0.0}
+    # attempts: times started (a kill from outside included); failures: times it failed by itself.
+    return {"name": name, "status": PENDING, "attempts": 0, "failures": 0, "seconds": 0.0, "peak_rss_mb": 0.0}
+
+
+PRIVATE_UMASK = 0o077
+
+
+def make_private(root: Path) -> None:
+    """Uploads and transcripts are for their owner only: the data folder 0700, what is made in it 0600.
+
+    Sets this process's umask (every process that opens a store works for the store) and
+    tightens what an older version left readable.
+    """
+    os.umask(PRIVATE_UMASK)
+    root.mkdir(parents=True, exist_ok=True)
+    if root.stat().st_mode & 0o077:
+        for path in [root, *root.rglob("*")]:
+            try:
+                if not path.is_symlink():
+                    path.chmod(0o700 if path.is_dir() else path.stat().st_mode & 0o700)
+            except OSError:
+                continue
 
 
 class Store:
@@ -94,6 +108,7 @@ class Store:
 
     def __init__(self, root: Path):
         self.root = Path(root)
+        make_private(self.root)
         self.jobs_dir = self.root / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         # Job records must never be evicted; they are tiny, so no size limit is needed.
@@ -185,9 +200,7 @@ class Store:
                 record = self.cache.get(f"job:{job_id}")
                 if record is None or record["status"] != QUEUED:
                     continue
-                record["status"] = RUNNING
-                record["worker_pid"] = worker_pid
-                record["message"] = "Starting"
+                move(record, RUNNING, WORKER, worker_pid=worker_pid, message="Starting")
                 record["updated"] = time.time()
                 self.cache.set(f"job:{job_id}", record)
                 self.cache.set("queue", queue)
@@ -203,21 +216,24 @@ class Store:
             stale.sort(key=lambda r: r["created"])
             queue = [i for i in self.cache.get("queue", []) if i not in {r["id"] for r in stale}]
             for record in stale:
-                record["status"] = QUEUED
-                record["message"] = message
-                record["worker_pid"] = None
+                move(record, QUEUED, WORKER, message=message, worker_pid=None)
                 record["updated"] = time.time()
                 self.cache.set(f"job:{record['id']}", record)
                 requeued.append(record["id"])
             self.cache.set("queue", requeued + queue)
         return requeued
 
-    def delete(self, job_id: str) -> bool:
+    def delete(self, job_id: str, *, keep_files: bool = False) -> bool:
+        """Remove the record (and the folder unless `keep_files`: its running stage removes it when it stops)."""
         with self.cache.transact():
             existed = self.cache.delete(f"job:{job_id}")
-            self.cache.delete(f"cancel:{job_id}")
+            if keep_files:
+                self.cache.set(f"cancel:{job_id}", True)
+            else:
+                self.cache.delete(f"cancel:{job_id}")
             self._dequeue(job_id)
-        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+        if not keep_files:
+            shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
         return bool(existed)
 
     def set_worker(self, info: dict | None) -> None:

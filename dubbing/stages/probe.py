@@ -12,7 +12,8 @@ ANALYSIS_SR = 16000
 
 
 def key(ctx: Context) -> str:
-    return stable_hash("probe", ctx.input_digest())
+    track = ctx.settings.audio_track
+    return stable_hash("probe", ctx.input_digest(), *([track] if track else []))
 
 
 def outputs(ctx: Context):
@@ -20,12 +21,14 @@ def outputs(ctx: Context):
 
 
 def run(ctx: Context) -> dict:
-    info = media.probe(ctx.input)
-    ctx.progress(0.1, "extracting audio")
-    media.extract_audio(ctx.input, ctx.path("audio16k.wav"), sample_rate=ANALYSIS_SR, mono=True)
+    track = ctx.settings.audio_track
+    info = media.probe(ctx.input, track=track)
+    ctx.progress(0.1, "extracting audio" + (f" of {media.describe_track(info.audio_tracks[track])}"
+                                            if len(info.audio_tracks) > 1 else ""))
+    media.extract_audio(ctx.input, ctx.path("audio16k.wav"), sample_rate=ANALYSIS_SR, mono=True, track=track)
     ctx.check_cancel()
     ctx.progress(0.5, "extracting the original-rate track")
-    media.extract_audio(ctx.input, ctx.path("audio_orig.wav"))
+    media.extract_audio(ctx.input, ctx.path("audio_orig.wav"), track=track)
     samples, sr = audio.read(ctx.path("audio16k.wav"), mono=True)
     decoded = len(samples) / sr
     # A truncated file can still probe (index at the front) but decodes short.
@@ -36,4 +39,7 @@ def run(ctx: Context) -> dict:
         raise SilentInputError("the audio track is silent; there is no speech to dub")
     data = info.to_dict() | {"decoded_seconds": decoded}
     ctx.write_json("media.json", data)
-    return {"duration": info.duration, "video_codec": info.video_codec, "audio_codec": info.audio_codec}
+    detail = {"duration": info.duration, "video_codec": info.video_codec, "audio_codec": info.audio_codec}
+    if len(info.audio_tracks) > 1:  # say which one was dubbed (report.json, the job's page)
+        detail["dubbed_track"] = media.describe_track(info.audio_tracks[track])
+    return detail

@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import audio
 from ..engines import registry
+from ..errors import BadInputError, DubbingError
 from ..models import Document, Utterance, stable_hash
 from .context import Context
 
@@ -78,9 +79,19 @@ def synthesize_raw(ctx: Context, doc: Document, u: Utterance) -> tuple[np.ndarra
     if not path.exists():
         voice = doc.voice_of(u)
         engine_name, _, voice_id = voice.partition(":")
+        if engine_name not in registry.ENGINES["tts"]:
+            raise BadInputError(f"line {u.id}: unknown voice '{voice}' in utterances.json; "
+                                f"voices are written engine:voice, engines: {', '.join(registry.ENGINES['tts'])}")
         engine = registry.get_engine("tts", engine_name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        engine.synthesize(u.translated_text.strip(), voice_id, path)
+        try:
+            engine.synthesize(u.translated_text.strip(), voice_id, path)
+        except DubbingError as exc:
+            # A voice the engine does not have is the edit's fault, not worth retrying.
+            if exc.permanent or any(v.id == voice_id for v in type(engine).voices(doc.target_language)):
+                raise
+            raise BadInputError(f"line {u.id}: unknown voice '{voice}' in utterances.json "
+                                f"(the {engine_name} engine failed: {exc.message})") from exc
     return audio.read(path, mono=True)
 
 

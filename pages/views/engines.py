@@ -7,6 +7,7 @@ import streamlit as st
 from dubbing.engines import resolve
 from dubbing.errors import DubbingError
 from dubbing.ui import common
+from dubbing.ui.auth import authenticated
 from dubbing.ui.engines import STAGE_TITLES, tool_versions, voice_lines
 
 SHOWN_LANGUAGES = 12
@@ -68,6 +69,8 @@ st.caption("Gated models such as the pyannote pipelines need a token (and a hub 
            "It is stored for this machine's user where huggingface_hub keeps it; `HF_TOKEN` in the "
            "environment takes precedence.")
 has_token = resolve.hf_token() is not None
+if not authenticated():  # app.py already stops such sessions; the token is worth a second check
+    st.stop()
 with st.form("hf_token_form", border=True):
     token = st.text_input("Token", type="password", placeholder="hf_..." if not has_token else "a token is stored")
     saved = st.form_submit_button("Save token")

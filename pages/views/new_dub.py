@@ -74,6 +74,11 @@ else:
         uploads.discard(staged["path"])
         st.session_state.pop(STAGED, None)
         st.rerun()
+    tracks = staged["info"].get("audio_tracks") or []
+    if len(tracks) > 1:
+        st.selectbox("Audio track to dub", range(len(tracks)), key="new_dub_audio_track",
+                     format_func=lambda i: media.describe_track(tracks[int(i)]),
+                     help="This video has several audio tracks; the dub replaces the one you pick.")
 
 # --- 2. Languages and engines ---------------------------------------------------------------------
 st.subheader("2. Languages")
@@ -176,7 +181,9 @@ if st.button("Start dubbing", type="primary", disabled=bool(problems) or staged 
     settings = DubSettings(
         target_language=target, source_language=source, diarization=diar, diarization_model=diar_model,
         stt=stt, stt_model=stt_model, translator=tr, translation_model=tr_model, tts=tts, tts_model=tts_model,
-        speakers=speakers, max_speed=float(max_speed), mix_mode=mix_mode, review=bool(review))
+        speakers=speakers, max_speed=float(max_speed), mix_mode=mix_mode, review=bool(review),
+        audio_track=(int(st.session_state.get("new_dub_audio_track") or 0)
+                     if len(staged["info"].get("audio_tracks") or []) > 1 else 0))
     try:
         with st.spinner("Submitting…"):
             job_id = client.submit(Path(staged["path"]), staged["name"], settings, max_bytes=max_bytes)
