@@ -384,6 +384,32 @@ def _introduce_speaker(ctx: Context, doc: Document, key: str, *, given_gender: s
         voices.assign(doc, voices.candidate_voices(ctx, doc.target_language))
 
 
+AUDITIONS = "auditions"
+
+
+def audition_path(job_dir: Path, voice_id: str, language: str) -> Path | None:
+    """The short sample of a voice made for this job (see make_auditions), or None while there is none."""
+    path = voices.audition_file(Path(job_dir) / WORK, voice_id, language)
+    return path if path.exists() else None
+
+
+def make_auditions(job_dir: Path, *, should_cancel: Callable[[], bool] = lambda: False) -> int:
+    """A short sample of every voice this job could use, for the reviewer to hear before choosing
+    (the page plays them, it never makes speech). Made once; a voice that fails is skipped."""
+    ctx = context(job_dir)
+    language = ctx.settings.target_language
+    made = 0
+    for voice_id in voices.candidate_voices(ctx, language):
+        if should_cancel():
+            break
+        try:
+            voices.audition_sample(voice_id, language, ctx.work)
+            made += 1
+        except DubbingError as exc:
+            log.info("no audition of %s: %s", voice_id, exc)
+    return made
+
+
 def clean_intermediate(job_dir: Path) -> None:
     """Delete what can be made again cheaply (analysis audio, raw speech); keep what `update` needs."""
     work = Path(job_dir) / WORK

@@ -15,7 +15,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from conftest import ffmpeg, run_cli, shared_media  # noqa: E402
+from tests.conftest import ffmpeg, run_cli, shared_media  # noqa: E402
 from test_jobs_support import real_runner, wait_for  # noqa: E402
 
 from dubbing import pipeline, revisions  # noqa: E402

@@ -78,6 +78,7 @@ class JobRun:
             if (kind == st.RUN and stage == self.pipeline.REVIEW_AFTER and self.settings.get("review")
                     and not record.get("approved")):
                 self._finish(st.AWAITING_REVIEW, "Waiting for review: check the translation, then approve")
+                self._auditions()
                 return
         if self._reruns < EDIT_RERUNS and self._rerun_for_edits(stages):
             self._reruns += 1
@@ -101,6 +102,16 @@ class JobRun:
         record.pop("edited_during_run", None)
         record["error"] = record["error_code"] = None
         record["percent"] = self.percent = overall(record, "", 0.0)
+
+    def _auditions(self) -> None:
+        """Samples of the voices the reviewer may choose, made while they read (not before the pause)."""
+        maker = getattr(self.pipeline, "make_auditions", None)
+        if maker is None:
+            return
+        try:
+            self.worker.in_host(self, "make_auditions", str(self.job_dir))
+        except Exception as exc:  # noqa: BLE001 - samples are a convenience; the job is fine without them
+            log.info("job %s: no voice samples: %s", self.job_id, exc)
 
     def _rerun_for_edits(self, stages: list[str]) -> bool:
         """A person saved the document during this action (client.save_document flags it): run the

@@ -208,11 +208,17 @@ def apply_project_pins(ctx: Context, doc: Document) -> None:
         atomic_write_text(pins_path(), json.dumps(pins, indent=1))
 
 
+def audition_file(cache_dir: Path, voice_id: str, language: str) -> Path:
+    """Where the audition sample of a voice lives (made or not)."""
+    text = AUDITION_TEXT.get(language, AUDITION_TEXT["en"])
+    return Path(cache_dir) / "auditions" / f"{stable_hash('audition', voice_id, language, text)}.wav"
+
+
 def audition_sample(voice_id: str, language: str, cache_dir: Path) -> Path:
     """A WAV of `voice_id` ("engine:voice") reading a short sentence in `language`, at a fixed
     loudness; made once and cached in `cache_dir`. Raises EngineUnavailableError / DubbingError."""
+    out = audition_file(cache_dir, voice_id, language)
     text = AUDITION_TEXT.get(language, AUDITION_TEXT["en"])
-    out = Path(cache_dir) / "auditions" / f"{stable_hash('audition', voice_id, language, text)}.wav"
     if out.exists():
         return out
     name, _, vid = voice_id.partition(":")

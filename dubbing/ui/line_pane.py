@@ -45,11 +45,13 @@ def show(job_dir: Path, doc: Document, found: dict[str, Path], statuses: dict[in
                     f"{u.start:.2f}–{u.end:.2f} s ({u.duration:.2f} s)"
                     + (f" · sped up {u.speed:.2f}×" if u.speed and u.speed > 1.005 else ""))
         t1, t2 = st.columns(2)
-        t1.markdown(f"**Original** ({languages.name(doc.source_language)})")
+        t1.markdown(f"**Original** ({languages.name(u.language or doc.source_language)})")
         t1.markdown(f"<div class='line-text'>{_html(u.text)}</div>", unsafe_allow_html=True)
         t2.markdown(f"**Translation** ({languages.name(doc.target_language)})")
         t2.markdown(f"<div class='line-text'>{_html(u.translated_text) or '<i>none yet</i>'}</div>",
                     unsafe_allow_html=True)
+        if u.note:  # e.g. no translator for this line's language: the original audio stays until one is written
+            st.caption(u.note)
         if state == status.OUT_OF_DATE:
             t2.caption(":violet[The original was edited after this was translated; it is translated again "
                        "when you save.]")

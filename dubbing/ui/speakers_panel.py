@@ -5,6 +5,7 @@ voice is chosen here too). The page never makes speech itself.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import pandas as pd
@@ -72,7 +73,7 @@ def add_speaker(doc: Document, name: str, gender: str) -> tuple[Document, list[s
 
 def show(job_id: str, doc: Document, voices: dict[str, str],
          change: Callable[[Callable[[Document], tuple[Document, list[str]]], str], None],
-         act: Callable[[Callable[[], None], str], None]) -> None:
+         act: Callable[[Callable[[], None], str], None], job_dir: Path | None = None) -> None:
     """`change(fn, done)` saves a changed document; `act(fn, done)` runs a job action (both save edits first)."""
     st.subheader("Speakers")
     frame = speakers_frame(doc, voices)
@@ -99,7 +100,22 @@ def show(job_id: str, doc: Document, voices: dict[str, str],
                            label_visibility="collapsed", width=130)
     if bar.button("Add speaker", key="review_add_speaker", icon=":material/person_add:"):
         change(lambda d: add_speaker(d, name, gender), f"Speaker {name.strip()} added")
+    if job_dir is not None:
+        _audition(job_dir, doc, voices)
     _redetect(job_id, act)
+
+
+def _audition(job_dir: Path, doc: Document, voices: dict[str, str]) -> None:
+    """Hear a voice before choosing it: the worker made a short sample of each while the job waited."""
+    from ..pipeline import audition_path
+    heard = {v: p for v in voices if (p := audition_path(job_dir, v, doc.target_language)) is not None}
+    if not heard:
+        st.caption("Voice samples appear here once the worker has made them (while the job waits for review).")
+        return
+    c1, c2 = st.columns([2, 3], vertical_alignment="center")
+    pick = c1.selectbox("Hear a voice", sorted(heard, key=lambda v: voice_label(voices, v).lower()),
+                        format_func=lambda v: voice_label(voices, v), key=f"review_audition_{job_dir.name}")
+    c2.audio(str(heard[pick]))
 
 
 def _redetect(job_id: str, act) -> None:

@@ -15,12 +15,13 @@ from ..stages import synthesize
 from ..stages.context import Context
 
 MUTED = "muted"
+UNTRANSLATED = "no translator"  # a line in a language no translator here has: it keeps the original audio
 OUT_OF_DATE = "translation out of date"
 NEEDS_VOICING = "needs voicing"
 OVERRUN = "overrun"
 VOICED = "voiced"
 # Shown in the table: a mark that reads at a glance, then the words (marks that every text font has).
-LABELS = {MUTED: "– muted", OUT_OF_DATE: "↻ translation out of date", NEEDS_VOICING: "● needs voicing",
+LABELS = {UNTRANSLATED: "⚑ no translator: write the translation", MUTED: "– muted", OUT_OF_DATE: "↻ translation out of date", NEEDS_VOICING: "● needs voicing",
           OVERRUN: "▲ overrun", VOICED: "✓ voiced"}
 
 
@@ -44,6 +45,8 @@ def line_statuses(job_dir: Path, doc: Document) -> dict[int, str]:
 
 
 def _status(ctx: Context, doc: Document, u: Utterance, window_end: float | None) -> str:
+    if u.note and u.muted:
+        return UNTRANSLATED
     if u.muted:
         return MUTED
     if u.translation_source is not None and u.translation_source != u.text and not u.translation_edited:
@@ -66,3 +69,9 @@ def needs_render(statuses: dict[int, str]) -> bool:
 
 def out_of_date(statuses: dict[int, str]) -> list[int]:
     return [uid for uid, s in statuses.items() if s == OUT_OF_DATE]
+
+
+def structure_warnings(job_dir: Path, doc: Document) -> list[str]:
+    """What the analysis could not do by itself: speech no line covers, lines no translator handles."""
+    from ..pipeline import structure
+    return structure(_context(job_dir, doc), doc).get("warnings", [])

@@ -358,7 +358,10 @@ stale_lines = [uid for uid, s in statuses.items() if s in (status.NEEDS_VOICING,
 if status_now == "awaiting_review":
     st.info("Check the transcript and translation, then **Approve and render** to make the voices.",
             icon=":material/rate_review:")
-elif status_now == "completed" and stale_lines:
+if status_now in ("awaiting_review", "completed"):
+    for warning in status.structure_warnings(job_dir, base):
+        st.warning(warning[0].upper() + warning[1:] + ".", icon=":material/hearing:")
+if status_now == "completed" and stale_lines:
     st.warning(f"{len(stale_lines)} line(s) changed after the video was made: **Re-render changes** to "
                "update it.", icon=":material/autorenew:")
 
@@ -442,7 +445,8 @@ if selected is not None:
 
 # --- Speakers --------------------------------------------------------------------------------------
 tts_engine = speech_engine(base.engines, settings.get("tts") or AUTO, base.target_language)
-speakers_panel.show(job_id, base, voice_options(tts_engine, base.target_language), change_document, run_action)
+speakers_panel.show(job_id, base, voice_options(tts_engine, base.target_language), change_document, run_action,
+                    job_dir=job_dir)
 
 # --- Results, import, timings ----------------------------------------------------------------------
 if found:
