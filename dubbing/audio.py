@@ -51,6 +51,12 @@ def loudness(x: np.ndarray, sr: int) -> float:
     import pyloudnorm
     if x.size == 0:
         return SILENCE_LUFS
+    if x.ndim > 1 and x.shape[1] > 5:
+        # pyloudnorm weighs at most 5 channels: a 5.1 (or wider) track is measured channel by channel
+        # and the powers summed, as BS.1770 does (the LFE, the 4th of 5.1, does not count).
+        channels = [c for c in range(x.shape[1]) if not (x.shape[1] == 6 and c == 3)]
+        power = sum(10 ** (loudness(x[:, c], sr) / 10) for c in channels)
+        return max(SILENCE_LUFS, float(10 * np.log10(power))) if power > 0 else SILENCE_LUFS
     need = int(GATE_BLOCK_S * sr) + 1
     if len(x) < need:
         x = np.concatenate([x] * (need // len(x) + 1))

@@ -35,6 +35,8 @@ class _ThisThread(logging.Filter):
 @contextmanager
 def job_log(job_dir: Path) -> Iterator[Path]:
     """Append what this thread logs to the job's log file while the block runs."""
+    from .engines.registry import name_engines_again
+    name_engines_again()  # a stage host serves many jobs from one thread: each job's log names its engines
     path = log_path(job_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")

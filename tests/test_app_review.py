@@ -153,7 +153,7 @@ def test_approve_renders_and_shows_video_downloads_and_timings(job):
     timing = next(d.value for d in at.dataframe if "Stage" in d.value)
     assert {"Transcribing", "Synthesizing speech", "Mixing and rendering"} <= set(timing["Stage"])
     frame = at.data_editor[0].value
-    assert (frame["speed"] >= 1.0).all()
+    assert (frame["speed"] >= 0.9 - 1e-9).all()  # a short line may be slowed down to the 0.9 floor
     assert len(at.get("audio")) == 2  # the original and the dubbed line
     doc = client.load_document(job)
     assert doc.utterances[0].translated_text == "Hola, este es un vídeo de ejemplo."

@@ -166,7 +166,7 @@ def dubbed(made, tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("edit,words", [
-    (lambda d: d["utterances"][0].update(end=d["utterances"][0]["start"] - 1), "invalid edits"),
+    (lambda d: d["utterances"][0].update(end=d["utterances"][0]["start"] - 1), "is not valid: utterance 0: end"),
     (lambda d: d["utterances"][0].update(voice="espeak:zz-nosuchvoice"), "unknown voice"),
     (lambda d: d["utterances"][0].update(voice="nosuchengine:x"), "unknown voice"),
 ])

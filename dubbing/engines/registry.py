@@ -65,6 +65,11 @@ _named = threading.local()
 log = logging.getLogger(__name__)
 
 
+def name_engines_again() -> None:
+    """A new job's log begins (in this thread): its engines are named in it once more."""
+    _named.keys = set()
+
+
 def engine_class(stage: str, name: str) -> type[Engine]:
     if stage not in ENGINES:
         raise EngineUnavailableError(f"unknown stage '{stage}'; stages: {', '.join(STAGES)}")

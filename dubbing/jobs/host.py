@@ -20,11 +20,13 @@ import signal
 import threading
 import time
 import traceback
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable
 
 from .. import procs
 from ..errors import CancelledError
+from ..joblog import job_log
 
 log = logging.getLogger("dubbing.worker")
 
@@ -160,15 +162,19 @@ def _serve(conn, store_root: str, parent_pid: int) -> None:
         except (EOFError, OSError):
             return
         _interrupted.clear()
+        # What the stage logs goes to its job's log too (the worker's thread logs there as well).
+        job_dir = args[1] if name == "run_stage" else (args[0] if args and isinstance(args[0], str) else None)
         try:
-            if name == "run_stage":
-                result = run.run_stage_here(pipeline, Path(store_root), *args, **kwargs)
-            else:
-                result = getattr(pipeline, name)(*args, **kwargs)
+            with job_log(Path(job_dir)) if job_dir else nullcontext():
+                if name == "run_stage":
+                    result = run.run_stage_here(pipeline, Path(store_root), *args, **kwargs)
+                else:
+                    result = getattr(pipeline, name)(*args, **kwargs)
             reply = ("ok", result)
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the worker
             if not getattr(exc, "message", None):
-                log.error("%s failed: %s", name, traceback.format_exc())
+                with job_log(Path(job_dir)) if job_dir else nullcontext():
+                    log.error("%s failed: %s", name, traceback.format_exc())
             reply = ("error", _portable(exc))
         try:
             conn.send(reply)

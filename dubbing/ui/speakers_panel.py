@@ -113,9 +113,11 @@ def _audition(job_dir: Path, doc: Document, voices: dict[str, str]) -> None:
         st.caption("Voice samples appear here once the worker has made them (while the job waits for review).")
         return
     c1, c2 = st.columns([2, 3], vertical_alignment="center")
-    pick = c1.selectbox("Hear a voice", sorted(heard, key=lambda v: voice_label(voices, v).lower()),
-                        format_func=lambda v: voice_label(voices, v), key=f"review_audition_{job_dir.name}")
-    c2.audio(str(heard[pick]))
+    pick = c1.selectbox("Hear a voice", sorted(heard, key=lambda v: voice_label(voices, v).lower()), index=None,
+                        placeholder="Choose a voice to hear it", format_func=lambda v: voice_label(voices, v),
+                        key=f"review_audition_{job_dir.name}")
+    if pick:  # no player until asked: the line's own players stay the only ones on the page
+        c2.audio(str(heard[pick]))
 
 
 def _redetect(job_id: str, act) -> None:
