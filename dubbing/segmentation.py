@@ -16,6 +16,7 @@ MAX_SECONDS = 15.0
 PAUSE_SPLIT_S = 0.5  # default: a silence this long starts a new line (DubSettings.pause_split)
 SENTENCE_MIN_S = 1.5  # split at a sentence end once the line is this long
 MIN_LINE_S = 0.3
+FAR_FROM_SPEECH_S = 0.5  # a word this far from any detected speech was not said: it is dropped
 SENTENCE_END = (".", "?", "!", "。", "？", "！")
 WINDOW_S = 28.0  # a transcription window holds at most this much (Whisper hears 30 s)
 PIECE_PAD_S = 0.15
@@ -113,7 +114,8 @@ def words_from_transcript(transcript: dict) -> list[TimedWord]:
 def refine(words: list[TimedWord], regions: Regions) -> list[TimedWord]:
     """Fit each word into the speech region that holds most of it (a word never spans a detected pause).
 
-    A word heard where the detector heard nothing moves to the nearest edge of speech.
+    A word heard where the detector heard nothing moves to the nearest edge of speech, or is
+    dropped when no speech is near (a decoding slip).
     Returns the words in time order.
     """
     if not regions:
@@ -126,8 +128,11 @@ def refine(words: list[TimedWord], regions: Regions) -> list[TimedWord]:
         if best[0] > 0:
             _, r0, r1 = best
             w.start, w.end = max(w.start, r0), min(w.end, r1)
-        elif inside is None:
+        elif inside is None:  # heard in silence: the nearest region, if it is near
             r0, r1 = min(regions, key=lambda r: r[0] - w.end if r[0] >= w.end else w.start - r[1])
+            if (r0 - w.end if r0 >= w.end else w.start - r1) > FAR_FROM_SPEECH_S:
+                w.text = ""  # nothing was said there: a decoding slip, dropped below
+                continue
             length = min(max(w.end - w.start, 0.02), r1 - r0)
             if r0 >= w.end:
                 w.start, w.end = r0, r0 + length
@@ -135,6 +140,7 @@ def refine(words: list[TimedWord], regions: Regions) -> list[TimedWord]:
                 w.start, w.end = r1 - length, r1
         w.end = max(w.end, w.start + 0.02)
         w.start, w.end = round(w.start, 3), round(w.end, 3)
+    words[:] = [w for w in words if w.text.strip()]
     words.sort(key=lambda w: (w.start, w.end))
     return words
 
@@ -163,7 +169,7 @@ def build(words: list[TimedWord], turns: Turns, regions: Regions | None = None, 
     lines = [Line(g[0].start, g[-1].end, g[0].speaker, g[0].language, g) for g in groups]
     lines = _merge_fragments(lines, pause_split)
     _snap_edges(lines, regions or [], duration)
-    return lines
+    return _no_overlaps(lines)
 
 
 def _pause(prev: TimedWord, w: TimedWord, regions: Regions) -> float:
@@ -225,6 +231,30 @@ def _snap_edges(lines: list[Line], regions: Regions, duration: float | None) -> 
             line.end = min(hi, line.end + grow)
             line.start = max(lo, line.end - MIN_LINE_S)
         line.start, line.end = round(line.start, 3), round(line.end, 3)
+
+
+def _no_overlaps(lines: list[Line]) -> list[Line]:
+    """Lines never overlap (the document refuses it, and one slot holds one voice).
+
+    Two windows can put words at the same time: overlapping speech, or a decoding slip of one
+    window landing in another speaker's turn. A line inside another one joins it when it is the
+    same speaker and language, else it goes (overlapping speech is given to one speaker); a line
+    that starts inside the one before starts where that one ends.
+    """
+    out: list[Line] = []
+    for line in sorted(lines, key=lambda x: (x.start, -x.end)):
+        prev = out[-1] if out else None
+        if prev is None or line.start >= prev.end:
+            out.append(line)
+            continue
+        if line.end - prev.end < MIN_LINE_S:
+            if prev.speaker == line.speaker and prev.language == line.language:
+                prev.words = sorted(prev.words + line.words, key=lambda w: w.start)
+                prev.end = max(prev.end, line.end)
+            continue
+        line.start = prev.end
+        out.append(line)
+    return out
 
 
 def coverage(lines: list[Line], regions: Regions) -> float:

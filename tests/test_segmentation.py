@@ -86,3 +86,13 @@ def test_speech_no_word_comes_near_is_found_for_a_second_look():
     words = [(0.2, 0.6), (0.6, 1.0), (8.1, 8.4)]
     # 1.25-5.0 of the first region and 8.65-9.5 of the last were heard by nobody; 6.0-6.5 is too short.
     assert unheard(regions, words) == [(1.25, 5.0), (8.65, 9.5)]
+
+
+def test_lines_never_overlap_and_words_far_from_speech_are_dropped():
+    # A slip of another speaker's window puts a word inside A's line; a word in long silence is noise.
+    words = [TimedWord(1.0, 1.5, " Ask", language="en"), TimedWord(1.6, 3.0, " what", language="en"),
+             TimedWord(1.2, 1.4, " 噢", language="zh"), TimedWord(6.0, 6.3, " oh", language="en")]
+    regions = [(0.9, 3.1)]
+    lines = build(words, [(0.9, 3.1, "A")], regions)
+    assert all(b.start >= a.end for a, b in zip(lines, lines[1:]))
+    assert "oh" not in " ".join(line.text for line in lines)

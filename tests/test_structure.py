@@ -35,7 +35,7 @@ def conversations():
     return conv
 
 
-@pytest.mark.parametrize("name", ["two_women_call", "three_people", "four_mixed_sources"])
+@pytest.mark.parametrize("name", ["man_woman", "three_people", "four_mixed_sources"])
 def test_assembled_conversations_get_the_count_and_the_lines_right(conversations, name, tmp_path):
     speakers, seconds, seed = conversations.DEV_SET[name]
     c = conversations.assemble(name, speakers, seconds=seconds, seed=seed)

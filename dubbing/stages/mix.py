@@ -111,13 +111,21 @@ def dub_track(ctx: Context, voiced, n: int, sr: int) -> np.ndarray:
     return dub / np.sqrt(np.maximum(count, 1.0))
 
 
-def master(mix: np.ndarray, orig: np.ndarray, sr: int, *, normalise: bool = True) -> tuple[np.ndarray, dict]:
-    """The mix at the original's loudness (outside a small deadband) and under the peak ceiling."""
+def master(mix: np.ndarray, orig: np.ndarray, sr: int, *, normalise: bool = True,
+           previous_gain_db: float | None = None) -> tuple[np.ndarray, dict]:
+    """The mix at the original's loudness (outside a small deadband) and under the peak ceiling.
+
+    The gain of the last render is kept while it still lands within the deadband: a re-render after
+    an edit then leaves the audio away from the edited lines identical, sample for sample.
+    """
     target, before = audio.loudness(orig, sr), audio.loudness(mix, sr)
     gain_db = 0.0
-    if (normalise and target > audio.SILENCE_LUFS and before > audio.SILENCE_LUFS
-            and abs(target - before) > NORMALISE_DEADBAND_LU):
-        gain_db = target - before
+    if normalise and target > audio.SILENCE_LUFS and before > audio.SILENCE_LUFS:
+        if previous_gain_db is not None and abs(target - before - previous_gain_db) <= NORMALISE_DEADBAND_LU:
+            gain_db = previous_gain_db
+        elif abs(target - before) > NORMALISE_DEADBAND_LU:
+            gain_db = round(target - before, 2)  # as report.json keeps it, so that the next render can reuse it
+    if gain_db:
         mix = mix * audio.db_to_gain(gain_db)
     peak_before = audio.true_peak(mix)
     out = audio.limit(mix, sr, PEAK_CEILING_DB)
@@ -145,7 +153,9 @@ def run(ctx: Context) -> dict:
     ctx.progress(0.3, "levelling loudness and peaks")
     # In `replace` mode the original's loudness counts its music and ambience, which the mix no longer
     # has: the lines already carry the original speech's loudness, so the level is left as it is.
-    out, level = master(orig * gain[:, None] + dub[:, None], orig, sr, normalise=s.mix_mode != MIX_REPLACE)
+    previous = ctx.stage_detail("mix").get("normalise_gain_db")
+    out, level = master(orig * gain[:, None] + dub[:, None], orig, sr, normalise=s.mix_mode != MIX_REPLACE,
+                        previous_gain_db=previous)
     ctx.progress(0.6, "writing the dubbed video")
     if ctx.preview_seconds:
         wav = ctx.path("preview_audio.wav")
