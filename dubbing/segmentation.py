@@ -237,9 +237,9 @@ def _no_overlaps(lines: list[Line]) -> list[Line]:
     """Lines never overlap (the document refuses it, and one slot holds one voice).
 
     Two windows can put words at the same time: overlapping speech, or a decoding slip of one
-    window landing in another speaker's turn. A line inside another one joins it when it is the
-    same speaker and language, else it goes (overlapping speech is given to one speaker); a line
-    that starts inside the one before starts where that one ends.
+    window landing in another speaker's turn. Overlapping lines of one speaker and language join;
+    otherwise the line with fewer words gives way: it is cut where the other begins, or goes when
+    too little is left (overlapping speech is given to one speaker).
     """
     out: list[Line] = []
     for line in sorted(lines, key=lambda x: (x.start, -x.end)):
@@ -247,13 +247,19 @@ def _no_overlaps(lines: list[Line]) -> list[Line]:
         if prev is None or line.start >= prev.end:
             out.append(line)
             continue
-        if line.end - prev.end < MIN_LINE_S:
-            if prev.speaker == line.speaker and prev.language == line.language:
-                prev.words = sorted(prev.words + line.words, key=lambda w: w.start)
-                prev.end = max(prev.end, line.end)
+        if prev.speaker == line.speaker and prev.language == line.language:
+            prev.words = sorted(prev.words + line.words, key=lambda w: w.start)
+            prev.end = max(prev.end, line.end)
             continue
-        line.start = prev.end
-        out.append(line)
+        # The line with fewer words gives way (a slip is a word or two: "噢" over a whole sentence).
+        if len(prev.words) < len(line.words) and line.start - prev.start >= MIN_LINE_S:
+            prev.end = line.start
+            out.append(line)
+        elif len(prev.words) < len(line.words):
+            out[-1] = line
+        elif line.end - prev.end >= MIN_LINE_S:
+            line.start = prev.end
+            out.append(line)
     return out
 
 
