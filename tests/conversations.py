@@ -100,11 +100,7 @@ def _vad_pieces(x: np.ndarray, min_s: float = 0.6, max_s: float = 7.0) -> list[n
 
 def _rttm_pieces(x: np.ndarray, rttm: Path, min_s: float = 0.6) -> dict[str, list[np.ndarray]]:
     """Each speaker's stretches of a meeting where no one else speaks (0.1 s kept clear at each side)."""
-    turns = []
-    for line in rttm.read_text().splitlines():
-        f = line.split()
-        if f and f[0] == "SPEAKER":
-            turns.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))
+    turns = [(s, e, spk) for s, e, spk, _ in rttm_turns(rttm)]
     out: dict[str, list[np.ndarray]] = {}
     for s, e, spk in turns:
         cuts = [(s, e)]
@@ -156,10 +152,7 @@ def speaker_pool() -> dict[str, Speaker]:
     pool["autoeditor"] = Speaker("autoeditor", "en", "male", "autoeditor", _vad_pieces(auto))
     meetings = [("ami_dev", MEDIA / "multi2_ami_dev00.wav", MEDIA / "multi2_ami_dev00.rttm")]
     meetings.append(("ami_tst", MEDIA / "multi4_ami_tst00.wav", MEDIA / "multi4_ami_tst00.rttm"))
-    try:
-        import pyannote.audio as _pa  # noqa: F401  (only for the path of its packaged sample)
-    except Exception:  # the import itself fails on the CUDA-only torchaudio; the files are still there
-        pass
+    # The sample's path without importing pyannote.audio (that fails on the CUDA-only torchaudio).
     import importlib.util
     spec = importlib.util.find_spec("pyannote")
     if spec and spec.submodule_search_locations:
@@ -183,7 +176,6 @@ def assemble(name: str, speakers: list[str], *, seconds: float = 50.0, seed: int
     """Alternate the speakers' pieces in turns until about `seconds` long."""
     pool = speaker_pool()
     rng = np.random.default_rng(seed)
-    spk_objs = [pool[s] for s in speakers]
     levels = {s: float(rng.uniform(0.03, 0.12)) for s in speakers}
     next_piece = {s: int(rng.integers(len(pool[s].pieces))) for s in speakers}
     parts, turns, t = [np.zeros(int(0.4 * SR), np.float32)], [], 0.4

@@ -52,6 +52,7 @@ def run(ctx: Context) -> dict:
         raise SilentInputError("no speech was found in the audio; nothing to dub")
     language = None if s.source_language in ("", "auto") else s.source_language
     windows = [pieces for _, pieces in plan]
+    seconds = [sum(p.end - p.start for p in w) for w in windows]
     results: list[WindowTranscript] = []
     for b in range(0, len(windows), BATCH):
         ctx.check_cancel()
@@ -63,11 +64,9 @@ def run(ctx: Context) -> dict:
                                                   f" of {len(windows)} windows"))
         if b == 0 and language is None:
             # Fail now, not after the whole file, when the main language cannot be translated.
-            first = [(w, sum(p.end - p.start for p in windows[i])) for i, w in enumerate(results)]
-            main = _main_language(first)
+            main = _main_language(list(zip(results, seconds)))
             if main != s.target_language:
                 registry.check_pair(s.translator, main, s.target_language)
-    seconds = [sum(p.end - p.start for p in w) for w in windows]
     main = _main_language(list(zip(results, seconds))) if language is None else language
     redo = _unsure(results, main) if language is None else {}
     for lang in sorted(set(redo.values())):
