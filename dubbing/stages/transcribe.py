@@ -157,11 +157,18 @@ def _retry_missed(ctx, engine, samples, sr, plan, results, regions, language):
         return plan, results
     ctx.progress(0.97, f"transcribing {len(missed)} missed stretch(es) of speech on their own")
     plan, results = list(plan), list(results)
+    by_language: dict[str | None, list[tuple[str, Piece]]] = {}
     for spk, piece, w in missed:
-        ctx.check_cancel()
         lang = language or (w.language if w.language_probability >= SURE else None)
-        again = engine.transcribe_windows(samples, sr, [[piece]], language=lang)[0]
-        if any(seg.words for seg in again.segments):
-            plan.append((spk, [piece]))
-            results.append(again)
+        by_language.setdefault(lang, []).append((spk, piece))
+    # Each stretch is a window of its own (packed together again, Whisper skipped most of
+    # them again and misplaced the words it heard), one call per language so that they go
+    # through the engine in batches.
+    for lang, items in by_language.items():
+        ctx.check_cancel()
+        again = engine.transcribe_windows(samples, sr, [[piece] for _, piece in items], language=lang)
+        for (spk, piece), w in zip(items, again):
+            if any(seg.words for seg in w.segments):
+                plan.append((spk, [piece]))
+                results.append(w)
     return plan, results
