@@ -118,3 +118,36 @@ def test_numpy_mel_matches_resemblyzers_librosa_mel():
     from dubbing.engines.diarization.resemblyzer_kmeans import mel_spectrogram
     x = (0.1 * np.random.default_rng(0).standard_normal(16000 * 3)).astype(np.float32)
     assert np.allclose(mel_spectrogram(x), ra.wav_to_mel_spectrogram(x), rtol=1e-3, atol=1e-6)
+
+
+def test_numpy_ge2e_encoder_matches_resemblyzers_torch_encoder(tmp_path):
+    import torch
+    from resemblyzer import VoiceEncoder
+    from dubbing.engines.diarization.ge2e import GE2EEncoder, load_weights, normalize_volume
+    from dubbing.engines.diarization.resemblyzer_kmeans import mel_spectrogram
+    from resemblyzer.audio import normalize_volume as theirs
+    x, sr = load16k(shared_media("multi2_ami_dev00.wav"), tmp_path)
+    x = x[: 20 * sr]
+    assert np.allclose(normalize_volume(x, -30, increase_only=True), theirs(x, -30, increase_only=True), atol=1e-6)
+    mel = mel_spectrogram(normalize_volume(x))
+    mels = np.stack([mel[i:i + 160] for i in range(0, len(mel) - 160, 50)])  # 1.6 s partials every 0.5 s
+    ours = GE2EEncoder(load_weights())(mels)
+    with torch.no_grad():
+        reference = VoiceEncoder("cpu", verbose=False)(torch.from_numpy(mels)).numpy()
+    assert ours.shape == reference.shape == (len(mels), 256)
+    assert np.abs(ours - reference).max() < 1e-5
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+
+
+def test_numpy_kmeans_finds_the_clusters_scikit_learn_finds():
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+    from dubbing.engines.diarization.resemblyzer_kmeans import kmeans
+    rng = np.random.default_rng(1)
+    centres = rng.standard_normal((4, 16))
+    x = np.concatenate([c + 0.35 * rng.standard_normal((n, 16)) for c, n in zip(centres, (40, 25, 60, 8))])
+    ours = kmeans(x, 4)
+    theirs = KMeans(n_clusters=4, n_init=10, random_state=0).fit_predict(x)
+    assert adjusted_rand_score(ours, theirs) > 0.99
+    seeded = kmeans(x, 4, init=centres)
+    assert sorted(np.bincount(seeded)) == [8, 25, 40, 60]
