@@ -29,6 +29,7 @@ from ..media import describe_track as _describe_track
 from . import store as st
 from . import backend
 from .backend import open_store  # diskcache, or Redis when DUBBING_QUEUE is set: the same methods
+from .states import CLIENT, move
 from .store import AWAITING_REVIEW, CANCELLED, COMPLETED, FAILED, FINISHED, QUEUED, RUNNING, STATUSES
 from .worker import cleanup_finished, load_pipeline
 
@@ -227,7 +228,7 @@ def retry(job_id: str, *, start_worker: bool = True) -> None:
             if entry["status"] != st.DONE:
                 entry.update(st.stage_entry(entry["name"]))
         record["action"] = {"kind": kind, "args": {}, "then": action.get("then"), "started": True}
-        record.update(status=QUEUED, message="Queued to resume", error=None, error_code=None)
+        move(record, QUEUED, CLIENT, message="Queued to resume", error=None, error_code=None)
     _change(job_id, change)
     if start_worker:
         ensure_worker()
@@ -315,8 +316,7 @@ def cancel(job_id: str) -> None:
             record["cancel_requested"] = True
             record["message"] = "Cancelling"
         else:
-            record["status"] = CANCELLED
-            record["message"] = "Cancelled"
+            move(record, CANCELLED, CLIENT, message="Cancelled")
     _change(job_id, change)
 
 
@@ -415,7 +415,7 @@ def _change(job_id: str, change) -> dict:
 
 def _queue_action(record: dict, kind: str, *, then: str | None, message: str, args: dict | None = None) -> None:
     record["action"] = {"kind": kind, "args": args or {}, "then": then, "started": False}
-    record.update(status=QUEUED, message=message, error=None, error_code=None, cancel_requested=False)
+    move(record, QUEUED, CLIENT, message=message, error=None, error_code=None, cancel_requested=False)
 
 
 def _analysis_done(record: dict) -> bool:

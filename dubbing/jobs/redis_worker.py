@@ -35,6 +35,7 @@ from rq.worker import SimpleWorker, WorkerStatus
 from ..errors import DubbingError, ExitCode, NotFoundError
 from . import store as st
 from .redis_store import CAPABILITIES, CPU, RedisStore, capability_of, heartbeat_ttl, open_redis_store
+from .states import WORKER, move
 from .store import CANCELLED, QUEUED, RUNNING
 from .worker import CLEANUP_EVERY_SECONDS, Worker, cleanup_finished
 
@@ -151,17 +152,17 @@ class UnitRun(JobRun):
 def _claim(record: dict, unit: str, name: str, pid: int):
     if record["status"] != QUEUED or record.get("unit") != unit:
         return False
-    record.update(status=RUNNING, worker=name, worker_pid=pid, message="Starting")
+    move(record, RUNNING, WORKER, worker=name, worker_pid=pid, message="Starting")
 
 
 def _hand_over(record: dict, stage: str, capability: str, name: str):
     if record["status"] != RUNNING or record.get("worker") != name:
         return False
     if record.get("cancel_requested"):
-        record.update(status=CANCELLED, message="Cancelled", cancel_requested=False, stage="")
+        move(record, CANCELLED, WORKER, message="Cancelled", cancel_requested=False, stage="")
         return
-    record.update(status=QUEUED, stage="", worker=None, worker_pid=None,
-                  message=f"Waiting for a {capability} worker ({stage} next)")
+    move(record, QUEUED, WORKER, stage="", worker=None, worker_pid=None,
+         message=f"Waiting for a {capability} worker ({stage} next)")
 
 
 def _requeue_from(record: dict, name: str, message: str):

@@ -228,14 +228,14 @@ class JobRun:
             result = self.worker.in_host(self, *call, **kwargs)
         except HostDied as died:
             exc = StageCrashError(f"{what.lower()} crashed its process ({died.reason})")
-            self.store.update(self.job_id, lambda r: r.update(
-                status=then, error=exc.message, error_code=int(exc.code), message=f"{what} failed: {exc.message}"))
+            self.store.update(self.job_id, lambda r: move(
+                r, then, WORKER, error=exc.message, error_code=int(exc.code), message=f"{what} failed: {exc.message}"))
             return
         except Exception as exc:  # noqa: BLE001 - the job stays usable; the error is shown
             if not isinstance(exc, DubbingError):
                 log.error("job %s: %s failed: %s", self.job_id, kind, traceback.format_exc())
-            self.store.update(self.job_id, lambda r: r.update(
-                status=then, error=_describe(exc), error_code=int(getattr(exc, "code", ExitCode.INTERNAL)),
+            self.store.update(self.job_id, lambda r: move(
+                r, then, WORKER, error=_describe(exc), error_code=int(getattr(exc, "code", ExitCode.INTERNAL)),
                 message=f"{what} failed: {_describe(exc)}"))
             return
         if kind == st.REDETECT:
