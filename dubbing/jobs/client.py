@@ -21,6 +21,7 @@ import shutil
 import time
 from pathlib import Path
 
+from .. import pipeline  # the runner's tests swap in their fake here (use_fake_pipeline in tests/test_jobs_support.py)
 from .. import revisions
 from ..edits import EditError, EditResult
 from ..errors import DubbingError, ExitCode, NotFoundError, RevisionConflict, TooBigError
@@ -31,7 +32,7 @@ from . import backend
 from .backend import open_store  # diskcache, or Redis when DUBBING_QUEUE is set: the same methods
 from .states import CLIENT, move
 from .store import AWAITING_REVIEW, CANCELLED, COMPLETED, FAILED, FINISHED, QUEUED, RUNNING, STATUSES
-from .worker import cleanup_finished, load_pipeline
+from .worker import cleanup_finished
 
 __all__ = ["submit", "get", "log_tail", "redetect_speakers", "list_jobs", "approve", "rerender", "retranslate", "retry", "save_document",
            "load_document", "edit", "EditResult", "EditError", "RevisionConflict", "cancel", "delete", "cleanup", "wait", "ensure_worker", "stop_worker",
@@ -70,7 +71,6 @@ def submit(path: Path, original_name: str, settings: DubSettings | dict, *, star
     if size > limit:
         raise TooBigError(f"{Path(original_name).name or path.name} is {_mb(size)}; the limit is {_mb(limit)} "
                           "(MAX_UPLOAD_MB sets it)")
-    pipeline = load_pipeline()
     pipeline.validate_settings(settings)
     info = pipeline.validate_input(path, max_bytes=limit, track=settings.audio_track)
     tracks = getattr(info, "audio_tracks", None) or []
@@ -267,7 +267,7 @@ def edit(job_id: str, op: str, *, base_revision: int | None = None, translate: b
     path = _document_path(job_id)
     with revisions.locked(path):
         _require_document(job_id, path)
-        result = load_pipeline().edit(path.parent, op, base_revision=base_revision, **args)
+        result = pipeline.edit(path.parent, op, base_revision=base_revision, **args)
         _note_edit(job_id)
     if translate and result.created:
         doc = Document.load(path)

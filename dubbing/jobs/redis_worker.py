@@ -27,11 +27,13 @@ import time
 import traceback
 import uuid
 from pathlib import Path
+from types import ModuleType
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq.timeouts import BaseDeathPenalty
 from rq.worker import SimpleWorker, WorkerStatus
 
+from .. import pipeline as dubbing_pipeline
 from ..errors import DubbingError, ExitCode, NotFoundError
 from . import store as st
 from .redis_store import CAPABILITIES, CPU, RedisStore, capability_of, heartbeat_ttl, open_redis_store
@@ -60,8 +62,8 @@ class Context(Worker):
     """What a `JobRun` needs of its worker (store, pipeline, pid, stop event and whatever else the local
     worker gives its runs), for the one RQ worker of this process. Its own loop is RQ's, not `Worker.serve`."""
 
-    def __init__(self, store: RedisStore, capabilities: list[str]):
-        super().__init__(store, -1, max_jobs=1)
+    def __init__(self, store: RedisStore, capabilities: list[str], pipeline: ModuleType = dubbing_pipeline):
+        super().__init__(store, -1, max_jobs=1, pipeline=pipeline)
         self.capabilities = capabilities
         self.name = f"{socket.gethostname()}-{self.pid}-{uuid.uuid4().hex[:6]}"
         self.current_job: str | None = None
@@ -290,7 +292,8 @@ def unseen_job_folders(store: RedisStore) -> str | None:
     return None
 
 
-def serve(url: str, queues: str | None = None, root: Path | None = None) -> int:
+def serve(url: str, queues: str | None = None, root: Path | None = None, *,
+          pipeline: ModuleType = dubbing_pipeline) -> int:
     """Run one Redis worker in this process until it is stopped; exit code."""
     global _context
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -310,7 +313,7 @@ def serve(url: str, queues: str | None = None, root: Path | None = None) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return int(ExitCode.USAGE)
-    ctx = _context = Context(store, capabilities)
+    ctx = _context = Context(store, capabilities, pipeline)
     store.beat(ctx.name, ctx.info())
     worker = QueueWorker(ctx)
     monitor = Monitor(ctx, worker)
