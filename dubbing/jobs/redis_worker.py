@@ -39,14 +39,8 @@ from . import store as st
 from .redis_store import CAPABILITIES, CPU, RedisStore, capability_of, heartbeat_ttl, open_redis_store
 from .states import WORKER, move
 from .store import CANCELLED, QUEUED, RUNNING
+from .run import JobRun, mark_failed, requeue
 from .worker import CLEANUP_EVERY_SECONDS, Worker, cleanup_finished
-
-try:  # the `reliability` branch moves one job's run into run.py; before it lands, worker.py has it
-    from .run import JobRun, mark_failed, requeue
-except ImportError:
-    from .worker import JobRun
-    from .worker import _mark_failed as mark_failed
-    from .worker import _requeue as requeue
 
 log = logging.getLogger("dubbing.worker")
 
@@ -74,10 +68,8 @@ class Context(Worker):
                 "data_dir": str(self.store.root), "job": self.current_job, "started": self.started}
 
     def release(self, job_id: str) -> None:
-        """Hand back what the job held: the `reliability` branch's worker keeps a stage host per job."""
-        release_host = getattr(self, "_release_host", None)
-        if release_host is not None:
-            release_host(job_id)
+        """Hand back the job's stage host, kept for the next job so its engines stay loaded."""
+        self._release_host(job_id)
 
 
 _context: Context | None = None  # the worker serving in this process
