@@ -72,7 +72,6 @@ def in_process_latencies(clip: Path, job_dir: Path, after: float, target: str) -
 
 def runner_latencies(clip: Path, data: Path, after: float, target: str) -> list[dict]:
     os.environ["DUBBING_DATA_DIR"] = str(data)
-    os.environ.pop("DUBBING_PIPELINE_MODULE", None)
     from dubbing.jobs import client
 
     job_id = client.submit(clip, clip.name, DubSettings(target_language=target))

@@ -1,9 +1,12 @@
 """Jobs page: every job with its details; open, cancel, delete; polling only while a job is active."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.conftest import shared_media
 from test_app_support import all_text, data_dir, no_exceptions, open_page  # noqa: F401
 
+from dubbing.joblog import log_path
 from dubbing.jobs import client
 from dubbing.jobs.store import open_store
 from dubbing.models import DubSettings
@@ -57,14 +60,27 @@ def test_cancel_and_delete(data_dir):
     assert "No jobs yet" in all_text(at)
 
 
-def test_failed_job_shows_failed_stage(data_dir):
+def test_failed_job_shows_failed_stage_and_its_log_tail(data_dir):
     job_id = queued_job()
     open_store().update(job_id, lambda r: r.update(status="failed", stage="transcribe", error="boom"))
+    log = log_path(Path(client.get(job_id)["job_dir"]))
+    log.write_text("".join(f"line {i}\n" for i in range(100)) + "RuntimeError: boom\n")
     at = open_page(PAGE)
     no_exceptions(at)
     text = all_text(at)
     assert ":material/error: Failed" in text and ":red[Failed at Transcribing:] boom" in text  # and why
     assert at.button(key=f"jobs_retry_{job_id}")  # no error code recorded: a retry may help
+    assert [e.label for e in at.expander] == ["Log", "Clean up"]  # the log, folded, beside the error
+    shown = at.code[0].value.splitlines()
+    assert len(shown) == 30 and shown[0] == "line 71" and shown[-1] == "RuntimeError: boom"
+
+
+def test_a_failed_job_without_a_log_shows_no_log(data_dir):
+    job_id = queued_job()
+    open_store().update(job_id, lambda r: r.update(status="failed", stage="", error="boom"))
+    at = open_page(PAGE)
+    no_exceptions(at)
+    assert [e.label for e in at.expander] == ["Clean up"] and not at.code
 
 
 def test_retry_only_where_it_can_help(data_dir):

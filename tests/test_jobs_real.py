@@ -214,7 +214,6 @@ def _video_only(tmp: Path) -> Path:
 def test_real_bad_uploads_are_refused_and_leave_nothing(tmp_path, monkeypatch, spoken_mp4):
     data = tmp_path / "data"
     monkeypatch.setenv("DUBBING_DATA_DIR", str(data))
-    monkeypatch.delenv("DUBBING_PIPELINE_MODULE", raising=False)
     text = tmp_path / "notes.mp4"
     text.write_text("hello, I am not a video\n" * 20)
     truncated = tmp_path / "truncated.mp4"

@@ -21,8 +21,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from test_jobs_support import (PYTHON, REPO, STAGES, RENDER_STAGES, cli, fake_video, runner_env,  # noqa: E402
-                               runs_log, use_env, wait_for)
+from test_jobs_support import (FAKE_RUNNER, PYTHON, REPO, STAGES, RENDER_STAGES, cli, fake_video,  # noqa: E402
+                               runner_env, runs_log, use_env, use_fake_pipeline, wait_for)
 
 from dubbing.errors import DubbingError, ExitCode  # noqa: E402
 from dubbing.jobs import client  # noqa: E402
@@ -77,15 +77,17 @@ class Worker:
 class Cluster:
     """Worker processes started by a test, each with its own log file."""
 
-    def __init__(self, url: str, env: dict, logs: Path):
-        self.url, self.env, self.logs = url, env, logs
+    def __init__(self, url: str, env: dict, logs: Path, *, fake: bool):
+        self.url, self.env, self.logs, self.fake = url, env, logs, fake
         self.workers: list[Worker] = []
 
     def start(self, queues: str, **env: str) -> Worker:
         log = self.logs / f"worker{len(self.workers)}-{queues.replace(',', '+')}.log"
         with open(log, "wb") as out:
-            proc = subprocess.Popen([PYTHON, "-m", "dubbing", "worker", "--queue", self.url, "--queues", queues],
-                                    env={**self.env, **env}, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+            command = ([str(FAKE_RUNNER), "redis-worker", self.url, queues] if self.fake
+                       else ["-m", "dubbing", "worker", "--queue", self.url, "--queues", queues])
+            proc = subprocess.Popen([PYTHON, *command], env={**self.env, **env}, cwd=REPO, stdout=out,
+                                    stderr=subprocess.STDOUT)
         store = open_store()
         name = wait_for(lambda: next((w["name"] for w in store.live_workers() if w["pid"] == proc.pid), None)
                         or (proc.poll() is not None and "exited"), 30, what=f"worker {queues}")
@@ -120,7 +122,9 @@ def start_cluster(redis_url: str, tmp_path: Path, monkeypatch, *, fake: bool) ->
     monkeypatch.setenv("DUBBING_GPU_STAGES", ",".join(GPU_STAGES))  # read when a job is created: here
     logs = tmp_path / "logs"
     logs.mkdir()
-    c = Cluster(redis_url, env, logs)
+    if fake:
+        use_fake_pipeline(monkeypatch.setattr)
+    c = Cluster(redis_url, env, logs, fake=fake)
     c.cpu = c.start("cpu")
     c.gpu = c.start("gpu,cpu")
     return c

@@ -2,9 +2,10 @@
 
 The fake follows the pipeline contract (docs/CONTRACTS.md) but does no media work:
 its "video" is a small JSON file saying how long each stage takes and which stage
-fails how. The worker loads it through DUBBING_PIPELINE_MODULE. Every stage run
-that is not skipped appends its name to work/runs.log, so tests can tell whether a
-finished stage ever ran again.
+fails how. The tests inject it: `use_fake_pipeline` hands it to this process's client,
+and the workers the client spawns are tests/fake_runner.py, which gives it to the
+worker (and so to its stage hosts). Every stage run that is not skipped appends its
+name to work/runs.log, so tests can tell whether a finished stage ever ran again.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from dubbing.fsutil import atomic_output, atomic_write_text
 from dubbing.models import Document, DubSettings, Speaker, Utterance
 
 REPO = Path(__file__).resolve().parents[1]
+FAKE_RUNNER = Path(__file__).resolve().with_name("fake_runner.py")
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SELFIE = SHARED / "media" / "mp4_en_jordimas_selfie.mp4"
 PYTHON = sys.executable
@@ -34,7 +36,8 @@ PYTHON = sys.executable
 # -- the fake pipeline ---------------------------------------------------------------------------
 
 # The real pipeline's stage names and result type: the fake differs only in what a stage does.
-from dubbing.pipeline import ANALYSIS_STAGES, RENDER_STAGES, REVIEW_AFTER, STAGES, StageResult  # noqa: E402,F401
+from dubbing.pipeline import (ANALYSIS_STAGES, PREVIEW_SECONDS, RENDER_STAGES, REVIEW_AFTER, STAGES,  # noqa: E402,F401
+                              StageResult)
 
 STEPS = 10
 
@@ -148,6 +151,20 @@ def retranslate(job_dir, ids):
     return doc
 
 
+def make_auditions(job_dir, *, should_cancel=lambda: False):
+    return 0  # the fake has no voices to sample
+
+
+def clean_intermediate(job_dir):
+    pass  # the fake's stages leave nothing that is cheap to make again
+
+
+def write_report(job_dir, results, *, wall_seconds=None):
+    report = {"stages_run": [r.stage for r in results if not r.skipped]}
+    atomic_write_text(Path(job_dir) / "report.json", json.dumps(report))
+    return report
+
+
 def outputs(job_dir):
     job_dir = Path(job_dir)
     names = {"dubbed_mp4": "dubbed.mp4", "preview_mp4": "preview.mp4", "utterances": "utterances.json"}
@@ -168,18 +185,26 @@ def env(tmp_path, monkeypatch):
     data = tmp_path / "data"
     env = runner_env(data, fake=True)
     use_env(monkeypatch, env)
+    use_fake_pipeline(monkeypatch.setattr)
     monkeypatch.setenv("PYTHONPATH", env["PYTHONPATH"])
     yield env
     stop_all_workers(data)
+
+
+def use_fake_pipeline(set_attr=setattr) -> None:
+    """This process's client checks and prepares uploads with the fake pipeline, and the workers it
+    spawns run it (pass monkeypatch.setattr to undo both after a test)."""
+    from dubbing.jobs import client, lock
+
+    set_attr(client, "pipeline", sys.modules[__name__])
+    set_attr(lock, "WORKER_COMMAND", [str(FAKE_RUNNER), "local-worker"])
 
 
 def runner_env(data_dir: Path, *, fake: bool, **extra: str) -> dict:
     env = dict(os.environ)
     env["DUBBING_DATA_DIR"] = str(data_dir)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(Path(__file__).resolve().parent)])
-    env.pop("DUBBING_PIPELINE_MODULE", None)
     if fake:
-        env["DUBBING_PIPELINE_MODULE"] = "test_jobs_support"
         env["DUBBING_RETRY_BACKOFF"] = "0.1"
     env.update(extra)
     return env
@@ -195,7 +220,7 @@ def real_runner(data_dir: Path) -> Iterator[dict]:
     with pytest.MonkeyPatch.context() as mp:
         for key in ("DUBBING_DATA_DIR", "PYTHONPATH"):
             mp.setenv(key, env[key])
-        for key in ("DUBBING_PIPELINE_MODULE", "DUBBING_RETRY_BACKOFF", "MAX_CONCURRENT_JOBS", "MAX_UPLOAD_MB",
+        for key in ("DUBBING_RETRY_BACKOFF", "MAX_CONCURRENT_JOBS", "MAX_UPLOAD_MB",
                     "WORKER_IDLE_EXIT_SECONDS"):
             mp.delenv(key, raising=False)
         try:
@@ -205,8 +230,8 @@ def real_runner(data_dir: Path) -> Iterator[dict]:
 
 
 def use_env(monkeypatch, env: dict) -> None:
-    """Point this test process at the same store and pipeline as the workers it starts."""
-    for key in ("DUBBING_DATA_DIR", "DUBBING_PIPELINE_MODULE", "DUBBING_RETRY_BACKOFF", "MAX_CONCURRENT_JOBS",
+    """Point this test process at the same store and settings as the workers it starts."""
+    for key in ("DUBBING_DATA_DIR", "DUBBING_RETRY_BACKOFF", "MAX_CONCURRENT_JOBS",
                 "MAX_UPLOAD_MB", "WORKER_IDLE_EXIT_SECONDS"):
         if key in env:
             monkeypatch.setenv(key, env[key])
@@ -267,7 +292,6 @@ def runs_log(job_dir: Path) -> list[str]:
 
 
 def cli(args: list[str], env: dict, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run `python -m dubbing ...` (or the runner's own CLI while the main one is missing)."""
-    main = ["-m", "dubbing"] if (REPO / "dubbing" / "__main__.py").exists() else ["-m", "dubbing.jobs.cli"]
-    return subprocess.run([PYTHON, *main, *args], env=env, cwd=REPO, capture_output=True, text=True,
+    """Run `python -m dubbing ARGS` over the fake pipeline (through tests/fake_runner.py)."""
+    return subprocess.run([PYTHON, str(FAKE_RUNNER), *args], env=env, cwd=REPO, capture_output=True, text=True,
                           timeout=timeout)

@@ -74,7 +74,6 @@ def test_the_runner_refuses_the_same_inputs_at_submit_with_the_same_words(made, 
 
     data = tmp_path / "data"
     monkeypatch.setenv("DUBBING_DATA_DIR", str(data))
-    monkeypatch.delenv("DUBBING_PIPELINE_MODULE", raising=False)
     for name, code, words in REFUSED:
         with pytest.raises(Exception) as caught:
             client.submit(made / name, name, DubSettings(target_language="es"))
@@ -114,7 +113,6 @@ def test_a_job_says_which_of_two_audio_tracks_it_dubs(made, tmp_path, monkeypatc
     from dubbing.models import DubSettings
 
     monkeypatch.setenv("DUBBING_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("DUBBING_PIPELINE_MODULE", raising=False)
     two = rm.two_track_mp4(tmp_path / "two.mp4", rm.SPEECH, rm.MEDIA / "en_jfk_inaugural.flac")
     job_id = client.submit(two, "two.mp4", DubSettings(target_language="es", audio_track=1), start_worker=False)
     record = client.get(job_id)

@@ -21,6 +21,7 @@ import shutil
 import time
 from pathlib import Path
 
+from .. import pipeline  # the runner's tests swap in their fake here (use_fake_pipeline in tests/test_jobs_support.py)
 from .. import revisions
 from ..edits import EditError, EditResult
 from ..errors import DubbingError, ExitCode, NotFoundError, RevisionConflict, TooBigError
@@ -29,8 +30,9 @@ from ..media import describe_track as _describe_track
 from . import store as st
 from . import backend
 from .backend import open_store  # diskcache, or Redis when DUBBING_QUEUE is set: the same methods
+from .states import CLIENT, move
 from .store import AWAITING_REVIEW, CANCELLED, COMPLETED, FAILED, FINISHED, QUEUED, RUNNING, STATUSES
-from .worker import cleanup_finished, load_pipeline
+from .worker import cleanup_finished
 
 __all__ = ["submit", "get", "log_tail", "redetect_speakers", "list_jobs", "approve", "rerender", "retranslate", "retry", "save_document",
            "load_document", "edit", "EditResult", "EditError", "RevisionConflict", "cancel", "delete", "cleanup", "wait", "ensure_worker", "stop_worker",
@@ -69,7 +71,6 @@ def submit(path: Path, original_name: str, settings: DubSettings | dict, *, star
     if size > limit:
         raise TooBigError(f"{Path(original_name).name or path.name} is {_mb(size)}; the limit is {_mb(limit)} "
                           "(MAX_UPLOAD_MB sets it)")
-    pipeline = load_pipeline()
     pipeline.validate_settings(settings)
     info = pipeline.validate_input(path, max_bytes=limit, track=settings.audio_track)
     tracks = getattr(info, "audio_tracks", None) or []
@@ -227,7 +228,7 @@ def retry(job_id: str, *, start_worker: bool = True) -> None:
             if entry["status"] != st.DONE:
                 entry.update(st.stage_entry(entry["name"]))
         record["action"] = {"kind": kind, "args": {}, "then": action.get("then"), "started": True}
-        record.update(status=QUEUED, message="Queued to resume", error=None, error_code=None)
+        move(record, QUEUED, CLIENT, message="Queued to resume", error=None, error_code=None)
     _change(job_id, change)
     if start_worker:
         ensure_worker()
@@ -266,7 +267,7 @@ def edit(job_id: str, op: str, *, base_revision: int | None = None, translate: b
     path = _document_path(job_id)
     with revisions.locked(path):
         _require_document(job_id, path)
-        result = load_pipeline().edit(path.parent, op, base_revision=base_revision, **args)
+        result = pipeline.edit(path.parent, op, base_revision=base_revision, **args)
         _note_edit(job_id)
     if translate and result.created:
         doc = Document.load(path)
@@ -315,8 +316,7 @@ def cancel(job_id: str) -> None:
             record["cancel_requested"] = True
             record["message"] = "Cancelling"
         else:
-            record["status"] = CANCELLED
-            record["message"] = "Cancelled"
+            move(record, CANCELLED, CLIENT, message="Cancelled")
     _change(job_id, change)
 
 
@@ -415,7 +415,7 @@ def _change(job_id: str, change) -> dict:
 
 def _queue_action(record: dict, kind: str, *, then: str | None, message: str, args: dict | None = None) -> None:
     record["action"] = {"kind": kind, "args": args or {}, "then": then, "started": False}
-    record.update(status=QUEUED, message=message, error=None, error_code=None, cancel_requested=False)
+    move(record, QUEUED, CLIENT, message=message, error=None, error_code=None, cancel_requested=False)
 
 
 def _analysis_done(record: dict) -> bool:

@@ -12,6 +12,7 @@ own process group, so its ffmpeg, eSpeak or Apertium children go down with it.
 """
 from __future__ import annotations
 
+import importlib
 import logging
 import multiprocessing
 import os
@@ -66,12 +67,16 @@ class RemoteError(Exception):
 
 
 class StageHost:
-    """One host process; `call` runs a pipeline function there and returns its result or raises its error."""
+    """One host process; `call` runs a pipeline function there and returns its result or raises its error.
 
-    def __init__(self, store_root: Path):
+    `pipeline` names the module whose functions it runs: the worker's (the runner's tests give their
+    worker a fake). A name, not the module, because a module cannot be pickled to a spawned process.
+    """
+
+    def __init__(self, store_root: Path, pipeline: str = "dubbing.pipeline"):
         ctx = multiprocessing.get_context("spawn")
         self.conn, child_conn = ctx.Pipe()
-        self.process = ctx.Process(target=_serve, args=(child_conn, str(store_root), os.getpid()),
+        self.process = ctx.Process(target=_serve, args=(child_conn, str(store_root), os.getpid(), pipeline),
                                    name="dubbing-stage-host", daemon=True)
         self.process.start()
         child_conn.close()
@@ -146,16 +151,15 @@ def interrupted() -> bool:
     return _interrupted.is_set()
 
 
-def _serve(conn, store_root: str, parent_pid: int) -> None:
+def _serve(conn, store_root: str, parent_pid: int, pipeline_name: str) -> None:
     os.setpgid(0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the worker, which stops us in order
     signal.signal(signal.SIGUSR1, lambda *_: _interrupted.set())
     threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s host[%(process)d] %(levelname)s %(message)s")
     from . import run
-    from .worker import load_pipeline
 
-    pipeline = load_pipeline()
+    pipeline = importlib.import_module(pipeline_name)
     while True:
         try:
             name, args, kwargs = conn.recv()

@@ -41,6 +41,10 @@ def lock_held(path: Path) -> bool:
     return False
 
 
+# What `spawn_worker` runs, after the interpreter. The runner's tests spawn their own entry point
+# instead (tests/fake_runner.py), which serves this same worker with their fake pipeline injected.
+WORKER_COMMAND = ["-m", "dubbing.jobs.worker"]
+
 _spawned: list[subprocess.Popen] = []
 
 
@@ -63,7 +67,7 @@ def spawn_worker(root: Path, *, idle_exit: float | None = None) -> int | None:
         with open(os.open(root / "worker.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as logfile:
             # Its own session: the worker outlives the Streamlit server and gets none of its signals.
             proc = subprocess.Popen(
-                [sys.executable, "-m", "dubbing.jobs.worker", "--data-dir", str(root),
+                [sys.executable, *WORKER_COMMAND, "--data-dir", str(root),
                  "--lock-fd", str(fd), "--idle-exit", str(idle_exit)],
                 pass_fds=(fd,), start_new_session=True, stdin=subprocess.DEVNULL,
                 stdout=logfile, stderr=subprocess.STDOUT, cwd=str(repo_root), env=env)

@@ -37,9 +37,9 @@ from rq import Queue
 from rq.job import Job
 
 from ..errors import TransientError
+from ..pipeline import RENDER_STAGES, REVIEW_AFTER, STAGES
 from . import store as st
 from .store import FINISHED, QUEUED, RUNNING, Store
-from .worker import load_pipeline
 
 PREFIX = "dubbing:"
 CPU, GPU = "cpu", "gpu"
@@ -91,11 +91,10 @@ def routing_plan(settings: dict, stages: list[str]) -> dict[str, str]:
 
 def next_stage(record: dict) -> str | None:
     """The stage the job's queued action runs first (None when every stage of it is done)."""
-    pipeline = load_pipeline()
     action = record["action"]
     if action["kind"] in (st.RETRANSLATE, st.REDETECT):
-        return pipeline.REVIEW_AFTER
-    stages = list(pipeline.STAGES) if action["kind"] == st.RUN else list(pipeline.RENDER_STAGES)
+        return REVIEW_AFTER
+    stages = list(STAGES) if action["kind"] == st.RUN else list(RENDER_STAGES)
     if not action.get("started"):
         return stages[0]
     done = {e["name"] for e in record["stages"] if e["status"] == st.DONE}

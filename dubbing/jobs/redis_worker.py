@@ -27,23 +27,20 @@ import time
 import traceback
 import uuid
 from pathlib import Path
+from types import ModuleType
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq.timeouts import BaseDeathPenalty
 from rq.worker import SimpleWorker, WorkerStatus
 
+from .. import pipeline as dubbing_pipeline
 from ..errors import DubbingError, ExitCode, NotFoundError
 from . import store as st
 from .redis_store import CAPABILITIES, CPU, RedisStore, capability_of, heartbeat_ttl, open_redis_store
+from .states import WORKER, move
 from .store import CANCELLED, QUEUED, RUNNING
+from .run import JobRun, mark_failed, requeue
 from .worker import CLEANUP_EVERY_SECONDS, Worker, cleanup_finished
-
-try:  # the `reliability` branch moves one job's run into run.py; before it lands, worker.py has it
-    from .run import JobRun, mark_failed, requeue
-except ImportError:
-    from .worker import JobRun
-    from .worker import _mark_failed as mark_failed
-    from .worker import _requeue as requeue
 
 log = logging.getLogger("dubbing.worker")
 
@@ -59,8 +56,8 @@ class Context(Worker):
     """What a `JobRun` needs of its worker (store, pipeline, pid, stop event and whatever else the local
     worker gives its runs), for the one RQ worker of this process. Its own loop is RQ's, not `Worker.serve`."""
 
-    def __init__(self, store: RedisStore, capabilities: list[str]):
-        super().__init__(store, -1, max_jobs=1)
+    def __init__(self, store: RedisStore, capabilities: list[str], pipeline: ModuleType = dubbing_pipeline):
+        super().__init__(store, -1, max_jobs=1, pipeline=pipeline)
         self.capabilities = capabilities
         self.name = f"{socket.gethostname()}-{self.pid}-{uuid.uuid4().hex[:6]}"
         self.current_job: str | None = None
@@ -71,10 +68,8 @@ class Context(Worker):
                 "data_dir": str(self.store.root), "job": self.current_job, "started": self.started}
 
     def release(self, job_id: str) -> None:
-        """Hand back what the job held: the `reliability` branch's worker keeps a stage host per job."""
-        release_host = getattr(self, "_release_host", None)
-        if release_host is not None:
-            release_host(job_id)
+        """Hand back the job's stage host, kept for the next job so its engines stay loaded."""
+        self._release_host(job_id)
 
 
 _context: Context | None = None  # the worker serving in this process
@@ -151,17 +146,17 @@ class UnitRun(JobRun):
 def _claim(record: dict, unit: str, name: str, pid: int):
     if record["status"] != QUEUED or record.get("unit") != unit:
         return False
-    record.update(status=RUNNING, worker=name, worker_pid=pid, message="Starting")
+    move(record, RUNNING, WORKER, worker=name, worker_pid=pid, message="Starting")
 
 
 def _hand_over(record: dict, stage: str, capability: str, name: str):
     if record["status"] != RUNNING or record.get("worker") != name:
         return False
     if record.get("cancel_requested"):
-        record.update(status=CANCELLED, message="Cancelled", cancel_requested=False, stage="")
+        move(record, CANCELLED, WORKER, message="Cancelled", cancel_requested=False, stage="")
         return
-    record.update(status=QUEUED, stage="", worker=None, worker_pid=None,
-                  message=f"Waiting for a {capability} worker ({stage} next)")
+    move(record, QUEUED, WORKER, stage="", worker=None, worker_pid=None,
+         message=f"Waiting for a {capability} worker ({stage} next)")
 
 
 def _requeue_from(record: dict, name: str, message: str):
@@ -289,7 +284,8 @@ def unseen_job_folders(store: RedisStore) -> str | None:
     return None
 
 
-def serve(url: str, queues: str | None = None, root: Path | None = None) -> int:
+def serve(url: str, queues: str | None = None, root: Path | None = None, *,
+          pipeline: ModuleType = dubbing_pipeline) -> int:
     """Run one Redis worker in this process until it is stopped; exit code."""
     global _context
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -309,7 +305,7 @@ def serve(url: str, queues: str | None = None, root: Path | None = None) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return int(ExitCode.USAGE)
-    ctx = _context = Context(store, capabilities)
+    ctx = _context = Context(store, capabilities, pipeline)
     store.beat(ctx.name, ctx.info())
     worker = QueueWorker(ctx)
     monitor = Monitor(ctx, worker)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CancelledError, DubbingError, ExitCode, StageCrashError
-from ..pipeline import PREVIEW_SECONDS, STAGE_LABELS, STAGE_WEIGHTS
+from ..pipeline import STAGE_LABELS, STAGE_WEIGHTS
 from . import store as st
 from .states import WORKER, move
 from .host import HostDied, RemoteError, interrupted
@@ -89,9 +89,7 @@ class JobRun:
         if then == st.AWAITING_REVIEW:
             done += ": still waiting for review"
         if then == st.COMPLETED and not self.settings.get("keep_intermediate", True):
-            cleaner = getattr(self.pipeline, "clean_intermediate", None)
-            if cleaner is not None:
-                cleaner(self.job_dir)
+            self.pipeline.clean_intermediate(self.job_dir)
         self._finish(then, done)
 
     def _begin(self, record: dict, stages: list[str]) -> None:
@@ -105,9 +103,6 @@ class JobRun:
 
     def _auditions(self) -> None:
         """Samples of the voices the reviewer may choose, made while they read (not before the pause)."""
-        maker = getattr(self.pipeline, "make_auditions", None)
-        if maker is None:
-            return
         try:
             self.worker.in_host(self, "make_auditions", str(self.job_dir))
         except Exception as exc:  # noqa: BLE001 - samples are a convenience; the job is fine without them
@@ -133,7 +128,7 @@ class JobRun:
         return bool(flagged)
 
     def _run_stage(self, stage: str) -> bool:
-        preview = getattr(self.pipeline, "PREVIEW_SECONDS", PREVIEW_SECONDS) if self.action["kind"] == st.PREVIEW else None
+        preview = self.pipeline.PREVIEW_SECONDS if self.action["kind"] == st.PREVIEW else None
         while True:
             record = self.store.update(self.job_id, lambda r: self._start_attempt(r, stage))
             if record is None:
@@ -228,14 +223,14 @@ class JobRun:
             result = self.worker.in_host(self, *call, **kwargs)
         except HostDied as died:
             exc = StageCrashError(f"{what.lower()} crashed its process ({died.reason})")
-            self.store.update(self.job_id, lambda r: r.update(
-                status=then, error=exc.message, error_code=int(exc.code), message=f"{what} failed: {exc.message}"))
+            self.store.update(self.job_id, lambda r: move(
+                r, then, WORKER, error=exc.message, error_code=int(exc.code), message=f"{what} failed: {exc.message}"))
             return
         except Exception as exc:  # noqa: BLE001 - the job stays usable; the error is shown
             if not isinstance(exc, DubbingError):
                 log.error("job %s: %s failed: %s", self.job_id, kind, traceback.format_exc())
-            self.store.update(self.job_id, lambda r: r.update(
-                status=then, error=_describe(exc), error_code=int(getattr(exc, "code", ExitCode.INTERNAL)),
+            self.store.update(self.job_id, lambda r: move(
+                r, then, WORKER, error=_describe(exc), error_code=int(getattr(exc, "code", ExitCode.INTERNAL)),
                 message=f"{what} failed: {_describe(exc)}"))
             return
         if kind == st.REDETECT:
@@ -312,19 +307,15 @@ class JobRun:
 
     def _earlier_result(self, entry: dict) -> Any:
         """A stage finished before this worker took the job (or before a crash), as a StageResult."""
-        cls = getattr(self.pipeline, "StageResult", None)
-        if cls is None:
-            return None
-        return cls(entry["name"], float(entry.get("seconds") or 0.0), float(entry.get("peak_rss_mb") or 0.0),
-                   bool(entry.get("skipped", False)))
+        return self.pipeline.StageResult(entry["name"], float(entry.get("seconds") or 0.0),
+                                         float(entry.get("peak_rss_mb") or 0.0), bool(entry.get("skipped", False)))
 
     def _write_report(self) -> None:
-        writer = getattr(self.pipeline, "write_report", None)
         results = [r for r in self._results if r is not None]
-        if writer is None or not results:
+        if not results:
             return
         try:
-            writer(self.job_dir, results)
+            self.pipeline.write_report(self.job_dir, results)
         except Exception:  # noqa: BLE001
             log.warning("job %s: report not written: %s", self.job_id, traceback.format_exc())
 

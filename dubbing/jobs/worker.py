@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import importlib
 import logging
 import os
 import shutil
@@ -24,6 +23,7 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
+from .. import pipeline as dubbing_pipeline
 from .. import procs
 from ..errors import CancelledError, ExitCode
 from ..fsutil import atomic_write_text
@@ -42,37 +42,26 @@ STOP_GRACE_SECONDS = 20.0  # how long a stopping worker waits for running stages
 CLEANUP_EVERY_SECONDS = 3600.0
 
 
-def load_pipeline() -> ModuleType:
-    """The pipeline module. DUBBING_PIPELINE_MODULE swaps in another one (the runner's tests use a fake)."""
-    return importlib.import_module(os.environ.get("DUBBING_PIPELINE_MODULE") or "dubbing.pipeline")
-
-
 def max_concurrent_jobs() -> int:
     return max(1, int(st.env_number("MAX_CONCURRENT_JOBS", 1)))
 
 
 class Worker:
-    def __init__(self, store: Store, lock_fd: int, *, max_jobs: int, idle_exit: float = 0.0):
+    def __init__(self, store: Store, lock_fd: int, *, max_jobs: int, idle_exit: float = 0.0,
+                 pipeline: ModuleType = dubbing_pipeline):
         self.store = store
+        # The stages to run: the real pipeline, or the runner tests' fake (tests/fake_runner.py passes it).
+        self.pipeline = pipeline
         self.lock_fd = lock_fd
         self.max_jobs = max_jobs
         self.idle_exit = idle_exit
         self.pid = os.getpid()
         self.stop_event = threading.Event()
         self.threads: dict[str, threading.Thread] = {}
-        self._pipeline: ModuleType | None = None
-        self._pipeline_lock = threading.Lock()
         # Stage hosts (host.py): one per running job, kept between jobs so their engines stay loaded.
         self._hosts_lock = threading.Lock()
         self._idle_hosts: list[StageHost] = []
         self._busy_hosts: dict[str, StageHost] = {}
-
-    @property
-    def pipeline(self) -> ModuleType:
-        with self._pipeline_lock:
-            if self._pipeline is None:
-                self._pipeline = load_pipeline()
-            return self._pipeline
 
     @property
     def stopping(self) -> bool:
@@ -150,7 +139,7 @@ class Worker:
                 if host is not None:
                     self._idle_hosts.remove(host)
                 else:
-                    host = StageHost(self.store.root)
+                    host = StageHost(self.store.root, self.pipeline.__name__)
                 self._busy_hosts[job.job_id] = host
         if self.stopping:
             raise CancelledError("the worker is stopping")
@@ -243,7 +232,7 @@ def cleanup_finished(store: Store, days: float) -> int:
 # -- command line -------------------------------------------------------------------------------
 
 def serve(root: Path | None = None, *, lock_fd: int | None = None, max_jobs: int | None = None,
-          idle_exit: float = 0.0) -> int:
+          idle_exit: float = 0.0, pipeline: ModuleType = dubbing_pipeline) -> int:
     """Run the worker in this process until stopped; exit code."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s worker[%(process)d] %(levelname)s %(message)s")
@@ -257,7 +246,8 @@ def serve(root: Path | None = None, *, lock_fd: int | None = None, max_jobs: int
             return int(ExitCode.USAGE)
     else:
         fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the spawner's lock, inherited: ours already
-    worker = Worker(store, lock_fd, max_jobs=max_jobs or max_concurrent_jobs(), idle_exit=idle_exit)
+    worker = Worker(store, lock_fd, max_jobs=max_jobs or max_concurrent_jobs(), idle_exit=idle_exit,
+                    pipeline=pipeline)
     code = worker.serve()
     if any(t.is_alive() for t in worker.threads.values()):
         # A stage still inside native code: its job is re-queued; do not wait for it at exit.
@@ -266,7 +256,7 @@ def serve(root: Path | None = None, *, lock_fd: int | None = None, max_jobs: int
     return code
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, pipeline: ModuleType = dubbing_pipeline) -> int:
     parser = argparse.ArgumentParser(prog="python -m dubbing.jobs.worker",
                                      description="Run the background dubbing worker in the foreground.")
     parser.add_argument("--data-dir", help="data folder (default: $DUBBING_DATA_DIR or ./data)")
@@ -279,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.stop:
         print("worker stopped" if stop_worker(root) else "no worker was running")
         return 0
-    return serve(root, lock_fd=args.lock_fd, max_jobs=args.max_jobs, idle_exit=args.idle_exit)
+    return serve(root, lock_fd=args.lock_fd, max_jobs=args.max_jobs, idle_exit=args.idle_exit, pipeline=pipeline)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ def job_row(job: dict) -> None:
     if status == "failed":
         reason = common.md_escape(short(job.get("error") or "no reason was recorded"))
         c[2].markdown(f":red[Failed at {stage or 'start'}:] {reason}", help=job.get("error") or None)
+        log_tail(c[2], jid)
     elif common.cancelling(job):
         c[2].progress(common.fraction(job), text=f"cancelling… (stopping {stage or 'the job'})")
     else:
@@ -70,6 +71,20 @@ def job_row(job: dict) -> None:
             st.write(f"Delete **{job.get('original_name')}** and all its files? This cannot be undone.")
             if st.button("Delete for good", key=f"jobs_delete_{jid}", type="primary"):
                 act(client.delete, jid, "Job deleted")
+
+
+LOG_LINES = 30  # enough for the end of a traceback and what the stage logged just before it
+
+
+def log_tail(where, job_id: str) -> None:
+    """A failed job's last log lines, folded away under its error: the one line above rarely says enough."""
+    try:
+        lines = client.log_tail(job_id, LOG_LINES)
+    except DubbingError:  # deleted since the list was read
+        return
+    if lines:
+        with where.expander("Log", icon=":material/description:"):
+            st.code("\n".join(lines), language=None)
 
 
 def short(text: str, limit: int = 90) -> str:
