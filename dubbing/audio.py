@@ -37,31 +37,77 @@ def db_to_gain(db: float) -> float:
     return float(10.0 ** (db / 20.0))
 
 
-# --- loudness (ITU-R BS.1770 through pyloudnorm) and true peak ---------------------------------
+# --- loudness (ITU-R BS.1770) and true peak ---------------------------------
 SILENCE_LUFS = -70.0  # BS.1770's absolute gate: anything quieter counts as silence
 GATE_BLOCK_S = 0.4  # BS.1770 measures in 400 ms blocks
 
 
 def loudness(x: np.ndarray, sr: int) -> float:
-    """Integrated loudness in LUFS (gated BS.1770); SILENCE_LUFS for silence.
+    """Integrated loudness in LUFS (gated BS.1770-4, as pyloudnorm measures it); SILENCE_LUFS for silence.
 
-    A stretch shorter than one 400 ms block is measured repeated end to end, which keeps its
-    power: a short line has a loudness like any other, instead of none.
+    Measured a few seconds at a time, so memory stays small however long the track (pyloudnorm
+    holds float64 copies of the whole track: 2 GB in the mix of a 10-minute video). A stretch
+    shorter than one 400 ms block is measured repeated end to end, which keeps its power: a
+    short line has a loudness like any other, instead of none.
     """
-    import pyloudnorm
     if x.size == 0:
         return SILENCE_LUFS
     if x.ndim > 1 and x.shape[1] > 5:
-        # pyloudnorm weighs at most 5 channels: a 5.1 (or wider) track is measured channel by channel
-        # and the powers summed, as BS.1770 does (the LFE, the 4th of 5.1, does not count).
+        # BS.1770 weighs at most 5 channels: a 5.1 (or wider) track is measured channel by channel
+        # and the powers summed (the LFE, the 4th of 5.1, does not count).
         channels = [c for c in range(x.shape[1]) if not (x.shape[1] == 6 and c == 3)]
         power = sum(10 ** (loudness(x[:, c], sr) / 10) for c in channels)
         return max(SILENCE_LUFS, float(10 * np.log10(power))) if power > 0 else SILENCE_LUFS
     need = int(GATE_BLOCK_S * sr) + 1
     if len(x) < need:
         x = np.concatenate([x] * (need // len(x) + 1))
-    value = pyloudnorm.Meter(sr).integrated_loudness(x.astype(np.float64))
+    energy = _block_energy(x if x.ndim == 2 else x[:, None], sr)  # (blocks, channels)
+    weights = np.array([1.0, 1.0, 1.0, 1.41, 1.41])[: energy.shape[1]]
+    with np.errstate(divide="ignore"):
+        block_lufs = -0.691 + 10 * np.log10(energy @ weights)
+        above = block_lufs >= SILENCE_LUFS
+        if not above.any():
+            return SILENCE_LUFS
+        relative = -0.691 + 10 * np.log10(energy[above].mean(axis=0) @ weights) - 10.0
+        gated = (block_lufs > relative) & above
+        value = -0.691 + 10 * np.log10(energy[gated].mean(axis=0) @ weights) if gated.any() else -np.inf
     return float(value) if np.isfinite(value) and value > SILENCE_LUFS else SILENCE_LUFS
+
+
+def _k_weighting(sr: int) -> np.ndarray:
+    """BS.1770's K-weighting (a high shelf, then a high pass) as second-order sections, from the
+    RBJ cookbook formulas at any sample rate, as pyloudnorm builds them."""
+    sections = []
+    for kind, gain_db, q, fc in (("shelf", 4.0, 1 / np.sqrt(2), 1500.0), ("pass", 0.0, 0.5, 38.0)):
+        a_ = 10 ** (gain_db / 40.0)
+        w0 = 2 * np.pi * fc / sr
+        alpha, cos = np.sin(w0) / (2 * q), np.cos(w0)
+        if kind == "shelf":
+            b = [a_ * ((a_ + 1) + (a_ - 1) * cos + 2 * np.sqrt(a_) * alpha), -2 * a_ * ((a_ - 1) + (a_ + 1) * cos),
+                 a_ * ((a_ + 1) + (a_ - 1) * cos - 2 * np.sqrt(a_) * alpha)]
+            a = [(a_ + 1) - (a_ - 1) * cos + 2 * np.sqrt(a_) * alpha, 2 * ((a_ - 1) - (a_ + 1) * cos),
+                 (a_ + 1) - (a_ - 1) * cos - 2 * np.sqrt(a_) * alpha]
+        else:
+            b = [(1 + cos) / 2, -(1 + cos), (1 + cos) / 2]
+            a = [1 + alpha, -2 * cos, 1 - alpha]
+        sections.append([v / a[0] for v in b] + [1.0] + [v / a[0] for v in a[1:]])
+    return np.array(sections)
+
+
+def _block_energy(x: np.ndarray, sr: int, chunk: int = 1 << 18) -> np.ndarray:
+    """Mean square of the K-weighted signal in 400 ms blocks every 100 ms, per channel."""
+    from scipy.signal import sosfilt
+    n, channels = x.shape
+    blocks = int(np.round((n / sr - GATE_BLOCK_S) / (GATE_BLOCK_S * 0.25))) + 1
+    edges = np.minimum((GATE_BLOCK_S * 0.25 * np.arange(blocks + 4) * sr).astype(np.int64), n)
+    hops = np.zeros((blocks + 3, channels))
+    state = np.zeros((2, 2, channels))
+    for s in range(0, n, chunk):
+        y, state = sosfilt(_k_weighting(sr), x[s:s + chunk].astype(np.float64), axis=0, zi=state)
+        total = np.vstack([np.zeros((1, channels)), np.cumsum(y * y, axis=0)])
+        lo, hi = np.clip(edges[:-1] - s, 0, len(y)), np.clip(edges[1:] - s, 0, len(y))
+        hops += total[hi] - total[lo]
+    return (hops[:blocks] + hops[1:blocks + 1] + hops[2:blocks + 2] + hops[3:blocks + 3]) / (GATE_BLOCK_S * sr)
 
 
 def peak_envelope(x: np.ndarray, *, above: float = 0.0, oversample: int = 4, block: int = 1 << 15) -> np.ndarray:
@@ -74,7 +120,9 @@ def peak_envelope(x: np.ndarray, *, above: float = 0.0, oversample: int = 4, blo
     from scipy.signal import resample_poly
     chans = x if x.ndim == 2 else x[:, None]
     n, pad = len(chans), 64
-    out = np.abs(chans).max(axis=1).astype(np.float32) if n else np.zeros(0, np.float32)
+    out = np.empty(n, np.float32)
+    for start in range(0, n, block):  # block by block: no copy of the whole track
+        out[start:start + block] = np.abs(chans[start:start + block]).max(axis=1)
     for start in range(0, n, block):
         end = min(n, start + block)
         if out[start:end].max(initial=0.0) < above:
@@ -107,7 +155,7 @@ def limit(x: np.ndarray, sr: int, ceiling_db: float = -1.0, window_s: float = 0.
         peak = peak_envelope(out, above=ceiling / 2)
         if float(np.max(peak, initial=0.0)) <= ceiling:
             break
-        need = np.minimum(1.0, ceiling * 0.98 / np.maximum(peak, 1e-9))
+        need = np.minimum(np.float32(1.0), np.float32(ceiling * 0.98) / np.maximum(peak, np.float32(1e-9)))
         # Hold the lowest gain over the window, then smooth over half of it: the smoothed gain is
         # never above what any peak needs, and it moves without steps.
         gain = uniform_filter1d(minimum_filter1d(need, hold), hold // 2 | 1).astype(np.float32)

@@ -75,6 +75,21 @@ def test_loudness_of_a_line_shorter_than_one_block():
     assert audio.loudness(np.zeros(100, np.float32), SR) == audio.SILENCE_LUFS
 
 
+@pytest.mark.parametrize("sr,shape", [(16000, (48000,)), (22050, (154350, 2)), (48000, (2928000, 2)),
+                                      (44100, (3000,)), (48000, (480000, 5))])
+def test_loudness_measures_as_pyloudnorm_does_in_pieces(sr, shape):
+    import pyloudnorm
+    rng = np.random.default_rng(3)
+    swell = np.sin(np.linspace(0, 20, shape[0])) ** 2  # quiet and loud stretches, so both gates act
+    x = (0.2 * rng.standard_normal(shape) * (swell if len(shape) == 1 else swell[:, None])).astype(np.float32)
+    ours = audio.loudness(x, sr)
+    reference = np.concatenate([x] * (int(0.4 * sr) // len(x) + 1)) if len(x) <= 0.4 * sr else x
+    assert ours == pytest.approx(pyloudnorm.Meter(sr).integrated_loudness(reference.astype(np.float64)), abs=1e-3)
+    # In pieces: the answer does not depend on where the chunks fall.
+    assert audio._block_energy(x if x.ndim == 2 else x[:, None], sr, chunk=12345) == \
+        pytest.approx(audio._block_energy(x if x.ndim == 2 else x[:, None], sr), rel=1e-9)
+
+
 def test_stretch_changes_length_not_pitch():
     x = tone(2.0, 0.3, freq=300.0)
     for speed in (0.9, 1.3):
