@@ -94,17 +94,20 @@ def long_video(minutes: float, folder: Path) -> Path:
 
 
 def memory_in_length(target: str) -> None:
-    """Peak memory of a 3-minute and a 10-minute dub (target: the long one within 1.25x)."""
+    """Peak memory of a 3-minute and a 10-minute dub (target: the long one within 1.25x), and the
+    time of each against bare faster-whisper on the same audio (target <= 1.2)."""
     folder = Path(tempfile.mkdtemp(prefix="bench_long_"))
     peaks = {}
     for minutes in (3, 10):
         video = long_video(minutes, folder)
         out = folder / f"out{minutes}"
+        bare_wall, _ = timed([sys.executable, "-c", BARE, str(video)])
         wall, _ = timed([sys.executable, "-m", "dubbing", "dub", str(video), "-t", target, "-o", str(out)])
         report = json.loads((out / "report.json").read_text())
         peaks[minutes] = report["peak_rss_mb"]
-        stages = ", ".join(f"{s['stage']} {s['peak_rss_mb']:.0f}" for s in report["stages"])
-        print(f"{minutes:2d} min dub: {wall:6.1f} s wall, peak {peaks[minutes]:.0f} MB ({stages})")
+        stages = ", ".join(f"{s['stage']} {s['seconds']:.1f} s {s['peak_rss_mb']:.0f} MB" for s in report["stages"])
+        print(f"{minutes:2d} min dub: {wall:6.1f} s wall against bare faster-whisper {bare_wall:6.1f} s: ratio "
+              f"{wall / bare_wall:.2f} (target <= 1.2); peak {peaks[minutes]:.0f} MB\n   {stages}")
     print(f"ratio peak 10 min / 3 min        {peaks[10] / peaks[3]:7.2f}   (target <= 1.25)")
 
 
