@@ -52,6 +52,30 @@ def test_automatic_speaker_count_calls_a_single_speaker_one(tmp_path):
     assert {t.speaker for t in turns} == {"SPEAKER_00"}
 
 
+
+@pytest.mark.parametrize("name, speakers, seconds, seed", [
+    # One woman's phrase heard four times made a cluster of its own, 0.76 alike to the rest of her.
+    ("two_women_call", ["lj", "ami_tst:FEO070"], 45.0, 1),
+    # Two blocks of the far-field AMI man stood apart from the rest of him (0.77 alike).
+    ("three_with_an_ami_man", ["stereo:right", "ami_dev:MEE009", "lj"], 47.0, 122),
+])
+def test_automatic_count_keeps_a_persons_odd_blocks_with_that_person(name, speakers, seconds, seed):
+    from pyannote.core import Annotation, Segment
+    from pyannote.metrics.diarization import DiarizationErrorRate
+    from tests import conversations
+    shared_media("multi2_ami_dev00.wav")  # skips where ../shared/media is absent
+    c = conversations.assemble(name, speakers, seconds=seconds, seed=seed)
+    turns = registry.get_engine("diarization", "resemblyzer").diarize(c.audio, conversations.SR, num_speakers=None)
+    ref, hyp = Annotation(), Annotation()
+    for s, e, spk, _ in c.turns:
+        ref[Segment(s, e)] = spk
+    for t in turns:
+        hyp[Segment(t.start, t.end)] = t.speaker
+    der = DiarizationErrorRate(collar=0.5)(ref, hyp)
+    print(f"{name}: {len(hyp.labels())} speakers, DER {der:.3f}")
+    assert len(hyp.labels()) == len(speakers)
+    assert der <= 0.10
+
 def normalise(text):
     return " ".join(re.sub(r"[^\w\s']", " ", text.lower()).split())
 
