@@ -137,12 +137,12 @@ def test_lines_that_start_together_keep_one_voice_level(tmp_path):
 def test_master_brings_the_mix_to_the_original_loudness_under_the_ceiling():
     orig = np.stack([tone(10.0, 0.1)] * 2, axis=1)
     hot = np.stack([tone(10.0, 0.9)] * 2, axis=1)
-    out, level = mix.master(hot, orig, SR)
+    out, level = mix.master(hot, audio.loudness(orig, SR), SR)
     assert abs(level["loudness_difference_lu"]) <= 1.0 and level["clipped_samples"] == 0
     assert level["true_peak_dbtp"] <= mix.PEAK_CEILING_DB + 0.01
     assert audio.loudness(out, SR) == pytest.approx(audio.loudness(orig, SR), abs=1.0)
     close = orig * audio.db_to_gain(0.5)  # within the deadband: left as it is (edits stay local)
-    out, level = mix.master(close, orig, SR)
+    out, level = mix.master(close, audio.loudness(orig, SR), SR)
     assert level["normalise_gain_db"] == 0.0 and np.array_equal(out, close.astype(np.float32))
 
 
