@@ -177,3 +177,20 @@ def test_a_short_line_with_pauses_fills_its_slot_through_them(tmp_path):
     clip = synthesize.fit(ctx, u, x, SR, 3.0, np.zeros(SR * 4, np.float32), SR)
     assert u.speed == pytest.approx(0.9, abs=0.01)
     assert len(clip) / SR == pytest.approx(2.0, abs=0.03) and u.fill == pytest.approx(1.0, abs=0.02)
+
+
+@pytest.mark.parametrize("hop,frames", [(480, 1000), (441, 77), (7, 13), (1, 10)])
+def test_frame_gains_reach_the_samples_as_np_interp_would(hop, frames):
+    values = np.random.default_rng(hop).random(frames)
+    n = frames * hop - min(3, hop - 1)
+    expected = np.interp(np.arange(n), (np.arange(frames) + 0.5) * hop, values)
+    got = mix.frames_to_samples(values, hop, n)
+    assert got.dtype == np.float32 and len(got) == n
+    assert np.abs(got - expected).max() < 1e-6
+
+
+def test_filters_in_blocks_equal_the_filter_on_the_whole_track():
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d
+    x = np.random.default_rng(5).random(1_000_003).astype(np.float32)
+    for filt, size in ((minimum_filter1d, 2401), (uniform_filter1d, 1201)):
+        assert np.array_equal(audio._in_blocks(filt, x, size, block=65536), filt(x, size))
