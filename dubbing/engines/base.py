@@ -163,6 +163,12 @@ class Transcriber(Engine):
             progress((i + 1) / len(windows), f"transcribed {i + 1}/{len(windows)} windows")
         return out
 
+    def detect_languages(self, audio: np.ndarray, sr: int, pieces: list[Piece]
+                         ) -> list[tuple[str, float, dict[str, float]]] | None:
+        """(language, probability, the likeliest languages with theirs) of each piece from its own
+        audio; None when the engine cannot tell."""
+        return None
+
 
 PACK_GAP_S = 0.4  # silence between packed pieces: Whisper hears a pause, not a run-on sentence
 

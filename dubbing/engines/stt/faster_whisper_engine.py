@@ -133,6 +133,20 @@ class FasterWhisperTranscriber(Transcriber):
         return out
 
 
+    def detect_languages(self, audio, sr, pieces):
+        """Whisper's language ID on each piece's own audio, BATCH pieces per encoder call."""
+        import numpy as np
+        from faster_whisper.audio import pad_or_trim
+        extract = self._model.feature_extractor
+        out: list[tuple[str, float, dict[str, float]]] = []
+        for b in range(0, len(pieces), BATCH):
+            features = np.stack([pad_or_trim(extract(audio[int(p.start * sr):int(p.end * sr)]))
+                                 for p in pieces[b:b + BATCH]])
+            for ranked in self._model.model.detect_language(self._model.encode(features)):
+                out.append((ranked[0][0][2:-2], float(ranked[0][1]), {tok[2:-2]: float(p) for tok, p in ranked[:5]}))
+        return out
+
+
 class _LanguageRecorder:
     """Stands in for the CTranslate2 model and keeps each clip's detected language.
 
