@@ -53,14 +53,20 @@ def progressed_to(job_id: str, stages: tuple[str, ...]):
 
 
 @pytest.fixture(scope="module")
-def completed(env):
+def completed(env, tmp_path_factory):
     """The shared clip dubbed by the runner while 20 status readers (processes) poll it."""
     if not SELFIE.exists():
         pytest.skip(f"{SELFIE} is absent ({SHARED} is provided beside the repo in CI)")
-    job_id = client.submit(SELFIE, SELFIE.name, ES)
-    readers = [subprocess.Popen([PYTHON, "-c", READER, job_id], env=env, cwd=REPO, stdout=subprocess.PIPE,
-                                text=True) for _ in range(20)]
+    # Queued without a worker, which starts only once all 20 readers read: their start-up on 2 cores
+    # outlasted most of the dub once diarization got faster (they saw 3 distinct percents).
+    job_id = client.submit(SELFIE, SELFIE.name, ES, start_worker=False)
+    ready = tmp_path_factory.mktemp("ready")
+    readers = [subprocess.Popen([PYTHON, "-c", READER, job_id, str(ready / str(i))], env=env, cwd=REPO,
+                                stdout=subprocess.PIPE, text=True) for i in range(20)]
     try:
+        wait_for(lambda: len(list(ready.iterdir())) == 20, 120, what="20 readers reading")
+        assert client.get(job_id)["status"] == "queued"
+        client.ensure_worker()
         outs = [json.loads(p.communicate(timeout=400)[0]) for p in readers]
     finally:
         for p in readers:
@@ -70,9 +76,9 @@ def completed(env):
 
 
 READER = """
-import json, sys, time
+import json, pathlib, sys, time
 from dubbing.jobs import client
-job_id = sys.argv[1]
+job_id, ready = sys.argv[1], pathlib.Path(sys.argv[2])
 samples, errors, latencies = [], [], []
 deadline = time.monotonic() + 380
 while time.monotonic() < deadline:
@@ -80,6 +86,7 @@ while time.monotonic() < deadline:
         t0 = time.perf_counter()
         record = client.get(job_id)
         latencies.append(time.perf_counter() - t0)
+        ready.touch()
         samples.append([record["status"], record["stage"], record["percent"]])
         if record["status"] in ("completed", "failed", "cancelled"):
             break
