@@ -8,12 +8,11 @@ A test checks the embeddings against resemblyzer's own `VoiceEncoder` within 1e-
 from __future__ import annotations
 
 import importlib.util
-import pickle
-import struct
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
+
+from dubbing.engines.diarization import torch_checkpoint
 
 MEL_CHANNELS = 40
 PARTIAL_FRAMES = 160  # 1.6 s of 10 ms mel frames: what one embedding hears
@@ -29,62 +28,9 @@ def weights_path() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "pretrained.pt"
 
 
-class _Storage:
-    def __init__(self, dtype: np.dtype, key: str, numel: int):
-        self.dtype, self.key, self.numel = dtype, key, numel
-        self.data: np.ndarray | None = None
-
-
-class _Tensor:
-    def __init__(self, storage: _Storage, offset: int, size: tuple, stride: tuple):
-        self.storage, self.offset, self.size, self.stride = storage, offset, size, stride
-
-    def array(self) -> np.ndarray:
-        item = self.storage.data.itemsize
-        return np.lib.stride_tricks.as_strided(self.storage.data[self.offset:], self.size,
-                                               [s * item for s in self.stride]).copy()
-
-
-_DTYPES = {"FloatStorage": np.float32, "DoubleStorage": np.float64, "LongStorage": np.int64,
-           "IntStorage": np.int32, "HalfStorage": np.float16}
-
-
-class _Unpickler(pickle.Unpickler):
-    """torch's legacy format: tensors are pickled as persistent references to storages whose
-    bytes follow the pickle, in the order of a key list pickled after it."""
-
-    def __init__(self, f):
-        super().__init__(f)
-        self.storages: dict[str, _Storage] = {}
-
-    def find_class(self, module, name):
-        if module == "torch._utils" and name == "_rebuild_tensor_v2":
-            return lambda storage, offset, size, stride, *rest: _Tensor(storage, offset, tuple(size), tuple(stride))
-        if module == "torch" and name in _DTYPES:
-            return _DTYPES[name]
-        if module == "collections" and name == "OrderedDict":
-            return OrderedDict
-        raise pickle.UnpicklingError(f"unexpected {module}.{name} in the GE2E weights")
-
-    def persistent_load(self, pid):
-        kind, dtype, key, _location, numel = pid[:5]
-        if kind != "storage":
-            raise pickle.UnpicklingError(f"unexpected persistent id {kind!r}")
-        return self.storages.setdefault(key, _Storage(np.dtype(dtype), key, numel))
-
-
 def load_weights(path: Path | None = None) -> dict[str, np.ndarray]:
-    with open(path or weights_path(), "rb") as f:
-        for _ in range(3):  # magic number, protocol version, system info
-            pickle.load(f)
-        unpickler = _Unpickler(f)
-        checkpoint = unpickler.load()
-        for key in pickle.load(f):
-            storage = unpickler.storages[key]
-            (numel,) = struct.unpack("<q", f.read(8))
-            storage.data = np.frombuffer(f.read(numel * storage.dtype.itemsize), dtype=storage.dtype)
-    state = checkpoint["model_state"] if "model_state" in checkpoint else checkpoint
-    return {name: t.array() for name, t in state.items()}
+    checkpoint = torch_checkpoint.load(path or weights_path())
+    return dict(checkpoint["model_state"] if "model_state" in checkpoint else checkpoint)
 
 
 class GE2EEncoder:
