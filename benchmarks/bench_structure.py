@@ -49,8 +49,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_structure_"))
     cases = [(c.name, lambda c=c: (c.mp4(tmp / "media"), c.turns)) for c in conv.dev_set() + [conv.mixed_language()]]
     cases += [(n, lambda n=n: shared_clip(n, tmp)) for n in ("multi2_ami_dev00", "multi4_ami_tst00")]
-    print(f"{'conversation':22} {'true':>4} {'found':>5} {'DER':>6} {'mixed':>5} {'cover':>6} {'langs':14} "
-          f"{'diarize':>7} {'transcr':>7} {'total':>6}")
+    print(f"{'conversation':22} {'true':>4} {'found':>5} {'DER':>6} {'miss':>5} {'confus':>6} {'mixed':>5} "
+          f"{'cover':>6} {'langs':14} {'diarize':>7} {'transcr':>7} {'total':>6}")
     rows, longest = [], None
     for name, make in cases:
         if wanted and name not in wanted:
@@ -62,7 +62,8 @@ def main() -> None:
         langs = ",".join(sorted(json.loads((job / "work" / "transcript.json").read_text())["languages"]))
         true = len({t[2] for t in turns})
         rows.append((name, true, f))
-        print(f"{name:22} {true:4d} {f['speakers']:5d} {f['der']:6.3f} {f['mixed']:5d} {f['coverage']:6.3f} "
+        print(f"{name:22} {true:4d} {f['speakers']:5d} {f['der']:6.3f} {f['miss']:5.3f} {f['confusion']:6.3f} "
+              f"{f['mixed']:5d} {f['coverage']:6.3f} "
               f"{langs:14} {stages['diarize']:7.1f} {stages['transcribe']:7.1f} {seconds:6.1f}", flush=True)
         if longest is None or seconds > longest[1]:
             longest = (job, seconds, true)

@@ -257,7 +257,11 @@ def line_figures(doc, turns) -> dict:
             mixed += 1
     total = sum(e - s for s, e, *_ in turns)
     covered = sum(max(0.0, min(e, u.end) - max(s, u.start)) for s, e, *_ in turns for u in doc.utterances)
-    return {"der": DiarizationErrorRate(collar=0.5)(ref, hyp), "mixed": mixed, "coverage": covered / total,
+    # Its parts too: on coarse truth (an RTTM turn spanning pauses) the lines' pauses count as missed.
+    parts = DiarizationErrorRate(collar=0.5)(ref, hyp, detailed=True)
+    scored = parts["total"] or 1.0
+    return {"der": parts["diarization error rate"], "miss": parts["missed detection"] / scored,
+            "confusion": parts["confusion"] / scored, "mixed": mixed, "coverage": covered / total,
             "speakers": len(doc.speakers)}
 
 
