@@ -29,9 +29,10 @@ from dubbing.models import DubSettings  # noqa: E402
 pytestmark = pytest.mark.timeout(300)
 
 ES = DubSettings(target_language="es")
-# About 20 s of stages per job, so twenty kills at random moments spread over every stage.
-SPEC = {"seconds": {"probe": 1.0, "diarize": 4.0, "transcribe": 5.0, "translate": 2.0, "synthesize": 5.0,
-                    "mix": 4.0, "subtitles": 1.0}, "default_seconds": 1.0}
+# About 30 s of stages per job, so twenty kills at random moments spread over every stage (with
+# 20 s, one run of the whole suite saw the jobs finish after 19 kills).
+SPEC = {"seconds": {"probe": 1.5, "diarize": 6.0, "transcribe": 7.5, "translate": 3.0, "synthesize": 7.5,
+                    "mix": 6.0, "subtitles": 1.5}, "default_seconds": 1.0}
 
 
 def processes_of(data: Path) -> list[int]:
