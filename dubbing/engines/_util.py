@@ -2,6 +2,16 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
+
+
+def package_folder(name: str, pip_name: str) -> Path:
+    """An installed package's folder, found without importing it (importing some pulls in torch or
+    torchaudio); ImportError naming `pip_name` when it is not installed."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(f"{pip_name} is not installed")
+    return Path(list(spec.submodule_search_locations)[0])
 
 
 def missing_packages(*names: str) -> list[str]:

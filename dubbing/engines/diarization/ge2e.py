@@ -7,11 +7,11 @@ A test checks the embeddings against resemblyzer's own `VoiceEncoder` within 1e-
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 
+from dubbing.engines._util import package_folder
 from dubbing.engines.diarization import torch_checkpoint
 
 MEL_CHANNELS = 40
@@ -22,10 +22,7 @@ TARGET_DBFS = -30.0
 
 def weights_path() -> Path:
     """resemblyzer's packaged weights, found without importing the package (that would import torch)."""
-    spec = importlib.util.find_spec("resemblyzer")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("resemblyzer is not installed")
-    return Path(list(spec.submodule_search_locations)[0]) / "pretrained.pt"
+    return package_folder("resemblyzer", "resemblyzer") / "pretrained.pt"
 
 
 def load_weights(path: Path | None = None) -> dict[str, np.ndarray]:

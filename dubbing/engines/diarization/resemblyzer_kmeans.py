@@ -438,6 +438,5 @@ class ResemblyzerDiarizer(Diarizer):
         wins = [(float(a), float(b)) for a, b in state["windows"]]
         regions = [(float(a), float(b)) for a, b in state["regions"]]
         speech = speech_frames(regions, seconds)
-        voices = state["voices"] if "voices" in state else None
-        labels = viterbi(emb, cluster(emb, num_speakers, blocks(regions, wins), voices))
+        labels = viterbi(emb, cluster(emb, num_speakers, blocks(regions, wins), state.get("voices")))
         return to_turns(speech, wins, labels, short_regions(emb, wins, regions, labels))
