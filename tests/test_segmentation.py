@@ -96,3 +96,35 @@ def test_lines_never_overlap_and_words_far_from_speech_are_dropped():
     lines = build(words, [(0.9, 3.1, "A")], regions)
     assert all(b.start >= a.end for a, b in zip(lines, lines[1:]))
     assert "oh" not in " ".join(line.text for line in lines)
+
+
+def test_a_window_heard_whole_is_cut_back_into_its_pieces():
+    from dubbing.engines.base import WindowTranscript
+    from dubbing.stages.transcribe import per_piece
+    pieces = [Piece(1.0, 3.0), Piece(10.0, 12.0), Piece(20.0, 21.0)]
+    one = Segment(1.1, 2.5, "Hello there.", [Word(1.1, 1.6, " Hello"), Word(1.7, 2.5, " there.")])
+    # Whisper ran one sentence over the silence between the second and third piece.
+    two = Segment(10.2, 20.8, "Ask not what", [Word(10.2, 10.6, " Ask"), Word(10.7, 11.9, " not"),
+                                              Word(20.1, 20.8, " what")])
+    out = per_piece(WindowTranscript("en", 0.9, [one, two], {"en": 0.9}), pieces)
+    assert [[s.text for s in w.segments] for w in out] == [["Hello there."], ["Ask not"], ["what"]]
+    assert out[1].segments[0].start == 10.2 and out[1].segments[0].end == 11.9
+    assert all(w.language == "en" and w.language_probability == 0.9 for w in out)
+
+
+def test_missed_stretches_go_a_few_to_a_window_that_whisper_hears_whole():
+    from dubbing.segmentation import WINDOW_S
+    from dubbing.stages.transcribe import RETRY_GAP_S, RETRY_GROUP, _retry_groups
+    items = [("A", Piece(i * 10.0, i * 10.0 + 2.0)) for i in range(9)] + [("B", Piece(100.0, 120.0)),
+                                                                        ("B", Piece(130.0, 140.0))]
+    groups = _retry_groups(items)
+    assert [p for g in groups for p in g] == items  # all of them, in order
+    assert all(len(g) <= RETRY_GROUP for g in groups)
+    assert all(sum(p.end - p.start + RETRY_GAP_S for _, p in g) - RETRY_GAP_S <= WINDOW_S for g in groups)
+    assert [len(g) for g in groups] == [4, 4, 2, 1]
+
+
+def test_pieces_pack_with_the_gap_asked_for():
+    audio = np.zeros(16000 * 40, np.float32)
+    packed, mapping = pack(audio, 16000, [Piece(2.0, 4.0), Piece(30.0, 31.0)], 1.0)
+    assert len(packed) == 16000 * 4 and mapping[1][0] == 3.0

@@ -159,3 +159,48 @@ def test_only_a_speaker_heard_in_two_languages_is_checked_region_by_region():
                WindowTranscript("en", 0.98, []), WindowTranscript("de", 0.40, []),   # B: German unsure
                WindowTranscript("en", 0.90, []), WindowTranscript("en", 0.99, [])]   # C: one language
     assert switching_speakers(plan, results) == {"A": {"en", "fr"}}
+
+
+def test_missed_stretches_are_heard_a_few_to_a_window_each_with_its_own_words(tmp_path, monkeypatch):
+    """Speech the first pass skipped is heard again, four stretches to a window with a second of
+    silence between: each stretch gets its own words, and keeps its speaker."""
+    import numpy as np
+
+    from dubbing import audio
+    from dubbing.engines import registry
+    from dubbing.engines.base import Piece, WindowTranscript
+    from dubbing.stages.context import Context
+    from dubbing.stages.transcribe import RETRY_GROUP, _retry_missed
+
+    names = ["en_one_two_three.wav", "en_jfk_inaugural.flac", "en_ljspeech_LJ050-0131.wav"]
+    sr, parts, pieces, t = 16000, [], [], 0.0
+    for name in names:
+        x, rate = audio.read(shared_media(name), mono=True)
+        x = audio.resample(x, rate, sr)
+        parts += [x, np.zeros(3 * sr, np.float32)]
+        pieces.append(Piece(round(t, 3), round(t + len(x) / sr, 3)))
+        t += len(x) / sr + 3
+    samples = np.concatenate(parts)
+    assert len(pieces) <= RETRY_GROUP  # all three go in one window
+    ctx = Context(tmp_path, DubSettings(target_language="es"))
+    engine = registry.get_engine("stt", "faster-whisper", "base")
+    calls = []
+    heard_as = engine.transcribe_windows
+    monkeypatch.setattr(engine, "transcribe_windows",
+                        lambda *a, **k: calls.append(len(a[2])) or heard_as(*a, **k))
+    # The first pass heard nothing: every stretch of speech is missed.
+    plan = [("A", pieces[:2]), ("B", pieces[2:])]
+    results = [WindowTranscript("en", 0.99, []), WindowTranscript("en", 0.99, [])]
+    plan, results = _retry_missed(ctx, engine, samples, sr, plan, results, [(p.start, p.end) for p in pieces], None)
+    assert calls == [1]  # one window held all three, and each got words there
+    heard = {}
+    for (spk, ps), w in zip(plan[2:], results[2:]):
+        assert len(ps) == 1
+        text = " ".join(seg.text for seg in w.segments).lower()
+        k = next(i for i, p in enumerate(pieces) if p.start - 0.2 <= ps[0].start <= p.end)
+        heard[k] = (spk, text)
+        assert all(pieces[k].start - 0.2 <= x.start and x.end <= pieces[k].end + 0.2
+                   for seg in w.segments for x in seg.words)
+    assert heard[0][0] == "A" and "three" in heard[0][1]
+    assert heard[1][0] == "A" and "country" in heard[1][1] and "review" not in heard[1][1]
+    assert heard[2][0] == "B" and "review" in heard[2][1] and "country" not in heard[2][1]

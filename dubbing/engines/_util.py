@@ -1,8 +1,14 @@
-"""Helpers shared by engine files: cheap package checks."""
+"""Helpers shared by engine files: cheap package checks, threads."""
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
+
+
+def cpu_threads() -> int:
+    """Threads a model may use: DUBBING_THREADS, else the cores up to 4."""
+    return int(os.environ.get("DUBBING_THREADS", str(min(4, os.cpu_count() or 2))))
 
 
 def package_folder(name: str, pip_name: str) -> Path:

@@ -137,6 +137,9 @@ class Diarizer(Engine):
         raise NotImplementedError(f"{cls.name} cannot re-detect speakers without running again")
 
 
+PACK_GAP_S = 0.4  # silence between packed pieces: Whisper hears a pause, not a run-on sentence
+
+
 class Transcriber(Engine):
     stage = "stt"
 
@@ -146,9 +149,11 @@ class Transcriber(Engine):
         """Segments with word timestamps; `language` None means detect it."""
 
     def transcribe_windows(self, audio: np.ndarray, sr: int, windows: list[list[Piece]], *,
-                           language: str | None, progress: Progress = no_progress) -> list[WindowTranscript]:
-        """Each window's pieces, played one after the other with a short pause between, transcribed
-        in the window's own language (detected when `language` is None), times mapped back to the track.
+                           language: str | None, progress: Progress = no_progress,
+                           gap: float = PACK_GAP_S) -> list[WindowTranscript]:
+        """Each window's pieces, played one after the other with `gap` seconds of silence between,
+        transcribed in the window's own language (detected when `language` is None), times mapped
+        back to the track.
 
         The stage packs one speaker's turns into a window, so each speaker's language is heard
         and a window costs one encoder pass however many turns it holds. This default runs
@@ -156,7 +161,7 @@ class Transcriber(Engine):
         """
         out = []
         for i, pieces in enumerate(windows):
-            packed, mapping = pack(audio, sr, pieces)
+            packed, mapping = pack(audio, sr, pieces, gap)
             t = self.transcribe(packed, sr, language=language)
             out.append(WindowTranscript(t.language, t.language_probability,
                                         [unpack_segment(s, mapping) for s in t.segments]))
@@ -170,13 +175,12 @@ class Transcriber(Engine):
         return None
 
 
-PACK_GAP_S = 0.4  # silence between packed pieces: Whisper hears a pause, not a run-on sentence
-
-
-def pack(audio: np.ndarray, sr: int, pieces: list[Piece]) -> tuple[np.ndarray, list[tuple[float, float, float]]]:
-    """The pieces' audio in one array with PACK_GAP_S between, and (packed start, track start, length) per piece."""
+def pack(audio: np.ndarray, sr: int, pieces: list[Piece], gap_s: float = PACK_GAP_S
+         ) -> tuple[np.ndarray, list[tuple[float, float, float]]]:
+    """The pieces' audio in one array with `gap_s` of silence between, and (packed start, track start,
+    length) per piece."""
     parts, mapping, t = [], [], 0.0
-    gap = np.zeros(int(PACK_GAP_S * sr), dtype=np.float32)
+    gap = np.zeros(int(gap_s * sr), dtype=np.float32)
     for i, p in enumerate(pieces):
         if i:
             parts.append(gap)

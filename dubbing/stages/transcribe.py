@@ -15,7 +15,7 @@ from collections import Counter
 
 from .. import audio, segmentation, vad
 from ..engines import registry
-from ..engines.base import Piece, WindowTranscript
+from ..engines.base import Piece, Segment, WindowTranscript
 from ..errors import SilentInputError
 from ..models import stable_hash
 from .context import Context
@@ -241,14 +241,68 @@ def _retry_missed(ctx, engine, samples, sr, plan, results, regions, language):
     for spk, piece, w in missed:
         lang = language or (w.language if w.language_probability >= SURE else None)
         by_language.setdefault(lang, []).append((spk, piece))
-    # Each stretch is a window of its own (packed together again, Whisper skipped most of
-    # them again and misplaced the words it heard), one call per language so that they go
-    # through the engine in batches.
+    # Stretches are heard a few to a window, with a long pause between (one window each cost a
+    # 30 s encoder pass: 23 s for 31 stretches of a 10-minute conversation, against 6 s four to a
+    # window, which heard 29 of them). Packed many to a window, or with the usual short pause,
+    # Whisper skipped most of them again. One that got no word is heard again alone.
     for lang, items in by_language.items():
         ctx.check_cancel()
-        again = engine.transcribe_windows(samples, sr, [[piece] for _, piece in items], language=lang)
-        for (spk, piece), w in zip(items, again):
+        groups = _retry_groups(items)
+        heard_together = engine.transcribe_windows(samples, sr, [[p for _, p in g] for g in groups],
+                                                   language=lang, gap=RETRY_GAP_S)
+        alone = []
+        for group, w in zip(groups, heard_together):
+            for (spk, piece), part in zip(group, per_piece(w, [p for _, p in group])):
+                if any(seg.words for seg in part.segments):
+                    plan.append((spk, [piece]))
+                    results.append(part)
+                else:
+                    alone.append((spk, piece))
+        if not alone:
+            continue
+        ctx.check_cancel()
+        again = engine.transcribe_windows(samples, sr, [[piece] for _, piece in alone], language=lang)
+        for (spk, piece), w in zip(alone, again):
             if any(seg.words for seg in w.segments):
                 plan.append((spk, [piece]))
                 results.append(w)
     return plan, results
+
+
+RETRY_GROUP = 4  # missed stretches heard together in one window
+RETRY_GAP_S = 1.0  # the silence between them
+
+
+def _retry_groups(items: list[tuple[str, Piece]]) -> list[list[tuple[str, Piece]]]:
+    """Consecutive missed stretches, up to RETRY_GROUP to a window that Whisper hears whole."""
+    groups: list[list[tuple[str, Piece]]] = []
+    for spk, piece in items:
+        last = groups[-1] if groups else None
+        if last and len(last) < RETRY_GROUP and sum(p.end - p.start + RETRY_GAP_S for _, p in last) \
+                + piece.end - piece.start <= segmentation.WINDOW_S:
+            last.append((spk, piece))
+        else:
+            groups.append([(spk, piece)])
+    return groups
+
+
+def per_piece(w: WindowTranscript, pieces: list[Piece]) -> list[WindowTranscript]:
+    """One window's transcript cut into one per piece: each word goes with the piece that holds it
+    (or the nearest), and a segment whose words fall in two pieces becomes one in each."""
+    def nearest(t: float) -> int:
+        return min(range(len(pieces)), key=lambda k: max(pieces[k].start - t, t - pieces[k].end, 0.0))
+
+    parts: list[list[Segment]] = [[] for _ in pieces]
+    for seg in w.segments:
+        if not seg.words:
+            parts[nearest((seg.start + seg.end) / 2)].append(seg)
+            continue
+        by_piece: dict[int, list] = {}
+        for x in seg.words:
+            by_piece.setdefault(nearest((x.start + x.end) / 2), []).append(x)
+        if len(by_piece) == 1:
+            parts[next(iter(by_piece))].append(seg)
+            continue
+        for k, words in by_piece.items():
+            parts[k].append(Segment(words[0].start, words[-1].end, "".join(x.text for x in words).strip(), words))
+    return [WindowTranscript(w.language, w.language_probability, segs, w.alternatives) for segs in parts]
