@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import SilentInputError
-from .._util import packages_available
+from .._util import cpu_threads, packages_available
 from ..base import Availability, Diarizer, Progress, Turn, no_progress
 
 WINDOW_S = 1.5
@@ -424,8 +424,9 @@ class ResemblyzerDiarizer(Diarizer):
         if picked and self._voices is None:
             from .ecapa import EcapaEncoder
             self._voices = EcapaEncoder()
-        # One BLAS thread, as for GE2E: two made the products slower on a busy 2-core machine.
-        with threadpool_limits(1, user_api="blas"):
+        # ECAPA's products are large (1024 channels): unlike GE2E's, they gain from a second thread
+        # (0.114 -> 0.072 s per 2.7 s block on 2 cores; 10.5 -> 6.6 s for the 88 blocks of 10 minutes).
+        with threadpool_limits(cpu_threads(), user_api="blas"):
             for i in picked:
                 clip = audio[int(wins[blks[i][0]][0] * sr):int(wins[blks[i][-1]][1] * sr)].astype(np.float32)
                 out[i] = self._voices(clip[None])[0]
