@@ -9,12 +9,22 @@ import soundfile as sf
 from .fsutil import atomic_output
 
 
-def read(path: Path, *, mono: bool = False) -> tuple[np.ndarray, int]:
-    """float32 samples (frames, channels) or (frames,) when mono, and the sample rate."""
-    data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+def read(path: Path, *, mono: bool = False, span: tuple[float, float] | None = None) -> tuple[np.ndarray, int]:
+    """float32 samples (frames, channels) or (frames,) when mono, and the sample rate; only the
+    seconds in `span` when given (a line's original, without holding the whole track)."""
+    if span is None:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    else:
+        sr = samplerate(path)
+        data, sr = sf.read(str(path), start=int(span[0] * sr), stop=max(int(span[0] * sr), int(span[1] * sr)),
+                           dtype="float32", always_2d=True)
     if mono:
         data = data.mean(axis=1)
     return data, sr
+
+
+def samplerate(path: Path) -> int:
+    return sf.info(str(path)).samplerate
 
 
 def write(path: Path, data: np.ndarray, sr: int, *, subtype: str = "FLOAT") -> None:

@@ -17,10 +17,15 @@ within LINE_LUFS_RANGE, and a true-peak limit; it is never hard-clipped.
 """
 from __future__ import annotations
 
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from .. import audio
 from ..engines import registry
+from ..engines._util import cpu_threads
 from ..errors import BadInputError, DubbingError
 from ..models import Document, Utterance, stable_hash
 from .context import Context
@@ -33,6 +38,7 @@ LINE_LUFS_RANGE = (-34.0, -14.0)
 FALLBACK_LUFS = -23.0  # a line whose original is silent (an edited time span)
 LINE_PEAK_DB = -1.5
 FIT_VERSION = 3  # bump when fitting changes, so old clips are re-made
+SAVE_EVERY_S = 3.0  # utterances.json is saved this often while lines are made
 
 
 def key(ctx: Context) -> str:
@@ -124,8 +130,9 @@ def match_loudness(speech: np.ndarray, sr: int, original: np.ndarray) -> np.ndar
 
 
 def fit(ctx: Context, u: Utterance, raw: np.ndarray, raw_sr: int, window_end: float,
-        orig: np.ndarray, sr: int) -> np.ndarray:
-    """Fitted clip at the mix rate; sets u.speed, u.fill, u.overrun, u.overrun_seconds, u.tts_seconds."""
+        original: np.ndarray, sr: int) -> np.ndarray:
+    """Fitted clip at the mix rate, at the loudness of `original` (the line's own original audio);
+    sets u.speed, u.fill, u.overrun, u.overrun_seconds, u.tts_seconds."""
     speech = trim_silence(raw, raw_sr)
     length = len(speech) / raw_sr
     window = window_end - u.start
@@ -147,30 +154,51 @@ def fit(ctx: Context, u: Utterance, raw: np.ndarray, raw_sr: int, window_end: fl
         fade = min(int(FADE_S * sr), len(speech))
         speech[len(speech) - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
     u.fill = round(len(speech) / sr / max(u.end - u.start, 1e-3), 3)
-    return match_loudness(speech, sr, orig[int(u.start * sr):int(u.end * sr)]).astype(np.float32)
+    return match_loudness(speech, sr, original).astype(np.float32)
 
 
 def run(ctx: Context) -> dict:
     doc = ctx.load_doc()
     plan = _plan(ctx, doc)
-    orig, sr = audio.read(ctx.path("audio_orig.wav"), mono=True)
+    # Each line reads its own stretch of the original: the whole track is 115 MB at 10 minutes.
+    orig_path = ctx.path("audio_orig.wav")
+    sr = audio.samplerate(orig_path)
     remade = []
-    for i, (u, window_end) in enumerate(plan):
-        ctx.check_cancel()
-        rk = render_key(ctx, doc, u, window_end)
+    saved = [time.monotonic()]
+
+    def keep(u: Utterance, rk: str, fitted: np.ndarray) -> None:
         clip = f"clips/{rk}.wav"
-        if u.render_key == rk and u.clip == clip and (ctx.work / clip).exists():
-            continue
-        ctx.progress(i / max(1, len(plan)), f"speech for line {i + 1} of {len(plan)}")
-        raw, raw_sr = synthesize_raw(ctx, doc, u)
-        fitted = fit(ctx, u, raw, raw_sr, window_end, orig, sr)
         (ctx.work / "clips").mkdir(parents=True, exist_ok=True)
         audio.write(ctx.work / clip, fitted, sr)
         u.render_key, u.clip = rk, clip
         remade.append(u.id)
-        # Save as we go: a crash mid-stage keeps the clips already made.
-        if len(remade) % 10 == 0:
+        # Save as we go, every few seconds: a crash mid-stage keeps the clips already made. (Every
+        # 10 lines, the saves of a 10-minute document took 1.3 s of the stage's 12.)
+        if time.monotonic() - saved[0] >= SAVE_EVERY_S:
             ctx.save_doc(doc)
+            saved[0] = time.monotonic()
+
+    # Speech is made here, one line after the other (an engine need not be thread-safe); fitting
+    # (Rubber Band, resampling, loudness, limiter: two thirds of the stage, and they release the
+    # GIL) runs beside it on the other cores: 12.5 -> 8 s for 200 lines on 2 cores.
+    workers = cpu_threads()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque = deque()
+        for i, (u, window_end) in enumerate(plan):
+            ctx.check_cancel()
+            rk = render_key(ctx, doc, u, window_end)
+            if u.render_key == rk and u.clip == f"clips/{rk}.wav" and (ctx.work / u.clip).exists():
+                continue
+            ctx.progress(i / max(1, len(plan)), f"speech for line {i + 1} of {len(plan)}")
+            raw, raw_sr = synthesize_raw(ctx, doc, u)
+            original, _ = audio.read(orig_path, mono=True, span=(u.start, u.end))
+            pending.append((u, rk, pool.submit(fit, ctx, u, raw, raw_sr, window_end, original, sr)))
+            while pending and (pending[0][2].done() or len(pending) > 2 * workers):
+                u0, rk0, fitted = pending.popleft()
+                keep(u0, rk0, fitted.result())
+        while pending:
+            u0, rk0, fitted = pending.popleft()
+            keep(u0, rk0, fitted.result())
     ctx.save_doc(doc)
     voiced = [u for u, _ in plan]
     return {"utterances": len(voiced), "remade": len(remade), "remade_ids": remade,
