@@ -19,7 +19,7 @@ from . import edits, media, revisions, segmentation
 from .engines import registry
 from .errors import BadInputError, CancelledError, DubbingError, EngineUnavailableError, NotFoundError, RevisionConflict
 from .fsutil import atomic_write_text
-from .metrics import PeakMemory
+from .metrics import PeakMemory, release_free_memory
 from .models import Document, DubSettings, InvalidDocumentError
 from .stages import diarize, gender, mix, probe, subtitles, synthesize, transcribe, translate, voices
 from .stages.context import DOC, WORK, Context
@@ -196,6 +196,8 @@ def run_stage(job_dir: Path, stage: str, *, progress: ProgressFn = _no_progress,
             log.warning("%s: stopped after %.1f s: %s: %s", stage, time.perf_counter() - started,
                         type(exc).__name__, exc)
             raise
+        finally:
+            release_free_memory()
         ctx.store_key(_stage_id(stage, preview_seconds), module.key(ctx), detail)
     result = StageResult(stage, round(time.perf_counter() - started, 3), mem.peak_mb, False, detail)
     _record(ctx, result)
