@@ -1,8 +1,6 @@
-"""Peak memory of this process and its children while a block runs; freed memory handed back."""
+"""Peak memory of this process and its children while a block runs."""
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import threading
 
 import psutil
@@ -48,17 +46,3 @@ class PeakMemory:
         self._thread.join()
         self._sample()
         self.peak_mb = round(self.peak_mb, 1)
-
-
-def release_free_memory() -> None:
-    """Hand the heap pages freed by the last stage back to the system (glibc's malloc_trim).
-
-    glibc keeps freed small blocks for reuse: after transcribing 10 minutes the process held
-    730 MB, 470 MB of it free, and the mix then peaked at 1.9 GB instead of 1.1 GB. Trimming
-    between stages keeps one stage's leftovers out of the next stage's peak. No-op off glibc.
-    """
-    name = ctypes.util.find_library("c")
-    try:
-        ctypes.CDLL(name).malloc_trim(0)
-    except (OSError, AttributeError, TypeError):
-        pass  # not glibc (macOS, musl): nothing to trim

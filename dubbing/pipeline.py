@@ -19,7 +19,8 @@ from . import edits, media, revisions, segmentation
 from .engines import registry
 from .errors import BadInputError, CancelledError, DubbingError, EngineUnavailableError, NotFoundError, RevisionConflict
 from .fsutil import atomic_write_text
-from .metrics import PeakMemory, release_free_memory
+from .heap import release_free_memory
+from .metrics import PeakMemory
 from .models import Document, DubSettings, InvalidDocumentError
 from .stages import diarize, gender, mix, probe, subtitles, synthesize, transcribe, translate, voices
 from .stages.context import DOC, WORK, Context
