@@ -12,12 +12,14 @@ from .fsutil import atomic_output
 def read(path: Path, *, mono: bool = False, span: tuple[float, float] | None = None) -> tuple[np.ndarray, int]:
     """float32 samples (frames, channels) or (frames,) when mono, and the sample rate; only the
     seconds in `span` when given (a line's original, without holding the whole track)."""
-    if span is None:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    else:
-        sr = samplerate(path)
-        data, sr = sf.read(str(path), start=int(span[0] * sr), stop=max(int(span[0] * sr), int(span[1] * sr)),
-                           dtype="float32", always_2d=True)
+    with sf.SoundFile(str(path)) as f:
+        sr = f.samplerate
+        if span is None:
+            data = f.read(dtype="float32", always_2d=True)
+        else:
+            start = min(int(span[0] * sr), f.frames)
+            f.seek(start)
+            data = f.read(max(0, min(int(span[1] * sr), f.frames) - start), dtype="float32", always_2d=True)
     if mono:
         data = data.mean(axis=1)
     return data, sr

@@ -7,17 +7,16 @@ musl) these do nothing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 _M_ARENA_MAX = -8  # mallopt parameter, from glibc's malloc.h
 
-
-def _glibc():
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"))
-    except (OSError, TypeError):
-        return None
-    return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
+# Loaded once, from the symbols the process already has (as procs.py does): find_library("c")
+# ran ldconfig in a child process at every call, 6 ms at import and after each stage.
+try:
+    _libc = ctypes.CDLL(None)
+except OSError:  # pragma: no cover - not a Unix
+    _libc = None
+_glibc = _libc if hasattr(_libc, "malloc_trim") and hasattr(_libc, "mallopt") else None
 
 
 def release_free_memory() -> None:
@@ -27,9 +26,8 @@ def release_free_memory() -> None:
     peaked at 1.9 GB instead of 1.1 GB. Trimming between stages keeps one stage's leftovers out of
     the next stage's peak.
     """
-    libc = _glibc()
-    if libc is not None:
-        libc.malloc_trim(0)
+    if _glibc is not None:
+        _glibc.malloc_trim(0)
 
 
 def cap_arenas(arenas: int = 2) -> None:
@@ -38,6 +36,5 @@ def cap_arenas(arenas: int = 2) -> None:
     threads peaked 560 MB above where they started, against 160-190 MB with two arenas, at the same
     speed; transcription's own peak went 0.82 -> 0.75 GB. Threads that already have an arena keep
     it, so this runs when `dubbing` is first imported, before numpy starts its threads."""
-    libc = _glibc()
-    if libc is not None:
-        libc.mallopt(_M_ARENA_MAX, arenas)
+    if _glibc is not None:
+        _glibc.mallopt(_M_ARENA_MAX, arenas)

@@ -165,10 +165,12 @@ def run(ctx: Context) -> dict:
     sr = audio.samplerate(orig_path)
     remade = []
 
-    def keep(u: Utterance, rk: str, fitted: np.ndarray) -> None:
-        clip = f"clips/{rk}.wav"
+    pending: deque = deque()  # (line, render key, clip, fitting), in line order
+
+    def keep_oldest() -> None:
+        u, rk, clip, fitting = pending.popleft()
         (ctx.work / "clips").mkdir(parents=True, exist_ok=True)
-        audio.write(ctx.work / clip, fitted, sr)
+        audio.write(ctx.work / clip, fitting.result(), sr)
         u.render_key, u.clip = rk, clip
         remade.append(u.id)
         # Save as we go: a crash mid-stage keeps the clips already made. Counted in lines, not
@@ -181,22 +183,20 @@ def run(ctx: Context) -> dict:
     # GIL) runs beside it on the other cores: 12.5 -> 8 s for 200 lines on 2 cores.
     workers = cpu_threads()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending: deque = deque()
         for i, (u, window_end) in enumerate(plan):
             ctx.check_cancel()
             rk = render_key(ctx, doc, u, window_end)
-            if u.render_key == rk and u.clip == f"clips/{rk}.wav" and (ctx.work / u.clip).exists():
+            clip = f"clips/{rk}.wav"
+            if u.render_key == rk and u.clip == clip and (ctx.work / clip).exists():
                 continue
             ctx.progress(i / max(1, len(plan)), f"speech for line {i + 1} of {len(plan)}")
             raw, raw_sr = synthesize_raw(ctx, doc, u)
             original, _ = audio.read(orig_path, mono=True, span=(u.start, u.end))
-            pending.append((u, rk, pool.submit(fit, ctx, u, raw, raw_sr, window_end, original, sr)))
-            while pending and (pending[0][2].done() or len(pending) > 2 * workers):
-                u0, rk0, fitted = pending.popleft()
-                keep(u0, rk0, fitted.result())
+            pending.append((u, rk, clip, pool.submit(fit, ctx, u, raw, raw_sr, window_end, original, sr)))
+            while pending and (pending[0][3].done() or len(pending) > 2 * workers):
+                keep_oldest()
         while pending:
-            u0, rk0, fitted = pending.popleft()
-            keep(u0, rk0, fitted.result())
+            keep_oldest()
     ctx.save_doc(doc)
     voiced = [u for u, _ in plan]
     return {"utterances": len(voiced), "remade": len(remade), "remade_ids": remade,
