@@ -1,4 +1,7 @@
 """Fitting speech into its slot, line loudness, the limiter, the duck and the mix level: real DSP on real arrays."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -88,6 +91,23 @@ def test_loudness_measures_as_pyloudnorm_does_in_pieces(sr, shape):
     # In pieces: the answer does not depend on where the chunks fall.
     assert audio._block_energy(x if x.ndim == 2 else x[:, None], sr, chunk=12345) == \
         pytest.approx(audio._block_energy(x if x.ndim == 2 else x[:, None], sr), rel=1e-9)
+
+
+def test_true_peak_envelope_is_scipys_four_times_oversampling():
+    from scipy.signal import resample_poly
+    rng = np.random.default_rng(5)
+    x = (0.3 * rng.standard_normal((5000, 2))).astype(np.float32)
+    reference = np.abs(resample_poly(x, 4, 1, axis=0)).reshape(len(x), 4, 2).max(axis=(1, 2))
+    assert np.max(np.abs(audio.peak_envelope(x) - reference)) < 1e-5
+
+
+def test_loudness_and_true_peak_do_not_import_scipy_signal():
+    # Importing scipy.signal takes 0.7-1.3 s: as long as a whole update after one edit.
+    code = ("import sys, numpy as np; from dubbing import audio; x = np.random.default_rng(0).standard_normal(48000)"
+            ".astype(np.float32) * 0.1; audio.loudness(x, 48000); audio.limit(x * 20, 48000); "
+            "print('scipy.signal' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_stretch_changes_length_not_pitch():

@@ -19,7 +19,7 @@ from ..errors import EngineUnavailableError, NotFoundError
 from .download import ALLOW_DOWNLOAD_ENV, download, download_allowed, download_hint
 from .hub_token import hf_home, hf_token, save_hf_token, token_path
 from .local_models import (HF_REQUIRED, HF_WEIGHTS, MODELS_DIR_ENV, LocalModel, ModelNotFoundError,
-                           cached_snapshots, find_local, has_files, hf_cache_dir, looks_like_path,
+                           cached_snapshots, find_local, has_files, hf_cache_dir, hub_folder, looks_like_path,
                            models_dir_candidates, models_dirs, register_packaged, scan_local, unmet, where_looked)
 from .model_names import (CT2_WHISPER_PATTERNS, CT2_WHISPER_REQUIRED, FASTER_WHISPER_REPOS,
                           faster_whisper_aliases, faster_whisper_name)
@@ -34,7 +34,7 @@ __all__ = [
     "ALLOW_DOWNLOAD_ENV", "download", "download_allowed", "download_hint",
     "hf_home", "hf_token", "save_hf_token", "token_path",
     "HF_REQUIRED", "HF_WEIGHTS", "MODELS_DIR_ENV", "LocalModel", "ModelNotFoundError", "cached_snapshots",
-    "find_local", "has_files", "hf_cache_dir", "looks_like_path", "models_dir_candidates", "models_dirs",
+    "find_local", "has_files", "hf_cache_dir", "hub_folder", "looks_like_path", "models_dir_candidates", "models_dirs",
     "register_packaged", "scan_local", "unmet", "where_looked",
     "CT2_WHISPER_PATTERNS", "CT2_WHISPER_REQUIRED", "FASTER_WHISPER_REPOS", "faster_whisper_aliases",
     "faster_whisper_name",

@@ -21,7 +21,7 @@ from ...fsutil import atomic_output
 from ...models import FEMALE, GENDERS, MALE, UNKNOWN
 from .. import langcodes
 from ..base import Availability, TTSEngine, Voice
-from ..resolve import MODELS_DIR_ENV, hf_cache_dir, missing_packages, models_dirs
+from ..resolve import MODELS_DIR_ENV, hf_cache_dir, hub_folder, missing_packages, models_dirs
 
 HUB_REPO = "rhasspy/piper-voices"
 MAX_SPEAKERS = 6  # of a multi-speaker voice, offered as separate voices
@@ -50,7 +50,7 @@ class PiperVoiceFile:
 
 def search_roots() -> list[Path]:
     roots = [d for d in models_dirs() if d.is_dir()]
-    repo = hf_cache_dir() / ("models--" + HUB_REPO.replace("/", "--")) / "snapshots"
+    repo = hub_folder(HUB_REPO) / "snapshots"
     if repo.is_dir():
         roots += sorted(p for p in repo.iterdir() if p.is_dir())
     return roots
