@@ -101,13 +101,28 @@ def test_true_peak_envelope_is_scipys_four_times_oversampling():
     assert np.max(np.abs(audio.peak_envelope(x) - reference)) < 1e-5
 
 
-def test_loudness_and_true_peak_do_not_import_scipy_signal():
-    # Importing scipy.signal takes 0.7-1.3 s: as long as a whole update after one edit.
-    code = ("import sys, numpy as np; from dubbing import audio; x = np.random.default_rng(0).standard_normal(48000)"
-            ".astype(np.float32) * 0.1; audio.loudness(x, 48000); audio.limit(x * 20, 48000); "
-            "print('scipy.signal' in sys.modules)")
+def test_loudness_limiter_and_duck_do_not_import_scipy_signal_or_ndimage():
+    # Importing scipy.signal takes 0.7-1.3 s and scipy.ndimage 0.3 s: together more than a whole
+    # update after one edit.
+    code = ("import sys, numpy as np; from dubbing import audio; from dubbing.stages import mix; "
+            "x = np.random.default_rng(0).standard_normal(48000).astype(np.float32) * 0.1; "
+            "audio.loudness(x, 48000); audio.limit(x * 20, 48000); mix.duck_gain(x, 48000, [(0.2, 0.5)], -18.0); "
+            "print(sorted(m for m in ('scipy.signal', 'scipy.ndimage') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"
+    assert out.strip() == "[]"
+
+
+def test_running_filters_are_scipys():
+    from scipy.ndimage import binary_closing, minimum_filter1d, uniform_filter1d
+    rng = np.random.default_rng(7)
+    for n, size in ((1, 3), (5, 11), (1000, 101), (12345, 2401)):
+        x = rng.random(n).astype(np.float32)
+        assert np.array_equal(audio.running_min(x, size), minimum_filter1d(x, size))
+        assert np.allclose(audio.moving_mean(x, size), uniform_filter1d(x, size), atol=1e-6)
+    for _ in range(300):
+        active, hold = rng.random(int(rng.integers(1, 200))) < rng.uniform(0.1, 0.9), int(rng.integers(1, 30))
+        closed = binary_closing(np.pad(active, hold), structure=np.ones(hold, bool))[hold:-hold]
+        assert np.array_equal(mix.fill_gaps(active, hold), closed)
 
 
 def test_stretch_changes_length_not_pitch():

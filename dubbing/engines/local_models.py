@@ -61,6 +61,8 @@ def cached_snapshots() -> dict[str, Path]:
     Repos huggingface_hub reports as corrupted (a blob missing from an interrupted
     download) are left out.
     """
+    if not hf_cache_dir().is_dir():  # no cache: no need to import huggingface_hub to say so
+        return {}
     from huggingface_hub import scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
