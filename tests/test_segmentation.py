@@ -1,7 +1,7 @@
 """Lines follow the speech: word times fitted to detected speech, breaks at pauses, no tiny lines, packing."""
 import numpy as np
 
-from dubbing.engines.base import Piece, Segment, Word, pack, unpack_segment
+from dubbing.engines.base import Piece, Segment, WindowTranscript, Word, pack, unpack_segment
 from dubbing.segmentation import MIN_LINE_S, TimedWord, build, coverage, plan_windows, refine
 
 
@@ -99,7 +99,6 @@ def test_lines_never_overlap_and_words_far_from_speech_are_dropped():
 
 
 def test_a_window_heard_whole_is_cut_back_into_its_pieces():
-    from dubbing.engines.base import WindowTranscript
     from dubbing.stages.transcribe import per_piece
     pieces = [Piece(1.0, 3.0), Piece(10.0, 12.0), Piece(20.0, 21.0)]
     one = Segment(1.1, 2.5, "Hello there.", [Word(1.1, 1.6, " Hello"), Word(1.7, 2.5, " there.")])
@@ -128,3 +127,23 @@ def test_pieces_pack_with_the_gap_asked_for():
     audio = np.zeros(16000 * 40, np.float32)
     packed, mapping = pack(audio, 16000, [Piece(2.0, 4.0), Piece(30.0, 31.0)], 1.0)
     assert len(packed) == 16000 * 4 and mapping[1][0] == 3.0
+
+
+def test_an_unsure_window_is_decoded_at_once_in_the_language_it_would_be_heard_again_in():
+    from dubbing.engines.stt.faster_whisper_engine import _LanguageRecorder
+    from dubbing.stages.transcribe import _language_for, _unsure
+
+    class Inner:
+        def detect_language(self, _):
+            return [[("<|nn|>", 0.4), ("<|en|>", 0.3), ("<|fr|>", 0.2)], [("<|fr|>", 0.9), ("<|en|>", 0.05)]]
+
+    recorder = _LanguageRecorder(Inner(), lambda lang, p, alts: _language_for(lang, p, alts, {"en", "fr"}, "en"))
+    ranked = recorder.detect_language(None)
+    assert [r[0][0] for r in ranked] == ["<|en|>", "<|fr|>"]  # what the batched pipeline prompts with
+    assert recorder.chosen == ["en", "fr"] and recorder.found[0][0] == "nn"
+    # Decoded in English while unsure of French: heard again in French once French is heard surely.
+    forced = WindowTranscript("en", 0.45, [], {"fr": 0.45, "en": 0.3})
+    sure_fr = WindowTranscript("fr", 0.95, [], {"fr": 0.95})
+    sure_en = WindowTranscript("en", 0.97, [], {"en": 0.97})
+    assert _unsure([forced, sure_en], "en") == {}
+    assert _unsure([forced, sure_en, sure_fr], "en") == {0: "fr"}

@@ -15,6 +15,8 @@ import numpy as np
 
 # Progress within one stage: fraction done (0..1) and a short message.
 Progress = Callable[[float, str], None]
+# (detected language, its probability, the likeliest languages) -> the language to transcribe in
+LanguageChoice = Callable[[str, float, dict[str, float]], str]
 
 
 def no_progress(fraction: float, message: str = "") -> None:
@@ -150,7 +152,8 @@ class Transcriber(Engine):
 
     def transcribe_windows(self, audio: np.ndarray, sr: int, windows: list[list[Piece]], *,
                            language: str | None, progress: Progress = no_progress,
-                           gap: float = PACK_GAP_S) -> list[WindowTranscript]:
+                           gap: float = PACK_GAP_S, choose: LanguageChoice | None = None
+                           ) -> list[WindowTranscript]:
         """Each window's pieces, played one after the other with `gap` seconds of silence between,
         transcribed in the window's own language (detected when `language` is None), times mapped
         back to the track.
@@ -158,6 +161,11 @@ class Transcriber(Engine):
         The stage packs one speaker's turns into a window, so each speaker's language is heard
         and a window costs one encoder pass however many turns it holds. This default runs
         `transcribe` on each window; an engine may batch them.
+
+        `choose`, when given with no `language`, picks from each window's detection the language
+        it is transcribed in; the result then holds that language, with the detection's probability
+        and alternatives. An engine that cannot choose between detecting and decoding ignores it
+        (as this default does): the stage hears such windows again.
         """
         out = []
         for i, pieces in enumerate(windows):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from ...fsutil import atomic_write_bytes
 from .._util import cpu_threads, missing_packages, packages_available
-from ..base import (PACK_GAP_S, Availability, Progress, Segment, Transcriber, Transcript, WindowTranscript, Word,
-                    no_progress, pack, unpack_segment)
+from ..base import (PACK_GAP_S, Availability, LanguageChoice, Progress, Segment, Transcriber, Transcript,
+                    WindowTranscript, Word, no_progress, pack, unpack_segment)
 
 PACKAGED = "base"
 # Windows encoded and decoded together: 2x faster than one at a time on 2 cores. 4 is as fast as 8
@@ -91,7 +91,7 @@ class FasterWhisperTranscriber(Transcriber):
         return Transcript(info.language, float(info.language_probability), out)
 
     def transcribe_windows(self, audio, sr, windows, *, language=None, progress: Progress = no_progress,
-                           gap: float = PACK_GAP_S):
+                           gap: float = PACK_GAP_S, choose: LanguageChoice | None = None):
         """All windows through faster-whisper's batched pipeline, BATCH at a time.
 
         Each window is one clip of a packed track; with no language given the pipeline
@@ -114,7 +114,7 @@ class FasterWhisperTranscriber(Transcriber):
                 maps.append([(p + t, s, n) for p, s, n in mapping])
                 clips.append({"start": t, "end": t + len(audio_w) / sr})
                 t += len(audio_w) / sr
-            recorder = _LanguageRecorder(self._model.model)
+            recorder = _LanguageRecorder(self._model.model, choose if language is None else None)
             model = copy.copy(self._model)
             model.model = recorder
             segments, _ = BatchedInferencePipeline(model).transcribe(
@@ -131,6 +131,7 @@ class FasterWhisperTranscriber(Transcriber):
             langs = recorder.found if language is None else [(language, 1.0, {})] * len(batch)
             for i, segs in enumerate(found):
                 lang, prob, alternatives = langs[i] if i < len(langs) else (language or "en", 0.0, {})
+                lang = recorder.chosen[i] if i < len(recorder.chosen) else lang
                 out.append(WindowTranscript(lang, prob, segs, alternatives))
             progress(min(1.0, (b + len(batch)) / len(windows)), f"transcribed {b + len(batch)}/{len(windows)} windows")
         return out
@@ -154,17 +155,27 @@ class _LanguageRecorder:
     """Stands in for the CTranslate2 model and keeps each clip's detected language.
 
     The batched pipeline detects a language per clip when `multilingual` is on, but only
-    uses it for the prompt; this keeps (language, probability) in clip order.
+    uses it for the prompt; this keeps (language, probability) in clip order. With `choose`
+    the prompt gets the language it picks instead (the pipeline reads only the top token),
+    so an unsure clip is decoded once, in the right language, not twice.
     """
 
-    def __init__(self, inner):
+    def __init__(self, inner, choose: LanguageChoice | None = None):
         self._inner = inner
+        self._choose = choose
         self.found: list[tuple[str, float, dict[str, float]]] = []
+        self.chosen: list[str] = []
 
     def detect_language(self, *args, **kwargs):
         ranked = self._inner.detect_language(*args, **kwargs)
-        self.found += [(r[0][0][2:-2], float(r[0][1]), {tok[2:-2]: float(p) for tok, p in r[:5]}) for r in ranked]
-        return ranked
+        out = []
+        for r in ranked:
+            found = (r[0][0][2:-2], float(r[0][1]), {tok[2:-2]: float(p) for tok, p in r[:5]})
+            lang = self._choose(*found) if self._choose else found[0]
+            self.found.append(found)
+            self.chosen.append(lang)
+            out.append(r if lang == found[0] else [(f"<|{lang}|>", found[2].get(lang, 0.0))] + list(r))
+        return out
 
     def __getattr__(self, name):
         return getattr(self._inner, name)
