@@ -231,9 +231,9 @@ def test_real_soak_twenty_kills_across_three_jobs(made, tmp_path, monkeypatch):
     from dubbing.jobs import client
     from dubbing.models import DubSettings
 
-    # A minute of real speech (a speech, a meeting, a talk): long enough for twenty kills to land
-    # while three jobs run, however busy the CPU.
-    clip = rm.long_mp4(tmp_path / "minute.mp4", 60.0)
+    # 90 s of real speech (a speech, a meeting, a talk): long enough for twenty kills to land while
+    # three jobs run, however busy the CPU (a minute stopped being enough as the stages got faster).
+    clip = rm.long_mp4(tmp_path / "minute.mp4", 90.0)
     data = tmp_path / "data"
     env = runner_env(data, fake=False, MAX_CONCURRENT_JOBS="3")
     use_env(monkeypatch, env)
