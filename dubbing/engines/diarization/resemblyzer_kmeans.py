@@ -397,7 +397,9 @@ class ResemblyzerDiarizer(Diarizer):
         firsts = range(0, len(wins), batch)
         for i, emb in zip(firsts, self._encoder.batches((partial(mels, i) for i in firsts), cpu_threads())):
             out[i:i + len(emb)] = emb
-            progress(0.05 + 0.9 * min(1.0, (i + batch) / len(wins)), f"speaker embeddings {min(i + batch, len(wins))}/{len(wins)}")
+            # Up to 80%: the voice check that follows (from 85%) can take as long again as GE2E.
+            progress(0.05 + 0.75 * min(1.0, (i + batch) / len(wins)),
+                     f"speaker embeddings {min(i + batch, len(wins))}/{len(wins)}")
         return out
 
     def diarize(self, audio, sr, *, num_speakers=None, progress: Progress = no_progress):
@@ -415,7 +417,7 @@ class ResemblyzerDiarizer(Diarizer):
         self.state = {"embeddings": emb, "windows": np.array(wins, dtype=np.float64).reshape(-1, 2),
                       "regions": np.array(regions, dtype=np.float64).reshape(-1, 2), "seconds": np.array(seconds)}
         if not num_speakers and self._voices_available:
-            progress(0.9, "checking voices")
+            progress(0.85, "checking voices")
             self.state["voices"] = self.embed_voices(audio, sr, wins, blocks(regions, wins), emb)
         progress(0.95, "clustering speakers")
         return self.recluster(self.state, num_speakers)
