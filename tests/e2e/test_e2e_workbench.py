@@ -36,6 +36,7 @@ SIZES = ((1280, 800), (1920, 1080))
 # Data editor columns, left to right: #, pick, status, mute, speed, start, end, speaker, original, translation
 ORIGINAL_COLUMN, TRANSLATION_COLUMN = 8, 9
 NEW_ORIGINAL = "We are here because of a real reaction in the group."
+DOCUMENT = "utterances.json"
 
 
 @pytest.fixture(scope="module")
@@ -144,16 +145,24 @@ def revision(runner, job_id: str) -> int:
     return json.loads((runner_dir(runner, job_id) / "utterances.json").read_text()).get("revision", 0)
 
 
-def after_edit(page: Page, runner, job_id: str, lines: int, before: int, timeout: float = 120) -> dict:
-    """The edit saved (a newer revision), any re-translation it queued done, and the page redrawn."""
+def after_edit(page: Page, runner, job_id: str, lines: int, before: int, timeout: float = 120,
+               settled=None) -> dict:
+    """The edit saved (a newer revision), any re-translation it queued done, and the page redrawn.
+
+    `settled(doc)` says when the work the edit queued is in the file: the page saves first and queues
+    the translation just after, so the job can still read "awaiting review" between the two."""
     deadline = time.monotonic() + timeout
     while revision(runner, job_id) <= before:
         assert time.monotonic() < deadline, "the edit never reached the file"
         time.sleep(0.2)
+    while settled is not None and not settled(json.loads((runner_dir(runner, job_id) / DOCUMENT).read_text())):
+        assert time.monotonic() < deadline, "the work the edit queued never reached the file"
+        time.sleep(0.2)
     wait_job(runner, job_id)
     expect(page.get_by_role("heading", name=f"Lines ({lines})")).to_be_visible(timeout=60_000)
     wait_idle(page)
-    return json.loads((runner_dir(runner, job_id) / "utterances.json").read_text())
+    return json.loads((runner_dir(runner, job_id) / DOCUMENT).read_text())
+
 
 
 def runner_dir(runner, job_id: str) -> Path:
@@ -306,7 +315,8 @@ def test_reviewer_workbench_on_a_two_person_call(app, page: Page, shot, call_mp4
     shots(page, shot, "16_unsaved_original")
     rev = revision(runner, job_id)
     page.get_by_role("button", name="Save edits").click()
-    doc = after_edit(page, runner, job_id, n, rev)
+    doc = after_edit(page, runner, job_id, n, rev, settled=lambda d: any(
+        u["id"] == first["id"] and u.get("translation_source") == NEW_ORIGINAL for u in d["utterances"]))
     edited = {u["id"]: u for u in doc["utterances"]}[first["id"]]
     assert edited["text"] == NEW_ORIGINAL
     assert edited["translation_source"] == NEW_ORIGINAL and edited["translated_text"] != first["translated_text"]
