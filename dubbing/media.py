@@ -274,9 +274,9 @@ def check_sound(path: Path, info: MediaInfo, *, track: int = 0) -> float:
     # A minute at a time, stopping once enough speech is found: the stages look for
     # speech again anyway, and the whole track took 1 s of VAD at 10 minutes (6 s for an hour).
     speech, chunk = 0.0, 60 * 16000
+    options = VadOptions(min_silence_duration_ms=300, speech_pad_ms=100)
     for start in range(0, samples.size, chunk):
-        stamps = get_speech_timestamps(samples[start:start + chunk],
-                                       VadOptions(min_silence_duration_ms=300, speech_pad_ms=100))
+        stamps = get_speech_timestamps(samples[start:start + chunk], options)
         speech += sum(s["end"] - s["start"] for s in stamps) / 16000
         if speech >= MIN_SPEECH_SECONDS:
             break

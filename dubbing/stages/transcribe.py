@@ -13,6 +13,7 @@ windows are heard again region by region, and transcribed once per language they
 from __future__ import annotations
 
 from collections import Counter
+from functools import partial
 
 from .. import audio, segmentation, vad
 from ..engines import registry
@@ -72,8 +73,7 @@ def run(ctx: Context) -> dict:
                 registry.check_pair(s.translator, main, s.target_language)
             # From now on an unsure window is decoded at once in the language it would be heard
             # again in (3.7 s of 50 at 10 minutes went to hearing such windows twice).
-            sure, first_main = _sure_languages(results, main), main
-            choose = lambda lang, p, alts: _language_for(lang, p, alts, sure, first_main)  # noqa: E731
+            choose = partial(_language_for, sure=_sure_languages(results, main), main=main)
     main = _main_language(list(zip(results, seconds))) if language is None else language
     redo = _unsure(results, main) if language is None else {}
     for lang in sorted(set(redo.values())):

@@ -36,7 +36,6 @@ SIZES = ((1280, 800), (1920, 1080))
 # Data editor columns, left to right: #, pick, status, mute, speed, start, end, speaker, original, translation
 ORIGINAL_COLUMN, TRANSLATION_COLUMN = 8, 9
 NEW_ORIGINAL = "We are here because of a real reaction in the group."
-DOCUMENT = "utterances.json"
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +141,12 @@ def fill(page: Page, label: str, value: str) -> None:
 
 
 def revision(runner, job_id: str) -> int:
-    return json.loads((runner_dir(runner, job_id) / "utterances.json").read_text()).get("revision", 0)
+    return document(runner, job_id).get("revision", 0)
+
+
+def document(runner, job_id: str) -> dict:
+    """The job's utterances.json as it is on disk now."""
+    return json.loads((runner_dir(runner, job_id) / runner.DOCUMENT).read_text())
 
 
 def after_edit(page: Page, runner, job_id: str, lines: int, before: int, timeout: float = 120,
@@ -155,14 +159,13 @@ def after_edit(page: Page, runner, job_id: str, lines: int, before: int, timeout
     while revision(runner, job_id) <= before:
         assert time.monotonic() < deadline, "the edit never reached the file"
         time.sleep(0.2)
-    while settled is not None and not settled(json.loads((runner_dir(runner, job_id) / DOCUMENT).read_text())):
+    while settled is not None and not settled(document(runner, job_id)):
         assert time.monotonic() < deadline, "the work the edit queued never reached the file"
         time.sleep(0.2)
     wait_job(runner, job_id)
     expect(page.get_by_role("heading", name=f"Lines ({lines})")).to_be_visible(timeout=60_000)
     wait_idle(page)
-    return json.loads((runner_dir(runner, job_id) / DOCUMENT).read_text())
-
+    return document(runner, job_id)
 
 
 def runner_dir(runner, job_id: str) -> Path:
@@ -214,7 +217,7 @@ def test_reviewer_workbench_on_a_two_person_call(app, page: Page, shot, call_mp4
     job_id = parse_qs(urlparse(page.url).query)["job"][0]
     job_dir = runner_dir(runner, job_id)
     expect(page.get_by_text("Check the transcript and translation")).to_be_visible(timeout=300_000)
-    doc = json.loads((job_dir / "utterances.json").read_text())
+    doc = document(runner, job_id)
     n = len(doc["utterances"])
     wait_idle(page)
     shots(page, shot, "10_review_awaiting")
@@ -347,7 +350,7 @@ def test_reviewer_workbench_on_a_two_person_call(app, page: Page, shot, call_mp4
     shots(page, shot, "19_completed")
 
     # The rendered document carries every edit, and every line was voiced from it.
-    final = json.loads((job_dir / "utterances.json").read_text())
+    final = document(runner, job_id)
     by_id = {u["id"]: u for u in final["utterances"]}
     assert {h["id"] for h in halves} <= set(by_id)
     assert speaker_name(final, by_id[other["id"]]["speaker"]) == "Guest"

@@ -50,7 +50,8 @@ class GE2EEncoder:
         self.linear_w, self.linear_b = w["linear.weight"].T.copy(), w["linear.bias"]
 
     def __call__(self, mels: np.ndarray) -> np.ndarray:
-        return next(self.batches(iter([lambda: mels]), workers=1))
+        [embeddings] = self.batches([lambda: mels], workers=1)  # runs the generator to its end
+        return embeddings
 
     def batches(self, makers, workers: int):
         """Embeddings of each batch that `makers` (callables giving mels) yields, in order, made on
