@@ -106,3 +106,38 @@ def sweep_temp_files(folder: Path, *, min_age_s: float = 60.0) -> int:
         except (OSError, ValueError):
             continue
     return removed
+
+
+# A stage host's own temp folder, named by its pid (`use_private_tmp`).
+_PRIVATE_TMP = re.compile(r"^dubbing-host\.(\d+)$")
+
+
+def use_private_tmp() -> Path:
+    """Point this process's temp files, and those of every program it starts, at a folder of its own.
+
+    Why: a program killed with its stage host never runs its own clean-up (apertium's shell
+    script removes its mktemp files in an EXIT trap, which SIGKILL skips), and nothing else
+    can tell its files from another's. A folder named by our pid is one the worker can
+    remove once that pid is gone (`sweep_private_tmp`).
+    """
+    import tempfile
+
+    folder = Path(tempfile.gettempdir()) / f"dubbing-host.{os.getpid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    os.environ["TMPDIR"] = str(folder)
+    tempfile.tempdir = str(folder)
+    return folder
+
+
+def sweep_private_tmp() -> int:
+    """Remove the private temp folders of stage hosts that are gone; how many."""
+    import shutil
+    import tempfile
+
+    removed = 0
+    for path in Path(tempfile.gettempdir()).glob("dubbing-host.*"):
+        match = _PRIVATE_TMP.match(path.name)
+        if match and path.is_dir() and not pid_alive(int(match.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed

@@ -114,7 +114,9 @@ def run_stage(job_dir, stage, *, progress=lambda *a: None, should_cancel=lambda:
     if stage in spec.get("child", {}):  # a tool that runs long (like ffmpeg); cancel must end it
         from dubbing import media
         with media.cancellable(should_cancel):
-            media.run_tool(["sleep", spec["child"][stage]], what="running a child")
+            # Like apertium's script, it leaves a file in $TMPDIR that only its own clean-up would remove.
+            media.run_tool(["sh", "-c", f"mktemp >/dev/null && exec sleep {spec['child'][stage]}"],
+                           what="running a child")
     # Like ffmpeg writing the mix: a temp file is open while the stage works, renamed at its end.
     with atomic_output(work / f"{stage}.partial.wav") as tmp:
         tmp.write_text("partial")

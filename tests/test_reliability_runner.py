@@ -140,10 +140,20 @@ def test_a_killed_worker_takes_its_children_and_the_next_sweeps_its_temp_files(e
     wait_for(lambda: not left[0].exists(), 20, what="the new worker to sweep the dead host's temp file")
     # The next stage runs a long child (like ffmpeg); killing the worker must end it too.
     sleeper = wait_for(lambda: _pids_with_cmdline(f"sleep {token}"), 60, what="the stage's child process")
+    # The child's own temp file is in its host's private temp folder (procs.use_private_tmp).
+    [host_tmp] = {_tmpdir_of(pid) for pid in sleeper}
+    assert host_tmp.name.startswith("dubbing-host.") and any(host_tmp.glob("tmp.*"))
     kill_worker(data)
     wait_for(lambda: not any(procs.pid_alive(p) for p in sleeper), 5, what="the child to die with the worker")
     wait_for(lambda: processes_of(data) == [], 5, what="the stage host to end")
-    assert job_dir.is_dir()
+    assert job_dir.is_dir() and host_tmp.is_dir()  # killed with it, nobody removed the child's file
+    client.ensure_worker()
+    wait_for(lambda: not host_tmp.exists(), 20, what="the new worker to remove the dead host's temp folder")
+
+
+def _tmpdir_of(pid: int) -> Path:
+    env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return Path(next(v for v in env if v.startswith(b"TMPDIR=")).decode()[len("TMPDIR="):])
 
 
 def test_cancel_ends_a_running_child_at_once(env, tmp_path):

@@ -132,6 +132,7 @@ class StageHost:
             self._kill_group()
             self.process.join(5)
         self._kill_group()
+        procs.sweep_private_tmp()  # its temp folder, and that of any host that died before it
 
     def _kill_group(self) -> None:
         """What the host started and left behind when it died (it led the group)."""
@@ -153,6 +154,7 @@ def interrupted() -> bool:
 
 def _serve(conn, store_root: str, parent_pid: int, pipeline_name: str) -> None:
     os.setpgid(0, 0)
+    procs.use_private_tmp()  # what we and our children leave in it goes when we do (StageHost.close)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the worker, which stops us in order
     signal.signal(signal.SIGUSR1, lambda *_: _interrupted.set())
     threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()

@@ -76,6 +76,7 @@ class Worker:
         if requeued:
             log.info("re-queued %d job(s) left running: %s", len(requeued), ", ".join(requeued))
         swept = procs.sweep_temp_files(self.store.jobs_dir)
+        procs.sweep_private_tmp()  # those of stage hosts that ended with a killed worker
         if swept:
             log.info("removed %d temp file(s) that dead processes left", swept)
         log.info("worker %d serving %s (up to %d job(s) at once)", self.pid, self.store.root, self.max_jobs)
@@ -150,6 +151,7 @@ class Worker:
                 with self._hosts_lock:
                     self._busy_hosts.pop(job.job_id, None)
                 procs.sweep_temp_files(job.job_dir)
+                procs.sweep_private_tmp()
             raise
         except HostDied:
             with self._hosts_lock:
