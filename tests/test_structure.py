@@ -113,10 +113,13 @@ def test_an_unsupported_pair_is_refused_before_the_lines_are_made(tmp_path):
     job = tmp_path / "job"
     # Apertium reaches English from Spanish, Catalan, Galician and Esperanto, not from French.
     pipeline.prepare(mp4, job, DubSettings(target_language="en", translator="apertium"))
-    with pytest.raises(UnsupportedPairError):
+    with pytest.raises(UnsupportedPairError) as err:
         for stage in pipeline.ANALYSIS_STAGES:
             pipeline.run_stage(job, stage)
     assert not (job / "work" / "transcript.json").exists()
+    # It says what was heard, and what to do when that guess is wrong.
+    assert err.value.message.startswith("the speech was detected as French (fr) and apertium cannot translate fr to en")
+    assert "choose it as the spoken language" in err.value.message
 
 
 def test_redetect_with_a_count_reuses_the_embeddings_and_keeps_untouched_lines(conversations, tmp_path):

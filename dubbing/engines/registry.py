@@ -123,7 +123,7 @@ def check_pair(translator: str, source: str, target: str) -> None:
     """Refuse an unsupported pair before any heavy work, listing what is available."""
     if translator == "auto":
         if not any(_pair_ok(n, source, target) for n in ENGINES["translation"]):
-            raise UnsupportedPairError(_pair_message("any translation engine", source, target, _all_pairs()))
+            raise UnsupportedPairError(_pair_message(None, source, target, _all_pairs()))
         return
     check_available("translation", translator)
     if source == "auto":
@@ -154,9 +154,11 @@ def _all_pairs() -> list[tuple[str, str]]:
     return sorted(out)
 
 
-def _pair_message(who: str, source: str, target: str, pairs: list[tuple[str, str]]) -> str:
+def _pair_message(who: str | None, source: str, target: str, pairs: list[tuple[str, str]]) -> str:
+    """`who`: the translator asked for, or None when any would do."""
     listed = ", ".join(f"{s}-{t}" for s, t in pairs) or "none (run `make setup` to install Apertium pairs)"
-    return f"{who} cannot translate {source} to {target}. Available pairs: {listed}"
+    said = f"{who} cannot translate" if who else "no translation engine here can translate"
+    return f"{said} {source} to {target}. Available pairs: {listed}"
 
 
 def pick(stage: str, requested: str, *, source: str | None = None, target: str | None = None) -> tuple[str, str]:

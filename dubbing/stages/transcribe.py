@@ -18,7 +18,8 @@ from functools import partial
 from .. import audio, segmentation, vad
 from ..engines import registry
 from ..engines.base import Piece, Segment, WindowTranscript
-from ..errors import SilentInputError
+from ..engines import langcodes
+from ..errors import SilentInputError, UnsupportedPairError
 from ..models import stable_hash
 from .context import Context
 
@@ -40,6 +41,17 @@ def _main_language(found: list[tuple[WindowTranscript, float]]) -> str:
     for w, seconds in found:
         sure[w.language] += seconds * (1.0 if w.language_probability >= SURE else 0.1)
     return sure.most_common(1)[0][0]
+
+
+def _check_detected_pair(translator: str, main: str, target: str) -> None:
+    """check_pair, saying that the language was heard, not chosen: a wrong guess is fixed by choosing it."""
+    try:
+        registry.check_pair(translator, main, target)
+    except UnsupportedPairError as exc:
+        raise UnsupportedPairError(
+            f"the speech was detected as {langcodes.name(main)} ({main}) and {exc.message}. If the video is in "
+            "another language, choose it as the spoken language and dub again; otherwise choose a target "
+            "language from those pairs") from exc
 
 
 def run(ctx: Context) -> dict:
@@ -70,7 +82,7 @@ def run(ctx: Context) -> dict:
             # Fail now, not after the whole file, when the main language cannot be translated.
             main = _main_language(list(zip(results, seconds)))
             if main != s.target_language:
-                registry.check_pair(s.translator, main, s.target_language)
+                _check_detected_pair(s.translator, main, s.target_language)
             # From now on an unsure window is decoded at once in the language it would be heard
             # again in (3.7 s of 50 at 10 minutes went to hearing such windows twice).
             choose = partial(_language_for, sure=_sure_languages(results, main), main=main)
