@@ -2,7 +2,8 @@
 import numpy as np
 
 from dubbing.engines.base import Piece, Segment, WindowTranscript, Word, pack, unpack_segment
-from dubbing.segmentation import MIN_LINE_S, TimedWord, build, coverage, plan_windows, refine
+from dubbing.segmentation import (MIN_LINE_S, TimedWord, build, coverage, plan_windows, refine, unloop,
+                                  words_from_transcript)
 
 
 def test_a_new_turns_first_word_that_swallowed_the_pause_goes_to_the_new_speaker():
@@ -15,6 +16,18 @@ def test_a_new_turns_first_word_that_swallowed_the_pause_goes_to_the_new_speaker
     assert [(line.speaker, line.text) for line in lines] == [("A", "Ten of clubs."), ("B", "Thank you.")]
     assert lines[1].start >= 2.79
     assert lines[1].words[0].start >= 2.79
+
+
+def test_a_first_word_spanning_two_regions_goes_to_the_one_its_speaker_speaks_in():
+    # The diarization changed speaker at 8.5 s, 0.4 s early; the new speaker's window began there
+    # and Whisper put "unless" at 8.50-9.34, most of it in the last speaker's region (to 9.00).
+    words = [TimedWord(7.9, 8.3, " your"), TimedWord(8.3, 8.5, " country"),
+             TimedWord(8.5, 9.34, " unless"), TimedWord(9.34, 9.6, " a"), TimedWord(9.6, 10.0, " system")]
+    regions = [(6.43, 9.0), (9.05, 11.14)]
+    turns = [(2.0, 8.5, "A"), (8.5, 15.3, "B")]
+    lines = build(words, turns, regions)
+    assert [(line.speaker, line.text, line.start, line.end) for line in lines] == [
+        ("A", "your country", 6.43, 9.0), ("B", "unless a system", 9.05, 11.14)]
 
 
 def test_a_word_never_spans_a_detected_pause():
@@ -48,6 +61,32 @@ def test_lines_change_with_the_language():
     words = [TimedWord(0.0, 0.4, " Hello", language="en"), TimedWord(0.4, 0.9, " Bonjour", language="fr")]
     lines = build(words, [(0.0, 1.0, "A")])
     assert [(line.language, line.text) for line in lines] == [("en", "Hello"), ("fr", "Bonjour")]
+
+
+def test_a_line_takes_the_wordless_speech_next_to_it_of_its_own_speaker():
+    # Whisper placed no word in 2.33-2.79 (the end of "un" and a breath, as on an assembled
+    # conversation), 0.12 s after the line's words: it belongs to the line. The speech at 3.0 is
+    # another person's (a back-channel Whisper did not write): it stays out.
+    words = [TimedWord(0.4, 1.2, " et"), TimedWord(1.2, 2.2, " numéro"), TimedWord(4.0, 4.6, " oui")]
+    regions = [(0.35, 2.21), (2.33, 2.79), (2.95, 3.4), (3.95, 4.7)]
+    turns = [(0.3, 2.85, "A"), (2.9, 3.5, "B"), (3.9, 4.8, "A")]
+    lines = build(words, turns, regions)
+    assert [(line.speaker, line.start, line.end) for line in lines] == [("A", 0.35, 2.79), ("A", 3.95, 4.7)]
+    # Half a second of silence is a pause: speech after it is not taken.
+    lines = build([TimedWord(0.4, 1.2, " et")], [(0.0, 3.0, "A")], [(0.35, 1.21), (1.75, 2.2)])
+    assert [(line.start, line.end) for line in lines] == [(0.35, 1.21)]
+
+
+def test_a_decoding_loop_is_cut_to_one_round_and_a_word_heard_twice_is_kept_once():
+    assert unloop("扎自己的腳" * 13, 0.84) == "扎自己的腳"
+    assert unloop(" no, no, no", 1.0) == " no, no, no"  # said that fast: left alone
+    assert unloop("哈哈哈", 0.05) == "哈哈哈"
+    transcript = {"language": "zh", "segments": [
+        {"start": 56.2, "end": 60.4, "text": "扎自己的腳", "words": [
+            {"start": 59.25, "end": 60.42, "text": "扎自己的腳" * 13}]},
+        {"start": 59.6, "end": 60.85, "text": "扎自己的腳", "words": []}]}
+    words = words_from_transcript(transcript)
+    assert [w.text.strip() for w in words] == ["扎自己的腳"]
 
 
 def test_coverage_is_the_share_of_detected_speech_inside_lines():
