@@ -17,6 +17,7 @@ MAX_SECONDS = 15.0
 PAUSE_SPLIT_S = 0.5  # default: a silence this long starts a new line (DubSettings.pause_split)
 SENTENCE_MIN_S = 1.5  # split at a sentence end once the line is this long
 MIN_LINE_S = 0.3
+WORDLESS_MAX_S = 1.5  # a line takes at most this much wordless speech next to it, each side
 FAR_FROM_SPEECH_S = 0.5  # a word this far from any detected speech was not said: it is dropped
 SENTENCE_END = (".", "?", "!", "。", "？", "！")
 WINDOW_S = 28.0  # a transcription window holds at most this much (Whisper hears 30 s)
@@ -279,7 +280,8 @@ def _take_wordless_speech(lines: list[Line], regions: Regions, turns: Turns, pau
 
     Such speech is the end of the line's last word (Whisper ends words early), or a sound it does not
     write down (a trailing syllable, a hesitation): 0.45 s of each 2.5 s turn on one assembled
-    conversation. Without it the dub's slot is short and that speech is in no line.
+    conversation. Without it the dub's slot is short and that speech is in no line. At most
+    WORDLESS_MAX_S on each side: more is something else (music, laughter, a stretch Whisper missed).
     """
     worded = {_region_index(w, regions) for line in lines for w in line.words}
     for i, line in enumerate(lines):
@@ -288,21 +290,22 @@ def _take_wordless_speech(lines: list[Line], regions: Regions, turns: Turns, pau
         lo = lines[i - 1].end if i else 0.0
         hi = lines[i + 1].start if i + 1 < len(lines) else float("inf")
 
-        def takes(j: int, k: int) -> bool:  # region j, next to k, which the line already holds
+        def takes(j: int, k: int, edge: float) -> bool:  # region j, next to k, which the line already holds
             r0, r1 = regions[j]
             return (j not in worded and lo <= r0 and r1 <= hi and max(r0, regions[k][0]) - min(r1, regions[k][1])
                     < pause_split and max(r1, line.end) - min(r0, line.start) <= MAX_SECONDS
+                    and max(r1 - edge, edge - r0) <= WORDLESS_MAX_S
                     and (not turns or speaker_at(r0, r1, turns) == line.speaker))
         last = _region_index(line.words[-1], regions)
         if last is not None:
-            j = last + 1
-            while j < len(regions) and takes(j, j - 1):
+            j, edge = last + 1, max(line.end, regions[last][1])
+            while j < len(regions) and takes(j, j - 1, edge):
                 line.end = round(regions[j][1], 3)
                 j += 1
         first = _region_index(line.words[0], regions)
         if first is not None:
-            j = first - 1
-            while j >= 0 and takes(j, j + 1):
+            j, edge = first - 1, min(line.start, regions[first][0])
+            while j >= 0 and takes(j, j + 1, edge):
                 line.start = round(regions[j][0], 3)
                 j -= 1
 

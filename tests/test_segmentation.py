@@ -75,6 +75,10 @@ def test_a_line_takes_the_wordless_speech_next_to_it_of_its_own_speaker():
     # Half a second of silence is a pause: speech after it is not taken.
     lines = build([TimedWord(0.4, 1.2, " et")], [(0.0, 3.0, "A")], [(0.35, 1.21), (1.75, 2.2)])
     assert [(line.start, line.end) for line in lines] == [(0.35, 1.21)]
+    # Nor more than WORDLESS_MAX_S of it (laughter, music): the third region ends past 1.21 + 1.5.
+    lines = build([TimedWord(0.4, 1.2, " et")], [(0.0, 9.0, "A")],
+                  [(0.35, 1.21), (1.4, 2.0), (2.2, 2.9), (3.1, 5.0)])
+    assert [(line.start, line.end) for line in lines] == [(0.35, 2.0)]
 
 
 def test_a_decoding_loop_is_cut_to_one_round_and_a_word_heard_twice_is_kept_once():
