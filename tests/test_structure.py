@@ -125,6 +125,18 @@ def test_an_unsupported_pair_is_refused_before_the_lines_are_made(tmp_path):
     assert "choose it as the spoken language" in err.value.message
 
 
+def test_a_dub_is_refused_only_when_too_little_of_it_could_be_translated():
+    from collections import Counter
+
+    from dubbing.stages.transcribe import _check_translatable
+    # Chinese heard a little more than French (a call under music): the French half is dubbed,
+    # the Chinese lines flagged.
+    _check_translatable("apertium", Counter({"zh": 40.0, "fr": 39.9}), "es")
+    _check_translatable("apertium", Counter({"es": 10.0, "zh": 15.0}), "es")  # already Spanish counts
+    with pytest.raises(UnsupportedPairError, match=r"detected as Chinese \(zh\) and apertium cannot"):
+        _check_translatable("apertium", Counter({"zh": 40.0, "fr": 10.0}), "es")
+
+
 def test_redetect_with_a_count_reuses_the_embeddings_and_keeps_untouched_lines(conversations, tmp_path):
     speakers, seconds, seed = conversations.DEV_SET["three_people"]
     c = conversations.assemble("three_people", speakers, seconds=seconds, seed=seed)

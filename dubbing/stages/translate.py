@@ -85,8 +85,8 @@ def translate_utterances(ctx: Context, doc: Document, todo: list[Utterance]) -> 
                               source=source, target=target)
             registry.check_pair(name, source, target)
         except UnsupportedPairError as exc:
-            if main:
-                raise
+            # The main language too: transcription refused the dub when too little of it could be
+            # translated (transcribe._check_translatable), and a source given by hand is checked at submit.
             for u in utts:
                 # Nothing is dropped: the line keeps its words and the original audio plays there
                 # until a person writes a translation (and unmutes it).
@@ -98,7 +98,7 @@ def translate_utterances(ctx: Context, doc: Document, todo: list[Utterance]) -> 
         out = engine.translate(texts, source, target, progress=ctx.progress) if texts else []
         for u, t in zip(utts, out):
             u.translation_source, u.machine_translation, u.translated_text, u.note = u.text, t, t, ""
-        if main:
+        if main or "translation" not in doc.engines:
             doc.engines["translation"] = name
             doc.models["translation"] = engine.model or name
     doc.picks = ctx.engines()
