@@ -18,6 +18,9 @@ PAUSE_SPLIT_S = 0.5  # default: a silence this long starts a new line (DubSettin
 SENTENCE_MIN_S = 1.5  # split at a sentence end once the line is this long
 MIN_LINE_S = 0.3
 WORDLESS_MAX_S = 1.5  # a line takes at most this much wordless speech next to it, each side
+# ... and only speech its speaker's turns hold almost all of: the diarization puts a turn change up
+# to half a second off, and the other person's last syllable sits right there (quick replies).
+WORDLESS_OWN_SHARE = 0.8
 FAR_FROM_SPEECH_S = 0.5  # a word this far from any detected speech was not said: it is dropped
 SENTENCE_END = (".", "?", "!", "。", "？", "！")
 WINDOW_S = 28.0  # a transcription window holds at most this much (Whisper hears 30 s)
@@ -102,9 +105,12 @@ def words_from_transcript(transcript: dict) -> list[TimedWord]:
     """Timed words of transcript.json, in time order (or whole segments where an engine gave no words).
 
     A decoding loop inside one word is cut back to what it repeats, and a word that two windows
-    both heard (a retried stretch that overlaps its window) is kept once.
+    both heard (a retried stretch that overlaps its window) is kept once. A segment without words
+    where words were heard is dropped: Whisper could not place its words (one such segment spread
+    a five-character phrase over 6.4 s of a packed window), and the speech there was heard again
+    on its own (transcribe._retry_missed counts only words as heard).
     """
-    out = []
+    out, wordless = [], []
     for seg in transcript.get("segments", []):
         lang, prob = seg.get("language", transcript.get("language", "")), seg.get("language_probability", 1.0)
         words = seg.get("words") or []
@@ -112,8 +118,9 @@ def words_from_transcript(transcript: dict) -> list[TimedWord]:
             out += [TimedWord(w["start"], w["end"], unloop(w["text"], w["end"] - w["start"]), language=lang,
                               probability=prob) for w in words if w["text"].strip()]
         elif seg["text"].strip():
-            out.append(TimedWord(seg["start"], seg["end"], " " + unloop(seg["text"].strip(), seg["end"] - seg["start"]),
-                                 language=lang, probability=prob))
+            wordless.append(TimedWord(seg["start"], seg["end"], " " + unloop(seg["text"].strip(), seg["end"] - seg["start"]),
+                                      language=lang, probability=prob))
+    out += [w for w in wordless if not any(min(w.end, x.end) > max(w.start, x.start) for x in out)]
     return _once(sorted(out, key=lambda w: (w.start, w.end)))
 
 
@@ -276,7 +283,7 @@ def _snap_edges(lines: list[Line], regions: Regions, duration: float | None) -> 
 
 def _take_wordless_speech(lines: list[Line], regions: Regions, turns: Turns, pause_split: float) -> None:
     """A line takes the speech next to it in which Whisper placed no word, when less than a pause
-    lies between and the diarization gives it to the line's speaker.
+    lies between and the diarization gives it to the line's speaker (WORDLESS_OWN_SHARE of it).
 
     Such speech is the end of the line's last word (Whisper ends words early), or a sound it does not
     write down (a trailing syllable, a hesitation): 0.45 s of each 2.5 s turn on one assembled
@@ -295,7 +302,7 @@ def _take_wordless_speech(lines: list[Line], regions: Regions, turns: Turns, pau
             return (j not in worded and lo <= r0 and r1 <= hi and max(r0, regions[k][0]) - min(r1, regions[k][1])
                     < pause_split and max(r1, line.end) - min(r0, line.start) <= MAX_SECONDS
                     and max(r1 - edge, edge - r0) <= WORDLESS_MAX_S
-                    and (not turns or speaker_at(r0, r1, turns) == line.speaker))
+                    and (not turns or _share_of(line.speaker, r0, r1, turns) >= WORDLESS_OWN_SHARE))
         last = _region_index(line.words[-1], regions)
         if last is not None:
             j, edge = last + 1, max(line.end, regions[last][1])
@@ -308,6 +315,12 @@ def _take_wordless_speech(lines: list[Line], regions: Regions, turns: Turns, pau
             while j >= 0 and takes(j, j + 1, edge):
                 line.start = round(regions[j][0], 3)
                 j -= 1
+
+
+def _share_of(speaker: str, start: float, end: float, turns: Turns) -> float:
+    """The share of [start, end] that `speaker`'s turns cover."""
+    own = sum(max(0.0, min(end, t1) - max(start, t0)) for t0, t1, spk in turns if spk == speaker)
+    return own / max(end - start, 1e-9)
 
 
 def _no_overlaps(lines: list[Line]) -> list[Line]:

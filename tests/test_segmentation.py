@@ -75,6 +75,12 @@ def test_a_line_takes_the_wordless_speech_next_to_it_of_its_own_speaker():
     # Half a second of silence is a pause: speech after it is not taken.
     lines = build([TimedWord(0.4, 1.2, " et")], [(0.0, 3.0, "A")], [(0.35, 1.21), (1.75, 2.2)])
     assert [(line.start, line.end) for line in lines] == [(0.35, 1.21)]
+    # A quick reply: the diarization changed speaker at 2.5 s, inside the first person's last syllable
+    # (2.33-2.79); that region is not given to the second person's line just because most of it
+    # falls in their turn.
+    lines = build([TimedWord(0.4, 2.2, " numéro"), TimedWord(3.2, 4.0, " 扎自己的脚")],
+                  [(0.2, 2.5, "A"), (2.5, 4.5, "B")], [(0.35, 2.21), (2.33, 2.79), (3.2, 4.26)])
+    assert [(line.speaker, line.start, line.end) for line in lines] == [("A", 0.35, 2.21), ("B", 3.2, 4.26)]
     # Nor more than WORDLESS_MAX_S of it (laughter, music): the third region ends past 1.21 + 1.5.
     lines = build([TimedWord(0.4, 1.2, " et")], [(0.0, 9.0, "A")],
                   [(0.35, 1.21), (1.4, 2.0), (2.2, 2.9), (3.1, 5.0)])
@@ -91,6 +97,14 @@ def test_a_decoding_loop_is_cut_to_one_round_and_a_word_heard_twice_is_kept_once
         {"start": 59.6, "end": 60.85, "text": "扎自己的腳", "words": []}]}
     words = words_from_transcript(transcript)
     assert [w.text.strip() for w in words] == ["扎自己的腳"]
+    # A segment Whisper could not place the words of, spread over a packed window, where words
+    # were heard: dropped. Where nothing else was heard (an engine without word times), kept.
+    transcript["segments"].append({"start": 33.65, "end": 40.05, "text": "扎自己的腳", "words": []})
+    transcript["segments"].append({"start": 36.7, "end": 37.6, "text": "扎自己的脚", "words": [
+        {"start": 36.7, "end": 37.0, "text": "扎"}, {"start": 37.0, "end": 37.6, "text": "自己的脚"}]})
+    assert [w.text.strip() for w in words_from_transcript(transcript)] == ["扎", "自己的脚", "扎自己的腳"]
+    assert [w.text for w in words_from_transcript({"segments": [
+        {"start": 1.0, "end": 2.0, "text": "hello", "words": []}]})] == [" hello"]
 
 
 def test_coverage_is_the_share_of_detected_speech_inside_lines():
