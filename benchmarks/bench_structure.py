@@ -59,9 +59,10 @@ HELD_OUT = {  # --held-out CONDITION: the held-out conversations as they are, un
 
 def main() -> None:
     args = sys.argv[1:]
+    held = args[:1] == ["--held-out"]
+    conditions = (args[1:] or list(HELD_OUT)) if held else []
     tmp = Path(tempfile.mkdtemp(prefix="bench_structure_"))
-    if args[:1] == ["--held-out"]:
-        conditions = args[1:] or list(HELD_OUT)
+    if held:
         wanted: set[str] = set()
         made = [replace(c, name=f"{c.name}_{cond}") for cond in conditions for c in HELD_OUT[cond]()]
         cases = [(c.name, lambda c=c: (c.mp4(tmp / "media"), c.turns)) for c in made]
@@ -94,13 +95,15 @@ def main() -> None:
     right = sum(1 for _, true, f in rows if f["speakers"] == true)
     print(f"count right on {right}/{len(rows)}; DER <= 0.10 on {sum(f['der'] <= 0.10 for _, _, f in rows)}; "
           f"coverage >= 0.90 on {sum(f['coverage'] >= 0.90 for _, _, f in rows)}")
-    for cond in sorted({n.rsplit("_", 1)[1] for n, _, _ in rows} & set(HELD_OUT)) if args[:1] == ["--held-out"] else []:
+    for cond in conditions:
         part = [(true, f) for n, true, f in rows if n.endswith("_" + cond)]
+        if not part:  # every one refused
+            continue
         print(f"{cond}: count right on {sum(f['speakers'] == t for t, f in part)}/{len(part)}; "
               f"DER <= 0.10 on {sum(f['der'] <= 0.10 for _, f in part)}, mean {sum(f['der'] for _, f in part) / len(part):.3f}; "
               f"coverage >= 0.90 on {sum(f['coverage'] >= 0.90 for _, f in part)}; "
               f"more than one mixed line on {sum(f['mixed'] > 1 for _, f in part)}")
-    if longest and args[:1] != ["--held-out"]:
+    if longest and not held:
         job, seconds, true = longest
         t = time.perf_counter()
         pipeline.redetect_speakers(job, true + 1)

@@ -76,9 +76,9 @@ class Worker:
         if requeued:
             log.info("re-queued %d job(s) left running: %s", len(requeued), ", ".join(requeued))
         swept = procs.sweep_temp_files(self.store.jobs_dir)
-        procs.sweep_private_tmp()  # those of stage hosts that ended with a killed worker
         if swept:
             log.info("removed %d temp file(s) that dead processes left", swept)
+        procs.sweep_private_tmp()  # those of stage hosts that ended with a killed worker
         log.info("worker %d serving %s (up to %d job(s) at once)", self.pid, self.store.root, self.max_jobs)
         last_beat = last_cleanup = 0.0
         idle_since = time.monotonic()

@@ -16,9 +16,8 @@ from collections import Counter
 from functools import partial
 
 from .. import audio, segmentation, vad
-from ..engines import registry
+from ..engines import langcodes, registry
 from ..engines.base import Piece, Segment, WindowTranscript
-from ..engines import langcodes
 from ..errors import SilentInputError, UnsupportedPairError
 from ..models import stable_hash
 from .context import Context
@@ -107,8 +106,9 @@ def run(ctx: Context) -> dict:
                                                   f" of {len(windows)} windows"))
         if b == 0 and language is None:
             # Fail now, not after the whole file, when the main language cannot be translated.
-            main = _main_language(list(zip(results, seconds)))
-            _check_translatable(s.translator, _heard(list(zip(results, seconds))), s.target_language)
+            heard = _heard(list(zip(results, seconds)))
+            main = heard.most_common(1)[0][0]
+            _check_translatable(s.translator, heard, s.target_language)
             # From now on an unsure window is decoded at once in the language it would be heard
             # again in (3.7 s of 50 at 10 minutes went to hearing such windows twice).
             choose = partial(_language_for, sure=_sure_languages(results, main), main=main)
