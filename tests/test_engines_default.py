@@ -195,3 +195,44 @@ def test_numpy_kmeans_finds_the_clusters_scikit_learn_finds():
     assert adjusted_rand_score(ours, theirs) > 0.99
     seeded = kmeans(x, 4, init=centres)
     assert sorted(np.bincount(seeded)) == [8, 25, 40, 60]
+
+
+def test_a_short_piece_moves_to_the_neighbour_it_sounds_like_only_by_a_clear_margin():
+    from dubbing.engines.diarization.resemblyzer_kmeans import FPS, PIECE_MARGIN, piece_labels
+    # Two speakers' window embeddings along orthogonal axes; 10 s of speech, A until 5 s, B after.
+    emb = np.array([[1.0, 0.0, 0.0]] * 10 + [[0.0, 1.0, 0.0]] * 10)
+    labels = np.array([0] * 10 + [1] * 10)
+    frame = np.array([0] * 50 + [1] * 50)
+    speech = np.ones(10 * FPS, dtype=bool)
+
+    def moved(piece_vector, span=(5.0, 5.4)):
+        return piece_labels(frame, speech, emb, labels, np.array([span]), np.array([piece_vector]))
+
+    clearly_a = [1.0, 0.2, 0.0]  # the first 0.4 s of B's turn sounds like A: a trailing syllable of A's
+    assert moved(clearly_a) == {(5.0, 5.4): 0}
+    a, b = np.cos(np.pi / 4 - 0.5 * PIECE_MARGIN), np.sin(np.pi / 4 - 0.5 * PIECE_MARGIN)
+    assert moved([a, b, 0.0]) == {}  # nearer A, but not by PIECE_MARGIN
+    assert moved(clearly_a, span=(8.0, 8.4)) == {}  # far from the change: the windows hear it well enough
+
+
+def test_the_last_syllable_after_a_breath_stays_with_its_speaker():
+    # A French woman's "numéro ... un" (the "un" 0.42 s, after a 0.15 s breath) before a man's
+    # one-word reply: the 1.5 s windows heard the "un" with his word and gave it to him in 8 of
+    # her 9 turns, which cut her line and put "1" in his (7 of 9 are hers now).
+    from tests import conversations
+    shared_media("fr_dictee_numero_un.aiff")
+    c = conversations.assemble("h08", ["uberi_en", "uberi_fr"], seconds=40.0, seed=908)
+    turns = registry.get_engine("diarization", "resemblyzer").diarize(c.audio, conversations.SR, num_speakers=None)
+
+    def label_at(start, end):
+        share = {}
+        for t in turns:
+            share[t.speaker] = share.get(t.speaker, 0.0) + max(0.0, min(end, t.end) - max(start, t.start))
+        return max(share, key=share.get) if max(share.values()) > 0 else None
+
+    hers = [(s, e) for s, e, who, _ in c.turns if who == "uberi_fr"]
+    her_label = label_at(hers[0][0], hers[0][0] + 1.0)
+    assert label_at(*[(s, e) for s, e, who, _ in c.turns if who == "uberi_en"][1]) != her_label
+    ends = [label_at(e - 0.4, e) for _, e in hers]
+    print("her last syllables labelled", ends)
+    assert sum(x == her_label for x in ends) >= 2 * len(hers) / 3
