@@ -136,6 +136,11 @@ def run(ctx: Context) -> dict:
     languages = Counter()
     for w, sec in zip(results, seconds):
         languages[w.language] += sec
+    heard = _heard(list(zip(results, seconds)))
+    if language is None:
+        # Counted again after the second hearings: the main language and the last check of the pair
+        # rest on the same figures as "languages" (a retried window can change which language leads).
+        main = heard.most_common(1)[0][0]
     ctx.write_json("transcript.json", {
         "engine": name, "model": engine.model, "language": main,
         "language_probability": round(max((w.language_probability for w in results if w.language == main),
@@ -146,7 +151,7 @@ def run(ctx: Context) -> dict:
                      "language_probability": round(w.language_probability, 3)} for (spk, pieces), w in zip(plan, results)],
         "segments": segments})
     if language is None:
-        _check_translatable(s.translator, _heard(list(zip(results, seconds))), s.target_language)
+        _check_translatable(s.translator, heard, s.target_language)
     return {"engine": name, "model": engine.model, "language": main,
             "languages": {k: round(v, 1) for k, v in languages.items()}, "windows": len(windows),
             "segments": len(segments)}

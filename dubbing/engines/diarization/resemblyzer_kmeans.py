@@ -465,7 +465,8 @@ class ResemblyzerDiarizer(Diarizer):
         for i in range(0, len(spans), batch):
             chunk = []
             for start, end in spans[i:i + batch]:
-                own = mel[int(start * FRAMES_PER_SECOND):max(int(start * FRAMES_PER_SECOND) + 1, int(end * FRAMES_PER_SECOND))]
+                first = min(int(start * FRAMES_PER_SECOND), len(mel) - 1)
+                own = mel[first:max(first + 1, int(end * FRAMES_PER_SECOND))]
                 chunk.append(np.tile(own, (PARTIAL_FRAMES // len(own) + 1, 1))[:PARTIAL_FRAMES])
             out[i:i + len(chunk)] = self._encoder(np.stack(chunk))
         return out
