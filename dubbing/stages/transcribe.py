@@ -136,10 +136,10 @@ def run(ctx: Context) -> dict:
     languages = Counter()
     for w, sec in zip(results, seconds):
         languages[w.language] += sec
-    heard = _heard(list(zip(results, seconds)))
     if language is None:
         # Counted again after the second hearings: the main language and the last check of the pair
         # rest on the same figures as "languages" (a retried window can change which language leads).
+        heard = _heard(list(zip(results, seconds)))
         main = heard.most_common(1)[0][0]
     ctx.write_json("transcript.json", {
         "engine": name, "model": engine.model, "language": main,

@@ -327,6 +327,17 @@ def viterbi(emb: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.array(path[::-1])
 
 
+def speaker_centres(unit: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Each speaker's centre: the unit mean of its windows' unit embeddings."""
+    return _unit(np.array([unit[labels == i].mean(axis=0) for i in range(k)]))
+
+
+def frame_span(start: float, end: float) -> tuple[int, int]:
+    """The label frames of [start, end], at least one."""
+    first = int(start * FPS)
+    return first, max(first + 1, int(end * FPS))
+
+
 def short_regions(emb: np.ndarray, wins: list[tuple[float, float]], regions: list[tuple[float, float]],
                   labels: np.ndarray) -> dict[tuple[float, float], int]:
     """A label for each short speech region standing apart ("yes", "right"), from its own windows.
@@ -340,7 +351,7 @@ def short_regions(emb: np.ndarray, wins: list[tuple[float, float]], regions: lis
     if k < 2:
         return {}
     unit = _unit(emb)
-    centres = _unit(np.array([unit[labels == i].mean(axis=0) for i in range(k)]))
+    centres = speaker_centres(unit, labels, k)
     centre_t = np.array([(s + e) / 2 for s, e in wins])
     out = {}
     for start, end in regions:
@@ -359,13 +370,11 @@ def piece_labels(frame: np.ndarray, speech: np.ndarray, emb: np.ndarray, labels:
     k = int(labels.max()) + 1 if len(labels) else 1
     if k < 2 or not len(spans):
         return {}
-    unit = _unit(emb)
-    centres = _unit(np.array([unit[labels == i].mean(axis=0) for i in range(k)]))
-    sims = _unit(piece_emb) @ centres.T
+    sims = _unit(piece_emb) @ speaker_centres(_unit(emb), labels, k).T
     near = int(round(PIECE_NEAR_S * FPS))
     out = {}
     for (start, end), sim in zip(spans, sims):
-        a, b = int(start * FPS), max(int(start * FPS) + 1, int(end * FPS))
+        a, b = frame_span(start, end)
         own = frame[a:b][frame[a:b] >= 0]
         if not own.size:
             continue
@@ -396,7 +405,8 @@ def relabel(frame: np.ndarray, region_labels: dict[tuple[float, float], int]) ->
     """`frame` with whole regions set to their own labels."""
     frame = frame.copy()
     for (start, end), label in region_labels.items():
-        frame[int(start * FPS):max(int(start * FPS) + 1, int(end * FPS))] = label
+        a, b = frame_span(start, end)
+        frame[a:b] = label
     return frame
 
 
