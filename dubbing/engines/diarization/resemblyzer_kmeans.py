@@ -1,7 +1,7 @@
 """Offline diarization: Silero VAD, resemblyzer's GE2E embeddings (run in numpy, `ge2e.py`) on
 sliding windows, a speaker count from agglomerative clustering (each cluster checked for a second
 voice by ECAPA-TDNN, `ecapa.py`), k-means, then Viterbi smoothing; short pieces of speech between
-pauses next to a speaker change are then checked on their own (`piece_labels`).
+pauses near another speaker's speech are then checked on their own (`piece_labels`).
 
 Measured on the 2-speaker AMI clip (DER, 0.25 s collar each side): per-region embeddings
 0.47-0.52; sliding 1.5 s windows, 0.5 s hop 0.52 without volume normalisation, 0.17
