@@ -1,5 +1,6 @@
 """Lines follow the speech: word times fitted to detected speech, breaks at pauses, no tiny lines, packing."""
 import numpy as np
+import pytest
 
 from dubbing.engines.base import Piece, Segment, WindowTranscript, Word, pack, unpack_segment
 from dubbing.segmentation import (MIN_LINE_S, TimedWord, build, coverage, plan_windows, refine, unloop,
@@ -139,10 +140,11 @@ def test_packed_times_map_back_and_a_word_over_the_gap_stays_in_one_piece():
 
 def test_speech_no_word_comes_near_is_found_for_a_second_look():
     from dubbing.stages.transcribe import unheard
-    regions = [(0.0, 5.0), (6.0, 6.5), (8.0, 9.5)]
+    regions = [(0.0, 5.0), (6.0, 6.4), (7.0, 7.6), (8.0, 9.5)]
     words = [(0.2, 0.6), (0.6, 1.0), (8.1, 8.4)]
-    # 1.25-5.0 of the first region and 8.65-9.5 of the last were heard by nobody; 6.0-6.5 is too short.
-    assert unheard(regions, words) == [(1.25, 5.0), (8.65, 9.5)]
+    # 1.25-5.0 of the first region, a one-word reply at 7.0-7.6 and 8.65-9.5 of the last were heard by
+    # nobody; 6.0-6.4 is too short to be a word Whisper skipped.
+    assert unheard(regions, words) == [(1.25, 5.0), (7.0, 7.6), (8.65, 9.5)]
 
 
 def test_lines_never_overlap_and_words_far_from_speech_are_dropped():
@@ -204,3 +206,36 @@ def test_an_unsure_window_is_decoded_at_once_in_the_language_it_would_be_heard_a
     sure_en = WindowTranscript("en", 0.97, [], {"en": 0.97})
     assert _unsure([forced, sure_en], "en") == {}
     assert _unsure([forced, sure_en, sure_fr], "en") == {0: "fr"}
+
+
+def test_an_unsure_window_keeps_its_language_when_its_longest_regions_alone_are_sure_of_it():
+    from dubbing.stages.transcribe import _vouch
+
+    class Ctx:
+        def check_cancel(self):
+            pass
+
+    class Engine:  # Whisper's language ID per region, as the real engine returns it
+        def __init__(self, prob):
+            self.prob, self.heard = prob, []
+
+        def detect_languages(self, audio, sr, pieces):
+            self.heard.append(pieces)
+            return [("en", self.prob, {"en": self.prob, "fr": 0.01})] * len(pieces)
+
+    # English one-word replies detected unsure as a window (0.5), decoded in French, the sure language.
+    replies = WindowTranscript("fr", 0.5, [], {"en": 0.5, "ja": 0.2})
+    hers = WindowTranscript("fr", 0.98, [], {"fr": 0.98})
+    windows = [[Piece(0.0, 2.0), Piece(5.0, 7.0), Piece(10.0, 12.0), Piece(15.0, 17.0)], [Piece(2.0, 5.0)]]
+    regions = [(0.3, 1.1), (5.2, 6.0), (10.1, 10.9), (15.4, 16.0), (2.1, 4.9)]
+    sure = Engine(0.9)
+    results, redo = _vouch(Ctx(), sure, None, 16000, windows, [replies, hers], {}, regions)
+    assert redo == {0: "en"} and results[0].language_probability == pytest.approx(0.9)
+    assert len(sure.heard) == 1 and len(sure.heard[0]) == 3  # the three longest regions, hers not at all
+    # Still to be heard in French: the regions alone are unsure too, or too little speech to tell.
+    assert _vouch(Ctx(), Engine(0.6), None, 16000, windows, [replies, hers], {}, regions)[1] == {}
+    short = [(0.3, 0.9), (5.2, 5.8), (10.1, 10.3)]  # 1.2 s in regions of 0.5 s or more
+    assert _vouch(Ctx(), Engine(0.9), None, 16000, windows, [replies, hers], {}, short)[1] == {}
+    # A window decoded in its detected language and due to be heard again in the sure one keeps it.
+    decoded_en = WindowTranscript("en", 0.5, [], {"en": 0.5})
+    assert _vouch(Ctx(), sure, None, 16000, windows, [decoded_en, hers], {0: "fr"}, regions)[1] == {}

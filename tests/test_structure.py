@@ -108,6 +108,22 @@ def test_one_speaker_switching_language_gets_each_turn_in_its_language(conversat
     assert not [w for w in wrong if w[3] == "zh"]
 
 
+def test_one_word_replies_are_heard_in_their_own_language(conversations, tmp_path):
+    """A man's one-word English replies ("one", "three") between a French woman's lines. Packed
+    into one window with his pauses, his speech was detected English at p=0.53, decoded in French
+    (the language heard surely) and came out as "3 3" or no word: 4 of his 9 turns had no line.
+    Heard one by one, his regions are English at 0.77-0.92, so the window keeps English; a
+    0.7 s word Whisper skipped is heard again on its own."""
+    c = conversations.assemble("h08", ["uberi_en", "uberi_fr"], seconds=40.0, seed=908)
+    doc = analyse(c.mp4(tmp_path / "media"), tmp_path / "job")
+    his = [(s, e) for s, e, who, _ in c.turns if who == "uberi_en"]
+    heard = [[u for u in doc.utterances if min(e, u.end) - max(s, u.start) > 0.3 * (e - s)] for s, e in his]
+    print([[(u.language or doc.source_language, u.text) for u in lines] for lines in heard])
+    assert sum(bool(lines) for lines in heard) >= len(his) - 1
+    assert all((u.language or doc.source_language) == "en" for lines in heard for u in lines)
+    assert {"en", "fr"} <= set(json.loads((tmp_path / "job" / "work" / "transcript.json").read_text())["languages"])
+
+
 def test_an_unsupported_pair_is_refused_before_the_lines_are_made(tmp_path):
     wav = shared_media("fr_commonvoice_17299458_UNVERIFIED.wav")
     mp4 = tmp_path / "fr.mp4"
