@@ -209,7 +209,7 @@ def test_an_unsure_window_is_decoded_at_once_in_the_language_it_would_be_heard_a
 
 
 def test_an_unsure_window_keeps_its_language_when_its_longest_regions_alone_are_sure_of_it():
-    from dubbing.stages.transcribe import _vouch
+    from dubbing.stages.transcribe import _unsure, _vouch
 
     class Ctx:
         def check_cancel(self):
@@ -227,15 +227,26 @@ def test_an_unsure_window_keeps_its_language_when_its_longest_regions_alone_are_
     replies = WindowTranscript("fr", 0.5, [], {"en": 0.5, "ja": 0.2})
     hers = WindowTranscript("fr", 0.98, [], {"fr": 0.98})
     windows = [[Piece(0.0, 2.0), Piece(5.0, 7.0), Piece(10.0, 12.0), Piece(15.0, 17.0)], [Piece(2.0, 5.0)]]
+    seconds = [8.0, 3.0]
     regions = [(0.3, 1.1), (5.2, 6.0), (10.1, 10.9), (15.4, 16.0), (2.1, 4.9)]
+
+    def vouch(engine, results, regions=regions, checked=None):
+        return _vouch(Ctx(), engine, None, 16000, windows, seconds, regions, set() if checked is None else checked,
+                      results)
+
     sure = Engine(0.9)
-    results, redo = _vouch(Ctx(), sure, None, 16000, windows, [replies, hers], {}, regions)
-    assert redo == {0: "en"} and results[0].language_probability == pytest.approx(0.9)
+    checked = set()
+    results, again = vouch(sure, [replies, hers], checked=checked)
+    assert again == {0: "en"} and results[0].language == "en"
+    assert results[0].language_probability == pytest.approx(0.9)
     assert len(sure.heard) == 1 and len(sure.heard[0]) == 3  # the three longest regions, hers not at all
+    assert vouch(sure, [replies, hers], checked=checked)[1] == {} and len(sure.heard) == 1  # heard once
     # Still to be heard in French: the regions alone are unsure too, or too little speech to tell.
-    assert _vouch(Ctx(), Engine(0.6), None, 16000, windows, [replies, hers], {}, regions)[1] == {}
+    assert vouch(Engine(0.6), [replies, hers]) == ([replies, hers], {})
     short = [(0.3, 0.9), (5.2, 5.8), (10.1, 10.3)]  # 1.2 s in regions of 0.5 s or more
-    assert _vouch(Ctx(), Engine(0.9), None, 16000, windows, [replies, hers], {}, short)[1] == {}
-    # A window decoded in its detected language and due to be heard again in the sure one keeps it.
+    assert vouch(Engine(0.9), [replies, hers], regions=short) == ([replies, hers], {})
+    # Decoded in its detected language, due to be heard again in the sure one: now sure, it keeps it.
     decoded_en = WindowTranscript("en", 0.5, [], {"en": 0.5})
-    assert _vouch(Ctx(), sure, None, 16000, windows, [decoded_en, hers], {0: "fr"}, regions)[1] == {}
+    assert _unsure([decoded_en, hers], "fr") == {0: "fr"}
+    results, again = vouch(sure, [decoded_en, hers])
+    assert again == {} and _unsure(results, "fr") == {}

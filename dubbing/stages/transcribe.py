@@ -96,6 +96,7 @@ def run(ctx: Context) -> dict:
     seconds = [sum(p.end - p.start for p in w) for w in windows]
     results: list[WindowTranscript] = []
     choose = None
+    vouch = partial(_vouch, ctx, engine, samples, sr, windows, seconds, regions, set())
     for b in range(0, len(windows), BATCH):
         ctx.check_cancel()
         done = len(results)
@@ -105,18 +106,20 @@ def run(ctx: Context) -> dict:
                                                   f"transcribed {done + round(f * len(windows[b:b + BATCH]))}"
                                                   f" of {len(windows)} windows"))
         if b == 0 and language is None:
-            # Fail now, not after the whole file, when the main language cannot be translated.
+            # Fail now, not after the whole file, when the main language cannot be translated; with
+            # no window sure, an English and French talk was once heard as Greek, all of it.
+            results, _ = vouch(results)  # decoded in the language detected, as no choice was made yet
             heard = _heard(list(zip(results, seconds)))
             main = heard.most_common(1)[0][0]
             _check_translatable(s.translator, heard, s.target_language)
             # From now on an unsure window is decoded at once in the language it would be heard
             # again in (3.7 s of 50 at 10 minutes went to hearing such windows twice).
             choose = partial(_language_for, sure=_sure_languages(results, main), main=main)
-    main = _main_language(list(zip(results, seconds))) if language is None else language
-    redo = {}
+    main, redo = language, {}
     if language is None:
-        redo = _unsure(results, main)
-        results, redo = _vouch(ctx, engine, samples, sr, windows, results, redo, regions)
+        results, again = vouch(results)
+        main = _main_language(list(zip(results, seconds)))
+        redo = {**_unsure(results, main), **again}
     for lang in sorted(set(redo.values())):
         idx = [i for i, lg in redo.items() if lg == lang]
         ctx.progress(0.96, f"transcribing {len(idx)} unsure window(s) again in '{lang}'")
@@ -194,9 +197,11 @@ VOUCH_SPEECH_S = 1.5  # and at least this much speech in them: on two 0.55 s reg
 # English speaker's "And I" was German at 0.75-0.80
 
 
-def _vouch(ctx, engine, samples, sr, windows, results, redo, regions):
-    """Windows to be heard in another language than the one detected in them, whose longest speech
-    regions, heard one by one, are surely in the language detected: they keep it, now sure.
+def _vouch(ctx, engine, samples, sr, windows, seconds, regions, checked: set[int],
+           results: list[WindowTranscript]) -> tuple[list[WindowTranscript], dict[int, str]]:
+    """`results` with the windows about to be heard in another language than the one detected in
+    them made sure of it when their longest speech regions, heard one by one, are sure of it; and
+    those of them already decoded in another language, with the language to hear them again in.
 
     A window is one speaker's turns packed with pauses, and Whisper's language ID on it can be unsure
     where each turn on its own is not: nine one-word English replies between a French woman's lines
@@ -205,14 +210,16 @@ def _vouch(ctx, engine, samples, sr, windows, results, redo, regions):
     with quick replies, under noise and under music; the same regions joined end to end 0.62-0.83.
     Windows rightly heard in another language gave their detected one 0.09-0.26 this way (a French
     turn heard as Spanish or Hebrew, English heard as Greek). Each region is one 30 s encoder pass,
-    0.5 s, so only VOUCH_REGIONS are heard, and only for windows about to change language. Less than
-    VOUCH_SPEECH_S of speech vouches for nothing.
+    0.5 s, so only VOUCH_REGIONS are heard, each window once (`checked`), and only for windows about
+    to change language. Less than VOUCH_SPEECH_S of speech vouches for nothing.
     """
-    results, redo = list(results), dict(redo)
+    results, again = list(results), {}
+    redo = _unsure(results, _main_language(list(zip(results, seconds))))
     for i, w in enumerate(results):
         detected = max(w.alternatives, key=w.alternatives.get) if w.alternatives else w.language
-        if redo.get(i, w.language) == detected:
+        if i in checked or redo.get(i, w.language) == detected:
             continue
+        checked.add(i)
         parts = sorted((q for q in _speech_in(windows[i], regions) if q.end - q.start >= REGION_LID_S),
                        key=lambda q: q.start - q.end)[:VOUCH_REGIONS]
         if sum(q.end - q.start for q in parts) < VOUCH_SPEECH_S:
@@ -220,17 +227,15 @@ def _vouch(ctx, engine, samples, sr, windows, results, redo, regions):
         ctx.check_cancel()
         found = engine.detect_languages(samples, sr, parts)
         if not found:
-            return results, redo
+            break
         prob = sum((q.end - q.start) * alternatives.get(detected, 0.0)
                    for q, (_, _, alternatives) in zip(parts, found)) / sum(q.end - q.start for q in parts)
-        if prob < SURE:
-            continue
-        results[i] = WindowTranscript(w.language, prob, w.segments, w.alternatives)
-        if w.language == detected:
-            redo.pop(i, None)
-        else:
-            redo[i] = detected
-    return results, redo
+        if prob >= SURE:
+            # Counted as heard surely in `detected` from now on; its words come when heard again in it.
+            results[i] = WindowTranscript(detected, prob, w.segments, w.alternatives)
+            if w.language != detected:
+                again[i] = detected
+    return results, again
 
 
 def _speech_in(pieces: list[Piece], regions: list[tuple[float, float]]) -> list[Piece]:
