@@ -5,7 +5,9 @@ the engine detects each window's language from that window's audio and transcrib
 in that language. A window whose language is unsure, and not one heard with confidence
 elsewhere in the video, is transcribed in the likeliest confident language instead (a 2 s
 French turn once came out as Hebrew): after the first batch at once, before that (and when
-the confident languages grew since) by hearing it again. After the first batch of windows the main
+the confident languages grew since) by hearing it again; not when its longest speech regions,
+heard one by one, are sure of the language detected: a speaker's short replies packed with
+their pauses can be unsure as a window and sure alone. After the first batch of windows the main
 language's pair is checked, so an unsupported pair is refused before the whole file is
 transcribed. A speaker heard surely in two languages or more switches language: their
 windows are heard again region by region, and transcribed once per language they hold.
