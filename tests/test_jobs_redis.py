@@ -318,6 +318,22 @@ def test_worker_stop_requeues_and_a_new_worker_resumes(cluster, tmp_path):
     assert record["status"] == "completed" and stage(record, "diarize")["attempts"] == 1  # a stop is no failure
 
 
+def test_a_ticket_taken_by_a_worker_that_stopped_before_running_it_is_issued_again(cluster, tmp_path):
+    # RQ takes a ticket off its queue before it marks it started; a worker stopped in between (a
+    # `worker --stop` landing just then) leaves the ticket "queued" in no queue. That once left a
+    # job queued for good.
+    cluster.stop_all()
+    job_id = submit(tmp_path)
+    record = client.get(job_id)
+    store = open_store()
+    taken = store.redis.lpop(store.queue(record["unit_queue"]).key)  # what that worker did
+    assert taken.decode() == record["unit"] and not store.unit_pending(record)
+    cluster.start("gpu,cpu")
+    record = client.wait(job_id, timeout=60, poll=0.1)
+    assert record["status"] == "completed", record
+    assert runs_log(record["job_dir"]) == STAGES
+
+
 def test_a_worker_that_cannot_see_the_job_folder_says_so(cluster, tmp_path):
     cluster.gpu.proc.terminate()
     cluster.gpu.proc.wait(20)

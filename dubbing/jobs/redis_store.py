@@ -231,7 +231,8 @@ class RedisStore:
                         record["finished"] = time.time() if record["status"] in FINISHED else None
                     pipe.multi()
                     if record["status"] == QUEUED and (before != QUEUED or not record.get("unit")):
-                        self._issue_unit(pipe, record, at_front=before == RUNNING)  # a resume goes first
+                        # A resume, or a ticket issued again because the last was lost, goes first.
+                        self._issue_unit(pipe, record, at_front=before == RUNNING or not record.get("unit"))
                     if record["status"] != RUNNING:
                         pipe.delete(self.key("cancel", job_id))  # a request the worker never saw is moot now
                     self._write(pipe, record)
@@ -303,7 +304,11 @@ class RedisStore:
         if not unit:
             return False
         status = self.redis.hget(Job.redis_job_namespace_prefix + unit, "status")
-        return status in (b"queued", b"started", b"deferred", b"scheduled")
+        if status == b"queued":
+            # RQ marks a ticket started only once it runs it: a worker stopped between taking a
+            # ticket off the queue and running it leaves it "queued" in no queue, forever.
+            return self.queue(record.get("unit_queue") or CPU).get_job_position(unit) is not None
+        return status in (b"started", b"deferred", b"scheduled")
 
     def close(self) -> None:
         self.redis.close()
