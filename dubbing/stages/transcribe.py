@@ -178,6 +178,11 @@ def _language_for(detected: str, p: float, alternatives: dict[str, float], sure:
     return max(ranked)[1] if ranked else main
 
 
+def _detected(w: WindowTranscript) -> str:
+    """The language Whisper detected in a window (it may have been decoded in another since)."""
+    return max(w.alternatives, key=w.alternatives.get) if w.alternatives else w.language
+
+
 def _unsure(results: list[WindowTranscript], main: str) -> dict[int, str]:
     """Windows whose detected language is unsure and heard nowhere else with confidence: which language
     instead. A window already decoded in another language than it was detected in is checked against
@@ -185,7 +190,7 @@ def _unsure(results: list[WindowTranscript], main: str) -> dict[int, str]:
     sure = _sure_languages(results, main)
     redo = {}
     for i, w in enumerate(results):
-        detected = max(w.alternatives, key=w.alternatives.get) if w.alternatives else w.language
+        detected = _detected(w)
         lang = _language_for(detected, w.language_probability, w.alternatives, sure, main)
         if lang != w.language:
             redo[i] = lang
@@ -218,7 +223,7 @@ def _vouch(ctx, engine, samples, sr, windows, seconds, regions, checked: set[int
     results, again = list(results), {}
     redo = _unsure(results, _main_language(list(zip(results, seconds))))
     for i, w in enumerate(results):
-        detected = max(w.alternatives, key=w.alternatives.get) if w.alternatives else w.language
+        detected = _detected(w)
         if i in checked or redo.get(i, w.language) == detected:
             continue
         checked.add(i)
