@@ -204,8 +204,11 @@ def test_an_unsure_window_is_decoded_at_once_in_the_language_it_would_be_heard_a
     forced = WindowTranscript("en", 0.45, [], {"fr": 0.45, "en": 0.3})
     sure_fr = WindowTranscript("fr", 0.95, [], {"fr": 0.95})
     sure_en = WindowTranscript("en", 0.97, [], {"en": 0.97})
-    assert _unsure([forced, sure_en], "en") == {}
-    assert _unsure([forced, sure_en, sure_fr], "en") == {0: "fr"}
+    assert _unsure([(forced, 8.0), (sure_en, 8.0)], "en") == {}
+    assert _unsure([(forced, 8.0), (sure_en, 8.0), (sure_fr, 8.0)], "en") == {0: "fr"}
+    # Unless French was heard surely in little speech, and not very surely.
+    assert _unsure([(forced, 8.0), (sure_en, 8.0), (WindowTranscript("fr", 0.9, []), 4.0)], "en") == {}
+    assert _unsure([(forced, 8.0), (sure_en, 8.0), (WindowTranscript("fr", 0.97, []), 2.0)], "en") == {0: "fr"}
 
 
 def test_an_unsure_window_keeps_its_language_when_its_longest_regions_alone_are_sure_of_it():
@@ -247,6 +250,55 @@ def test_an_unsure_window_keeps_its_language_when_its_longest_regions_alone_are_
     assert vouch(Engine(0.9), [replies, hers], regions=short) == ([replies, hers], {})
     # Decoded in its detected language, due to be heard again in the sure one: now sure, it keeps it.
     decoded_en = WindowTranscript("en", 0.5, [], {"en": 0.5})
-    assert _unsure([decoded_en, hers], "fr") == {0: "fr"}
+    assert _unsure([(decoded_en, 8.0), (hers, 3.0)], "fr") == {0: "fr"}
     results, again = vouch(sure, [decoded_en, hers])
-    assert again == {} and _unsure(results, "fr") == {}
+    assert again == {} and _unsure(list(zip(results, seconds)), "fr") == {}
+
+
+def test_a_missed_stretch_of_an_unsure_window_takes_another_language_only_when_very_sure():
+    from dubbing.stages.transcribe import _retry_missed
+
+    class Ctx:
+        def check_cancel(self):
+            pass
+
+        def progress(self, *_):
+            pass
+
+    class Engine:  # Whisper's detection per window, then the language `choose` picks, as the real engine
+        def __init__(self, detected):
+            self.detected, self.calls = detected, []
+
+        def transcribe_windows(self, audio, sr, windows, *, language=None, gap=0.5, choose=None, progress=None):
+            self.calls.append(language)
+            out = []
+            for pieces in windows:
+                lang = language or (choose(*self.detected) if choose else self.detected[0])
+                words = [Word(p.start + 0.1, p.end - 0.1, " and I") for p in pieces]
+                out.append(WindowTranscript(lang, self.detected[1], [Segment(words[0].start, words[-1].end, "and I",
+                                                                             words)], self.detected[2]))
+            return out
+
+    # An accented English speaker's window, unsure (decoded in English, the language heard surely),
+    # and a 0.8 s stretch in it that Whisper skipped.
+    plan = [("A", [Piece(0.0, 6.0)])]
+    first = WindowTranscript("en", 0.5, [Segment(0.2, 3.0, "so", [Word(0.2, 3.0, " so")])], {"en": 0.5, "de": 0.3})
+    regions = [(0.2, 3.0), (4.0, 4.8)]
+
+    def retried(detected, times=1):
+        engine = Engine(detected)
+        _, results = _retry_missed(Ctx(), engine, None, 16000, plan, [first], regions, None)
+        assert engine.calls == [None] * times and len(results) == 2  # its language detected each time
+        return results[1].language
+
+    # German at 0.8, heard with others and then alone: the window's own language.
+    assert retried(("de", 0.8, {"de": 0.8, "en": 0.15}), times=2) == "en"
+    assert retried(("de", 0.8, {"de": 0.8, "nl": 0.15}), times=2) == "en"
+    assert retried(("de", 0.5, {"de": 0.5, "en": 0.3})) == "en"  # unsure: not heard again
+    assert retried(("zh", 0.97, {"zh": 0.97, "en": 0.01})) == "zh"  # a switch heard surely stays
+    # A language heard surely elsewhere in the file is taken as a region's of a switching speaker.
+    sure_fr = WindowTranscript("fr", 0.98, [], {"fr": 0.98})
+    engine = Engine(("fr", 0.6, {"fr": 0.6, "en": 0.2}))
+    _, results = _retry_missed(Ctx(), engine, None, 16000, plan + [("B", [Piece(7.0, 9.0)])], [first, sure_fr],
+                               regions, None)
+    assert results[2].language == "fr"

@@ -116,12 +116,12 @@ def run(ctx: Context) -> dict:
             _check_translatable(s.translator, heard, s.target_language)
             # From now on an unsure window is decoded at once in the language it would be heard
             # again in (3.7 s of 50 at 10 minutes went to hearing such windows twice).
-            choose = partial(_language_for, sure=_sure_languages(results, main), main=main)
+            choose = partial(_language_for, sure=_sure_languages(list(zip(results, seconds)), main), main=main)
     main, redo = language, {}
     if language is None:
         results, again = vouch(results)
         main = _main_language(list(zip(results, seconds)))
-        redo = {**_unsure(results, main), **again}
+        redo = {**_unsure(list(zip(results, seconds)), main), **again}
     for lang in sorted(set(redo.values())):
         idx = [i for i, lg in redo.items() if lg == lang]
         ctx.progress(0.96, f"transcribing {len(idx)} unsure window(s) again in '{lang}'")
@@ -165,8 +165,22 @@ def run(ctx: Context) -> dict:
             "segments": len(segments)}
 
 
-def _sure_languages(results: list[WindowTranscript], main: str) -> set[str]:
-    return {w.language for w in results if w.language_probability >= SURE} or {main}
+SURE_LANGUAGE_S = 5.0  # speech a language is heard surely in before unsure windows may take it, unless
+# one window is SWITCH_SURE of it: an accented English speaker's "And I", three regions of 4.1 s, was
+# German at p=0.72, and his unsure 24 s window (German 0.42) was then decoded in German, in loops.
+
+
+def _sure_languages(found: list[tuple[WindowTranscript, float]], main: str | None) -> set[str]:
+    """The languages heard surely: in windows of SURE holding SURE_LANGUAGE_S of speech, or in one of
+    SWITCH_SURE (a few short Chinese turns are)."""
+    speech: Counter = Counter()
+    best: dict[str, float] = {}
+    for w, seconds in found:
+        if w.language_probability >= SURE:
+            speech[w.language] += seconds
+            best[w.language] = max(best.get(w.language, 0.0), w.language_probability)
+    sure = {lang for lang in speech if speech[lang] >= SURE_LANGUAGE_S or best[lang] >= SWITCH_SURE}
+    return sure or ({main} if main else set())
 
 
 def _language_for(detected: str, p: float, alternatives: dict[str, float], sure: set[str], main: str) -> str:
@@ -183,13 +197,13 @@ def _detected(w: WindowTranscript) -> str:
     return max(w.alternatives, key=w.alternatives.get) if w.alternatives else w.language
 
 
-def _unsure(results: list[WindowTranscript], main: str) -> dict[int, str]:
+def _unsure(found: list[tuple[WindowTranscript, float]], main: str) -> dict[int, str]:
     """Windows whose detected language is unsure and heard nowhere else with confidence: which language
     instead. A window already decoded in another language than it was detected in is checked against
     its detection too (the languages heard surely may have grown since)."""
-    sure = _sure_languages(results, main)
+    sure = _sure_languages(found, main)
     redo = {}
-    for i, w in enumerate(results):
+    for i, (w, _) in enumerate(found):
         detected = _detected(w)
         lang = _language_for(detected, w.language_probability, w.alternatives, sure, main)
         if lang != w.language:
@@ -221,7 +235,8 @@ def _vouch(ctx, engine, samples, sr, windows, seconds, regions, checked: set[int
     to change language. Less than VOUCH_SPEECH_S of speech vouches for nothing.
     """
     results, again = list(results), {}
-    redo = _unsure(results, _main_language(list(zip(results, seconds))))
+    found = list(zip(results, seconds))
+    redo = _unsure(found, _main_language(found))
     for i, w in enumerate(results):
         detected = _detected(w)
         if i in checked or redo.get(i, w.language) == detected:
@@ -347,7 +362,12 @@ def unheard(regions: list[tuple[float, float]], words: list[tuple[float, float]]
 
 def _retry_missed(ctx, engine, samples, sr, plan, results, regions, language):
     """Whisper sometimes stops before the end of a packed window: each stretch of detected speech that
-    got no word is transcribed again on its own, in its window's language when that was sure."""
+    got no word is transcribed again on its own. Unless the source language is given, its language is
+    detected and taken as a region's is (`_region_language`), the languages heard surely in the file
+    and its window's counting as the speaker's own. Whisper skips speech in another language than
+    the one it decodes (French turns in a window heard surely as English), and a short stretch alone
+    is not to be trusted far: an accented English speaker's missed 0.5-1 s "And I" was German at
+    p=0.8, and had made a German line."""
     heard = [(x.start, x.end) for w in results for seg in w.segments for x in seg.words]
     missed: list[tuple[str, Piece, WindowTranscript]] = []
     for r0, r1 in unheard(regions, heard):
@@ -365,21 +385,27 @@ def _retry_missed(ctx, engine, samples, sr, plan, results, regions, language):
         return plan, results
     ctx.progress(0.97, f"transcribing {len(missed)} missed stretch(es) of speech on their own")
     plan, results = list(plan), list(results)
-    by_language: dict[str | None, list[tuple[str, Piece]]] = {}
+    by_language: dict[str, list[tuple[str, Piece]]] = {}  # by the language of their window
     for spk, piece, w in missed:
-        lang = language or (w.language if w.language_probability >= SURE else None)
-        by_language.setdefault(lang, []).append((spk, piece))
+        by_language.setdefault(w.language, []).append((spk, piece))
     # Stretches are heard a few to a window, with a long pause between (one window each cost a
     # 30 s encoder pass: 23 s for 31 stretches of a 10-minute conversation, against 6 s four to a
     # window, which heard 29 of them). Packed many to a window, or with the usual short pause,
     # Whisper skipped most of them again. One that got no word is heard again alone.
-    for lang, items in by_language.items():
+    sure = _sure_languages([(w, sum(p.end - p.start for p in pieces)) for (_, pieces), w in zip(plan, results)], None)
+    for own, items in by_language.items():
         ctx.check_cancel()
+        choose = None if language else (lambda *found, own=own: _region_language(found, sure | {own}, (own, 0.0))[0])
         groups = _retry_groups(items)
         heard_together = engine.transcribe_windows(samples, sr, [[p for _, p in g] for g in groups],
-                                                   language=lang, gap=RETRY_GAP_S)
+                                                   language=language, gap=RETRY_GAP_S, choose=choose)
         alone = []
         for group, w in zip(groups, heard_together):
+            if choose and _detected(w) != w.language and w.language_probability >= SURE:
+                # Likely another language, not surely: stretches heard together may mix languages
+                # (French, Chinese and English ones as French at 0.81), so each is heard alone.
+                alone += group
+                continue
             for (spk, piece), part in zip(group, per_piece(w, [p for _, p in group])):
                 if any(seg.words for seg in part.segments):
                     plan.append((spk, [piece]))
@@ -389,7 +415,8 @@ def _retry_missed(ctx, engine, samples, sr, plan, results, regions, language):
         if not alone:
             continue
         ctx.check_cancel()
-        again = engine.transcribe_windows(samples, sr, [[piece] for _, piece in alone], language=lang)
+        again = engine.transcribe_windows(samples, sr, [[piece] for _, piece in alone], language=language,
+                                          choose=choose)
         for (spk, piece), w in zip(alone, again):
             if any(seg.words for seg in w.segments):
                 plan.append((spk, [piece]))
