@@ -1,6 +1,7 @@
 """Offline diarization: Silero VAD, resemblyzer's GE2E embeddings (run in numpy, `ge2e.py`) on
 sliding windows, a speaker count from agglomerative clustering (each cluster checked for a second
-voice by ECAPA-TDNN, `ecapa.py`), k-means, then Viterbi smoothing; short pieces of speech between
+voice by ECAPA-TDNN, `ecapa.py`), each window to the nearest cluster centre (k-means when the count
+is given), then Viterbi smoothing; short pieces of speech between
 pauses near another speaker's speech are then checked on their own (`piece_labels`).
 
 Measured on the 2-speaker AMI clip (DER, 0.25 s collar each side): per-region embeddings
@@ -437,7 +438,7 @@ def to_turns(speech: np.ndarray, frame: np.ndarray) -> list[Turn]:
 
 class ResemblyzerDiarizer(Diarizer):
     name = "resemblyzer"
-    description = ("Silero VAD + resemblyzer speaker embeddings, the count checked with ECAPA-TDNN + k-means + "
+    description = ("Silero VAD + resemblyzer speaker embeddings, the count checked with ECAPA-TDNN + clustering + "
                    "Viterbi (offline, packaged weights)")
     default_model = "ge2e"
 
