@@ -122,16 +122,19 @@ def test_listen_plays_the_original_of_one_line(job):
 
 
 def test_two_tabs_edit_different_lines_without_losing_either(job):
+    # The last line: Whisper's punctuation, and so the number of lines, differs between CPUs (3 or 4 here).
+    last = len(client.load_document(job).utterances) - 1
+    assert last > 1
     a, b = review(job), review(job)
     edit(a, job, {1: {"translated_text": "Línea uno desde la pestaña A."}})
-    edit(b, job, {3: {"translated_text": "¡Plátano!"}})
+    edit(b, job, {last: {"translated_text": "¡Plátano!"}})
     a.button(key="review_save").click().run()
     b.run()  # b has unsaved edits, so it keeps them and warns that the file changed
     assert any("changed since you started editing" in w for w in values(b.warning))
     b.button(key="review_save").click().run()
     doc = client.load_document(job)
     assert doc.utterances[1].translated_text == "Línea uno desde la pestaña A."
-    assert doc.utterances[3].translated_text == "¡Plátano!"
+    assert doc.utterances[last].translated_text == "¡Plátano!"
 
 
 def test_approve_renders_and_shows_video_downloads_and_timings(job):
