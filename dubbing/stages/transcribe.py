@@ -111,17 +111,19 @@ def run(ctx: Context) -> dict:
             # Fail now, not after the whole file, when the main language cannot be translated; with
             # no window sure, an English and French talk was once heard as Greek, all of it.
             results, _ = vouch(results)  # decoded in the language detected, as no choice was made yet
-            heard = _heard(list(zip(results, seconds)))
+            found = list(zip(results, seconds))
+            heard = _heard(found)
             main = heard.most_common(1)[0][0]
             _check_translatable(s.translator, heard, s.target_language)
             # From now on an unsure window is decoded at once in the language it would be heard
             # again in (3.7 s of 50 at 10 minutes went to hearing such windows twice).
-            choose = partial(_language_for, sure=_sure_languages(list(zip(results, seconds)), main), main=main)
+            choose = partial(_language_for, sure=_sure_languages(found, main), main=main)
     main, redo = language, {}
     if language is None:
         results, again = vouch(results)
-        main = _main_language(list(zip(results, seconds)))
-        redo = {**_unsure(list(zip(results, seconds)), main), **again}
+        found = list(zip(results, seconds))
+        main = _main_language(found)
+        redo = {**_unsure(found, main), **again}
     for lang in sorted(set(redo.values())):
         idx = [i for i, lg in redo.items() if lg == lang]
         ctx.progress(0.96, f"transcribing {len(idx)} unsure window(s) again in '{lang}'")
