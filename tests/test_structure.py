@@ -136,6 +136,20 @@ def test_one_word_replies_are_heard_in_their_own_language(conversations, tmp_pat
     assert {"en", "fr"} <= set(json.loads((tmp_path / "job" / "work" / "transcript.json").read_text())["languages"])
 
 
+def test_a_speaker_whose_voice_whisper_cannot_place_is_tagged_by_the_language_of_their_words(conversations,
+                                                                                             tmp_path):
+    """A French man (CommonVoice) beside JFK. Whisper's language ID hears his voice as Spanish or
+    Hebrew at 0.3-0.5, so his window is decoded under the English prompt (the language heard surely),
+    and Whisper writes his French words anyway: tagged English, they went to the English translator.
+    Their text is surely French, so they are heard again in French and tagged so."""
+    c = conversations.assemble("jfk_cv_fr", ["jfk", "cv_fr"], seconds=40.0, seed=1405)
+    doc = analyse(c.mp4(tmp_path / "media"), tmp_path / "job")
+    print([(u.start, u.end, u.language or doc.source_language, u.text) for u in doc.utterances])
+    for s, e, who, lang in c.turns:
+        lines = [u for u in doc.utterances if min(e, u.end) - max(s, u.start) > 0.3 * (e - s)]
+        assert lines and all((u.language or doc.source_language) == lang for u in lines), (who, s, lines)
+
+
 def test_an_unsupported_pair_is_refused_before_the_lines_are_made(tmp_path):
     wav = shared_media("fr_commonvoice_17299458_UNVERIFIED.wav")
     mp4 = tmp_path / "fr.mp4"

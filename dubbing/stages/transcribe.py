@@ -11,13 +11,15 @@ their pauses can be unsure as a window and sure alone. After the first batch of 
 language's pair is checked, so an unsupported pair is refused before the whole file is
 transcribed. A speaker heard surely in two languages or more switches language: their
 windows are heard again region by region, and transcribed once per language they hold.
+Last, a window the audio left unsure whose text is surely in another language (Whisper writes
+a French speaker's words under an English prompt) is heard again in that one.
 """
 from __future__ import annotations
 
 from collections import Counter
 from functools import partial
 
-from .. import audio, segmentation, vad
+from .. import audio, segmentation, textlang, vad
 from ..engines import langcodes, registry
 from ..engines.base import Piece, Segment, WindowTranscript
 from ..errors import SilentInputError, UnsupportedPairError
@@ -129,11 +131,13 @@ def run(ctx: Context) -> dict:
         ctx.progress(0.96, f"transcribing {len(idx)} unsure window(s) again in '{lang}'")
         for i, again in zip(idx, engine.transcribe_windows(samples, sr, [windows[i] for i in idx], language=lang)):
             prob = results[i].language_probability
-            results[i] = WindowTranscript(lang, prob, again.segments)
+            results[i] = WindowTranscript(lang, prob, again.segments, results[i].alternatives)
     plan, results = _retry_missed(ctx, engine, samples, sr, plan, results, regions, language)
+    seconds = [sum(p.end - p.start for p in pieces) for _, pieces in plan]
     if language is None:
         plan, results = _split_languages(ctx, engine, samples, sr, plan, results, regions)
-    seconds = [sum(p.end - p.start for p in pieces) for _, pieces in plan]
+        seconds = [sum(p.end - p.start for p in pieces) for _, pieces in plan]
+        results = _text_languages(ctx, engine, samples, sr, plan, results, seconds)
     segments = []
     for (spk, pieces), w in zip(plan, results):
         for seg in w.segments:
@@ -269,6 +273,46 @@ def _speech_in(pieces: list[Piece], regions: list[tuple[float, float]]) -> list[
 
 
 SWITCH_SURE = 0.95  # a region takes a language its speaker was not heard in elsewhere only this sure
+
+
+def _text_languages(ctx, engine, samples, sr, plan, results, seconds) -> list[WindowTranscript]:
+    """Windows whose language the audio left unsure, tagged with the language their text is in.
+
+    An unsure window is decoded in a language heard surely elsewhere, and Whisper may write another
+    language's words under that prompt: a French speaker heard as Spanish or Hebrew at 0.3-0.5 got
+    his French words tagged English, and they went to the English translator. Lingua weighs the
+    window's text against the languages its audio was likeliest in and those heard surely in the
+    file; a window whose text is surely in another is tagged with it and heard again in it (its
+    first words stay if that hearing brings fewer).
+    """
+    if not textlang.available():
+        return results
+    sure = _sure_languages(list(zip(results, seconds)), None)
+    todo = [i for i, w in enumerate(results) if w.segments
+            and (w.language_probability < SURE or _detected(w) != w.language)]
+    if not todo:
+        return results
+    texts = [" ".join(seg.text for seg in results[i].segments) for i in todo]
+    # All the audio ID's alternatives (the engine keeps five): with three, French was left out of a
+    # French speaker's window heard as Spanish, Hebrew and English.
+    candidates = [{results[i].language, *results[i].alternatives, *sure} for i in todo]
+    results = list(results)
+    retagged: dict[str, list[int]] = {}
+    for i, text, conf in zip(todo, texts, textlang.confidences(texts, candidates)):
+        lang = textlang.retag(text, results[i].language, conf)
+        if lang:
+            retagged.setdefault(lang, []).append(i)
+    for lang, idx in sorted(retagged.items()):
+        ctx.check_cancel()
+        ctx.progress(0.98, f"{len(idx)} window(s) say their words in '{lang}': transcribing them again in it")
+        for i, again in zip(idx, engine.transcribe_windows(samples, sr, [plan[i][1] for i in idx], language=lang)):
+            w = results[i]
+            # Heard in French, a window of six turns once got words for the first only (Whisper
+            # stopped early): the new hearing stands only where it lost no words.
+            words = sum(len(seg.words) for seg in again.segments)
+            segments = again.segments if words >= sum(len(seg.words) for seg in w.segments) else w.segments
+            results[i] = WindowTranscript(lang, w.alternatives.get(lang, 0.0), segments, w.alternatives)
+    return results
 
 
 def switching_speakers(plan, results) -> dict[str, set[str]]:
