@@ -7,7 +7,7 @@ English translator. The text says what the audio could not: lingua, asked to cho
 candidates, gives "La parole est à madame Annie Le Weirou" as French at 0.79 against 0.14.
 
 Models load per language on first use (about 20 MB and 0.1 s each) and are unloaded after a
-check, so a dub whose windows are all heard surely never loads them.
+check; a video heard surely in one language never loads them.
 """
 from __future__ import annotations
 
@@ -62,9 +62,13 @@ def confidences(texts: list[str], candidates: list[set[str]]) -> list[dict[str, 
     return out
 
 
+def long_enough(text: str) -> bool:
+    return sum(ch.isalpha() for ch in text) >= MIN_LETTERS
+
+
 def retag(text: str, tagged: str, conf: dict[str, float]) -> str | None:
     """The language `text` is surely in, when that is not `tagged`; None otherwise."""
-    if not conf or sum(ch.isalpha() for ch in text) < MIN_LETTERS:
+    if not conf or not long_enough(text):
         return None
     best = max(conf, key=conf.get)
     if best != tagged and conf[best] >= TEXT_SURE and conf[best] >= TEXT_MARGIN * conf.get(tagged, 0.0):

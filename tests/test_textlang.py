@@ -26,40 +26,24 @@ def test_short_texts_and_unknown_languages_say_nothing():
     assert conf[2] == {}  # one language lingua knows is no choice
 
 
-def test_an_unsure_window_whose_text_is_in_another_language_is_heard_again_in_it():
+def test_a_window_whose_text_is_surely_in_another_likely_language_takes_it():
     from dubbing.stages.transcribe import _text_languages
-
-    class Ctx:
-        def check_cancel(self):
-            pass
-
-        def progress(self, *_):
-            pass
-
-    class Engine:  # decodes French words whatever the prompt, as Whisper did
-        def __init__(self, words=1):
-            self.calls, self.words = [], words
-
-        def transcribe_windows(self, audio, sr, windows, *, language=None, **_):
-            self.calls.append((language, len(windows)))
-            words = [Word(1.0 + k, 2.0 + k, " La parole") for k in range(self.words)]
-            segments = [Segment(1.0, 3.0, "La parole est à madame Annie Le Houerou.", words)] if words else []
-            return [WindowTranscript(language, 1.0, segments) for _ in windows]
 
     def window(lang, prob, text, alternatives):
         return WindowTranscript(lang, prob, [Segment(1.0, 3.0, text, [Word(1.0, 3.0, " " + text)])], alternatives)
 
-    plan = [("A", [Piece(0.0, 20.0)]), ("B", [Piece(20.0, 24.0)]), ("C", [Piece(24.0, 30.0)])]
-    results = [window("en", 0.97, "Ask not what your country can do for you", {"en": 0.97}),
+    french = "la parole est à madame Annie Le Weirou"
+    results = [window("en", 0.97, "Ask not what your country can do for you", {"en": 0.97, "de": 0.01}),
                # Heard as Spanish or Hebrew at 0.3-0.4, decoded in English, the language heard surely.
-               window("en", 0.41, "la parole est à madame Annie Le Weirou", {"es": 0.41, "fr": 0.21, "he": 0.11}),
+               window("en", 0.41, french, {"es": 0.41, "fr": 0.21, "he": 0.11}),
+               # Heard alone as English at 0.78: French was still likely enough to weigh.
+               window("en", 0.78, french, {"en": 0.78, "fr": 0.12}),
                window("en", 0.5, "and so my fellow Americans", {"en": 0.5, "fr": 0.3})]
-    engine = Engine()
-    out = _text_languages(Ctx(), engine, None, 16000, plan, results, [20.0, 4.0, 6.0])
-    assert engine.calls == [("fr", 1)]  # only the French words' window, heard again in French
-    assert [w.language for w in out] == ["en", "fr", "en"]
+    out = _text_languages(results, [20.0, 4.0, 2.0, 6.0])
+    assert [w.language for w in out] == ["en", "fr", "fr", "en"]
     assert out[1].language_probability == pytest.approx(0.21)  # the audio's own figure for French
-    assert out[1].segments[0].text.endswith("Houerou.") and out[0] is results[0] and out[2] is results[2]
-    # Heard again in French it got fewer words (Whisper stopped early): its first words stay, tagged French.
-    out = _text_languages(Ctx(), Engine(words=0), None, 16000, plan, results, [20.0, 4.0, 6.0])
-    assert out[1].language == "fr" and out[1].segments == results[1].segments
+    assert out[1].segments == results[1].segments  # the words stay: they are French already
+    assert out[0] is results[0] and out[3] is results[3]
+    # French the audio did not find likely (under 0.05) is not weighed: nothing to choose from.
+    unlikely = [window("en", 0.99, french, {"en": 0.99, "fr": 0.01})]
+    assert _text_languages(unlikely, [20.0]) == unlikely

@@ -11,8 +11,8 @@ their pauses can be unsure as a window and sure alone. After the first batch of 
 language's pair is checked, so an unsupported pair is refused before the whole file is
 transcribed. A speaker heard surely in two languages or more switches language: their
 windows are heard again region by region, and transcribed once per language they hold.
-Last, a window the audio left unsure whose text is surely in another language (Whisper writes
-a French speaker's words under an English prompt) is heard again in that one.
+Last, a window whose text is surely in another language than its tag, where the audio found
+that one likely too, takes it (Whisper writes a French speaker's words under an English prompt).
 """
 from __future__ import annotations
 
@@ -137,7 +137,7 @@ def run(ctx: Context) -> dict:
     if language is None:
         plan, results = _split_languages(ctx, engine, samples, sr, plan, results, regions)
         seconds = [sum(p.end - p.start for p in pieces) for _, pieces in plan]
-        results = _text_languages(ctx, engine, samples, sr, plan, results, seconds)
+        results = _text_languages(results, seconds)
     segments = []
     for (spk, pieces), w in zip(plan, results):
         for seg in w.segments:
@@ -275,43 +275,40 @@ def _speech_in(pieces: list[Piece], regions: list[tuple[float, float]]) -> list[
 SWITCH_SURE = 0.95  # a region takes a language its speaker was not heard in elsewhere only this sure
 
 
-def _text_languages(ctx, engine, samples, sr, plan, results, seconds) -> list[WindowTranscript]:
-    """Windows whose language the audio left unsure, tagged with the language their text is in.
+TEXT_ALTERNATIVE = 0.05  # a language the audio found this likely is weighed against the text
 
-    An unsure window is decoded in a language heard surely elsewhere, and Whisper may write another
-    language's words under that prompt: a French speaker heard as Spanish or Hebrew at 0.3-0.5 got
-    his French words tagged English, and they went to the English translator. Lingua weighs the
-    window's text against the languages its audio was likeliest in and those heard surely in the
-    file; a window whose text is surely in another is tagged with it and heard again in it (its
-    first words stay if that hearing brings fewer).
+
+def _text_languages(results, seconds) -> list[WindowTranscript]:
+    """Windows tagged with the language their text is surely in, where the audio was torn.
+
+    Whisper may write a language's words under another's prompt: a French speaker heard as
+    Spanish or Hebrew at 0.3-0.5 was decoded under the English prompt (the language heard surely)
+    and got his French words tagged English; some of his turns heard alone were even English at
+    0.78. Those lines went to the English translator. Lingua weighs each window's text against the
+    languages its audio found at least TEXT_ALTERNATIVE likely and those heard surely in the file;
+    a window whose text is surely in another is tagged with it. Its words stay: they are already
+    in that language (hearing such windows again in it cost 0.7 s each and once lost five of six
+    turns, Whisper stopping early). A video heard surely in one language checks nothing.
     """
     if not textlang.available():
         return results
     sure = _sure_languages(list(zip(results, seconds)), None)
-    todo = [i for i, w in enumerate(results) if w.segments
-            and (w.language_probability < SURE or _detected(w) != w.language)]
+    todo, texts, candidates = [], [], []
+    for i, w in enumerate(results):
+        text = " ".join(seg.text for seg in w.segments)
+        codes = {w.language, *sure, *(lang for lang, p in w.alternatives.items() if p >= TEXT_ALTERNATIVE)}
+        if len(codes) > 1 and textlang.long_enough(text):
+            todo.append(i)
+            texts.append(text)
+            candidates.append(codes)
     if not todo:
         return results
-    texts = [" ".join(seg.text for seg in results[i].segments) for i in todo]
-    # All the audio ID's alternatives (the engine keeps five): with three, French was left out of a
-    # French speaker's window heard as Spanish, Hebrew and English.
-    candidates = [{results[i].language, *results[i].alternatives, *sure} for i in todo]
     results = list(results)
-    retagged: dict[str, list[int]] = {}
     for i, text, conf in zip(todo, texts, textlang.confidences(texts, candidates)):
-        lang = textlang.retag(text, results[i].language, conf)
+        w = results[i]
+        lang = textlang.retag(text, w.language, conf)
         if lang:
-            retagged.setdefault(lang, []).append(i)
-    for lang, idx in sorted(retagged.items()):
-        ctx.check_cancel()
-        ctx.progress(0.98, f"{len(idx)} window(s) say their words in '{lang}': transcribing them again in it")
-        for i, again in zip(idx, engine.transcribe_windows(samples, sr, [plan[i][1] for i in idx], language=lang)):
-            w = results[i]
-            # Heard in French, a window of six turns once got words for the first only (Whisper
-            # stopped early): the new hearing stands only where it lost no words.
-            words = sum(len(seg.words) for seg in again.segments)
-            segments = again.segments if words >= sum(len(seg.words) for seg in w.segments) else w.segments
-            results[i] = WindowTranscript(lang, w.alternatives.get(lang, 0.0), segments, w.alternatives)
+            results[i] = WindowTranscript(lang, w.alternatives.get(lang, 0.0), w.segments, w.alternatives)
     return results
 
 
