@@ -39,11 +39,13 @@ def test_a_window_whose_text_is_surely_in_another_likely_language_takes_it():
                # Heard alone as English at 0.78: French was still likely enough to weigh.
                window("en", 0.78, french, {"en": 0.78, "fr": 0.12}),
                window("en", 0.5, "and so my fellow Americans", {"en": 0.5, "fr": 0.3})]
-    out = _text_languages(results, [20.0, 4.0, 2.0, 6.0])
+    plan = [("A", [Piece(0.0, 20.0)]), ("B", [Piece(20.0, 24.0)]), ("B", [Piece(24.0, 26.0)]),
+            ("A", [Piece(26.0, 32.0)])]
+    out = _text_languages(plan, results)
     assert [w.language for w in out] == ["en", "fr", "fr", "en"]
     assert out[1].language_probability == pytest.approx(0.21)  # the audio's own figure for French
     assert out[1].segments == results[1].segments  # the words stay: they are French already
     assert out[0] is results[0] and out[3] is results[3]
     # French the audio did not find likely (under 0.05) is not weighed: nothing to choose from.
     unlikely = [window("en", 0.99, french, {"en": 0.99, "fr": 0.01})]
-    assert _text_languages(unlikely, [20.0]) == unlikely
+    assert _text_languages(plan[:1], unlikely) == unlikely

@@ -39,6 +39,11 @@ def outputs(ctx: Context):
     return [ctx.path("transcript.json")]
 
 
+def _found(plan, results) -> list[tuple[WindowTranscript, float]]:
+    """Each window's transcript with the seconds of audio its pieces hold."""
+    return [(w, sum(p.end - p.start for p in pieces)) for (_, pieces), w in zip(plan, results)]
+
+
 def _heard(found: list[tuple[WindowTranscript, float]]) -> Counter:
     """Seconds of speech per language, a window heard unsurely counting a tenth."""
     sure = Counter()
@@ -133,11 +138,10 @@ def run(ctx: Context) -> dict:
             prob = results[i].language_probability
             results[i] = WindowTranscript(lang, prob, again.segments, results[i].alternatives)
     plan, results = _retry_missed(ctx, engine, samples, sr, plan, results, regions, language)
-    seconds = [sum(p.end - p.start for p in pieces) for _, pieces in plan]
     if language is None:
         plan, results = _split_languages(ctx, engine, samples, sr, plan, results, regions)
-        seconds = [sum(p.end - p.start for p in pieces) for _, pieces in plan]
-        results = _text_languages(results, seconds)
+        results = _text_languages(plan, results)
+    found = _found(plan, results)
     segments = []
     for (spk, pieces), w in zip(plan, results):
         for seg in w.segments:
@@ -148,12 +152,12 @@ def run(ctx: Context) -> dict:
     if not any(g["text"].strip() for g in segments):
         raise SilentInputError("no speech was recognised in the audio; nothing to dub")
     languages = Counter()
-    for w, sec in zip(results, seconds):
+    for w, sec in found:
         languages[w.language] += sec
     if language is None:
         # Counted again after the second hearings: the main language and the last check of the pair
         # rest on the same figures as "languages" (a retried window can change which language leads).
-        heard = _heard(list(zip(results, seconds)))
+        heard = _heard(found)
         main = heard.most_common(1)[0][0]
     ctx.write_json("transcript.json", {
         "engine": name, "model": engine.model, "language": main,
@@ -278,7 +282,7 @@ SWITCH_SURE = 0.95  # a region takes a language its speaker was not heard in els
 TEXT_ALTERNATIVE = 0.05  # a language the audio found this likely is weighed against the text
 
 
-def _text_languages(results, seconds) -> list[WindowTranscript]:
+def _text_languages(plan, results) -> list[WindowTranscript]:
     """Windows tagged with the language their text is surely in, where the audio was torn.
 
     Whisper may write a language's words under another's prompt: a French speaker heard as
@@ -292,7 +296,7 @@ def _text_languages(results, seconds) -> list[WindowTranscript]:
     """
     if not textlang.available():
         return results
-    sure = _sure_languages(list(zip(results, seconds)), None)
+    sure = _sure_languages(_found(plan, results), None)
     todo, texts, candidates = [], [], []
     for i, w in enumerate(results):
         text = " ".join(seg.text for seg in w.segments)
@@ -436,7 +440,7 @@ def _retry_missed(ctx, engine, samples, sr, plan, results, regions, language):
     # window, which heard 29 of them). With the usual short pause Whisper skipped most of them
     # again. One that got no word is heard again alone: eight to a window skip more than four, yet
     # cost fewer windows in all (see RETRY_GROUP).
-    sure = _sure_languages([(w, sum(p.end - p.start for p in pieces)) for (_, pieces), w in zip(plan, results)], None)
+    sure = _sure_languages(_found(plan, results), None)
     for own, items in by_language.items():
         ctx.check_cancel()
         choose = None if language else (lambda *found, own=own: _region_language(found, sure | {own}, (own, 0.0))[0])
