@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -78,17 +79,28 @@ def test_soak_twenty_kills_across_three_jobs_lose_nothing(env, tmp_path, monkeyp
 
     jobs = [client.submit(fake_video(tmp_path, f"clip{i}.mp4", **SPEC), f"clip{i}.mp4",
                           DubSettings(target_language="es", review=(i == 1)), start_worker=False) for i in range(3)]
-    records = soak(data, jobs, review_job=jobs[1], kills=20, rng=rng)
+    extra = iter(range(3, 100))
+
+    def another() -> str:
+        name = f"clip{next(extra)}.mp4"
+        return client.submit(fake_video(tmp_path, name, **SPEC), name, ES, start_worker=False)
+
+    records = soak(data, jobs, review_job=jobs[1], kills=20, rng=rng, another=another)
     for record in records:
         assert_no_finished_stage_ran_again(record["job_dir"], record)
         assert outputs_of(record) == reference_out
 
 
 def soak(data: Path, jobs: list[str], *, review_job: str, kills: int, rng: random.Random,
-         max_pause: float = 2.0, timeout: float = 120) -> list[dict]:
+         max_pause: float = 2.0, timeout: float = 120, another: Callable[[], str] | None = None) -> list[dict]:
     """SIGKILL the worker `kills` times at random moments while `jobs` run (approving `review_job` when it
     pauses, as a person would; never a retry); their final records, after checking all completed with no
-    failure counted, and that no temp file or process of the store is left."""
+    failure counted, and that no temp file or process of the store is left.
+
+    `another` submits one more job when all finished before the kills landed. Real stages get faster and
+    CPUs differ, so a fixed workload fits a different number of kills on each machine; without it the soak
+    fails, as its jobs were too short."""
+    jobs = list(jobs)
     done = approved = 0
     while done < kills:
         client.ensure_worker()  # what any status read does when a worker died
@@ -104,7 +116,10 @@ def soak(data: Path, jobs: list[str], *, review_job: str, kills: int, rng: rando
             client.approve(review_job, start_worker=False)
             approved = 1
         if all(s in ("completed", "failed") for s in statuses.values()):
-            break
+            if another is None:
+                break
+            jobs.append(another())
+            continue
         if worker_pid(data) == pid:
             kill_worker(data)
             done += 1
@@ -113,7 +128,7 @@ def soak(data: Path, jobs: list[str], *, review_job: str, kills: int, rng: rando
         client.wait(review_job, timeout=timeout, poll=0.1, until=("awaiting_review",))
         client.approve(review_job)
     records = [client.wait(j, timeout=timeout, poll=0.1, until=("completed", "failed", "cancelled")) for j in jobs]
-    print(f"\n{done} SIGKILLs; restarted stages per job:",
+    print(f"\n{done} SIGKILLs over {len(jobs)} jobs; restarted stages per job:",
           [{e["name"]: e["attempts"] for e in r["stages"] if e["attempts"] > 1} for r in records])
     assert done == kills, f"only {done} kills landed before the jobs finished; make the jobs longer"
     for record in records:
