@@ -8,7 +8,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 PIP_STAMP := $(VENV)/.requirements-installed
 APT_PACKAGES := ffmpeg sox espeak-ng flite festival festvox-us-slt-hts festvox-ca-ona-hts redis-server \
 	apertium apertium-eng-spa apertium-eng-cat apertium-en-gl \
-	apertium-fr-es apertium-es-pt apertium-eo-en chromium
+	apertium-fr-es apertium-es-pt apertium-eo-en chromium codec2-examples
 PORT ?= 8501
 # Loopback only unless you choose otherwise (then configure a login: README "Serving a team").
 ADDRESS ?= 127.0.0.1
@@ -18,7 +18,8 @@ ADDRESS ?= 127.0.0.1
 setup: apt $(PIP_STAMP)
 
 # Debian packages: ffmpeg/ffprobe, eSpeak NG, Flite and Festival HTS voices, Apertium and its pairs,
-# Chromium for browser tests, redis-server for the Redis job queue (DUBBING_QUEUE) and its tests.
+# Chromium for browser tests, redis-server for the Redis job queue (DUBBING_QUEUE) and its tests,
+# codec2-examples for its recorded voices (more real people for the structure tests and benchmark).
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

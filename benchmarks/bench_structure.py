@@ -2,7 +2,7 @@
 """The structure of conversations: speaker count, utterance-level DER, mixed lines, coverage, languages.
 
     .venv/bin/python benchmarks/bench_structure.py [NAME ...]
-    .venv/bin/python benchmarks/bench_structure.py --held-out [clean|noise15|music12|quick ...]
+    .venv/bin/python benchmarks/bench_structure.py --held-out [clean|noise15|music12|quick|codec2|codec2quick ...]
 
 Runs the analysis stages (probe .. translate, the offline defaults) on the development
 conversations assembled from distinct real people (tests/conversations.py) and on the
@@ -10,7 +10,8 @@ multi-speaker clips of ../shared/media, and scores the lines of utterances.json 
 the true turns. Then re-detects speakers with a given count on the longest conversation
 and prints its time against the analysis time (target < 10%). With --held-out it runs instead the
 conversations made after the values were chosen (tests/conversations.py HELD_OUT), as they are,
-under pink noise at 15 dB, under a music bed at 12 dB, or with quick replies (gaps of 0-0.2 s).
+under pink noise at 15 dB, under a music bed at 12 dB, or with quick replies (gaps of 0-0.2 s); or
+conversations of the narrowband radio voices of Debian's codec2-examples, with usual or quick replies.
 Targets (issue 13): count right, DER <= 0.10 (0.25 s collar), at most one line holding
 >= 0.2 s of a second speaker, lines cover >= 90% of the true speech.
 """
@@ -54,6 +55,9 @@ HELD_OUT = {  # --held-out CONDITION: the held-out conversations as they are, un
     "noise15": lambda: [conv.with_background(c, "noise", 15, seed=i) for i, c in enumerate(conv.held_out())],
     "music12": lambda: [conv.with_background(c, "music", 12, seed=i) for i, c in enumerate(conv.held_out())],
     "quick": lambda: conv.held_out(gaps="quick"),
+    # Narrowband radio voices from Debian's codec2-examples (none where it is not installed).
+    "codec2": lambda: conv.codec2_held_out(),
+    "codec2quick": lambda: conv.codec2_held_out(gaps="quick"),
 }
 
 

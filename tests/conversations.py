@@ -6,6 +6,10 @@ AMI sample that pyannote.audio ships. A conversation takes 2 to 4 of them, alter
 their speech in turns of one to three pieces with realistic gaps (some turns follow
 with no pause at all), and keeps the truth: who speaks when, and in which language.
 
+Where Debian's codec2-examples is installed (`make` installs it), the pool also holds seven radio
+amateurs and speech-coding test talkers from it: narrowband (8 kHz) voices, some over HF radio, that
+none of the diarizer's values were chosen on (`codec2_held_out`).
+
 Used by the structure tests (`tests/test_structure.py`) and `benchmarks/bench_structure.py`.
 Speakers of one source meeting are only combined with each other or with speakers of
 other corpora, so that no person can appear under two names.
@@ -23,6 +27,15 @@ import numpy as np
 SR = 16000
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO.parent / "shared" / "media"
+CODEC2 = Path("/usr/share/codec2")  # Debian's codec2-examples
+# One person each, by their call signs and the transcripts. Left out: speech_orig_16k.wav (two voices
+# reading alternate Harvard sentences: ECAPA finds sentences 1 and 3 alike, 2 and 4 alike, and
+# the two pairs unlike), mmt1 (one of its sentences is in it), david4 and vk2tpm_004 (no words
+# Whisper can hear), and morig/forig and the 2400 files (under 2 s).
+CODEC2_SPEAKERS = [("cq_ref", "raw/cq_ref.raw", "male"), ("g3plx", "raw/g3plx.raw", "male"),
+                   ("hts1", "raw/hts1.raw", "male"), ("hts2", "raw/hts2.raw", "female"),
+                   ("kristoff", "raw/kristoff.raw", "male"), ("ve9qrp", "wav/ve9qrp.wav", "male"),
+                   ("vk5qi", "wav/vk5qi.wav", "male")]
 
 
 @dataclass
@@ -74,10 +87,12 @@ class Conversation:
 
 
 def load16k(path: Path, channel: int | None = None) -> np.ndarray:
-    """Any audio or video file as 16 kHz mono float32 (one channel of it when asked)."""
+    """Any audio or video file as 16 kHz mono float32 (one channel of it when asked); a `.raw` file is
+    codec2's headerless 8 kHz 16-bit mono."""
     pan = ["-af", f"pan=mono|c0=c{channel}"] if channel is not None else ["-ac", "1"]
-    raw = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", str(path), *pan, "-ar", str(SR),
-                          "-f", "f32le", "-"], check=True, capture_output=True).stdout
+    headerless = ["-f", "s16le", "-ar", "8000", "-ac", "1"] if path.suffix == ".raw" else []
+    raw = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", *headerless, "-i", str(path), *pan,
+                          "-ar", str(SR), "-f", "f32le", "-"], check=True, capture_output=True).stdout
     return np.frombuffer(raw, dtype=np.float32).copy()
 
 
@@ -168,6 +183,10 @@ def speaker_pool() -> dict[str, Speaker]:
     for ch, spk in ((0, "left"), (1, "right")):
         x = load16k(stereo, channel=ch)
         pool[f"stereo:{spk}"] = Speaker(f"stereo:{spk}", "en", "unknown", "stereo", _vad_pieces(x) or [x])
+    for spk, file, gender in CODEC2_SPEAKERS:
+        if (CODEC2 / file).exists():
+            x = load16k(CODEC2 / file)
+            pool[f"c2:{spk}"] = Speaker(f"c2:{spk}", "en", gender, f"c2:{spk}", _vad_pieces(x) or [x])
     return {k: v for k, v in pool.items() if v.pieces}
 
 
@@ -252,6 +271,23 @@ def held_out(gaps: str = "usual") -> list[Conversation]:
             for i, spk in enumerate(HELD_OUT) if all(s in pool for s in spk)]
 
 
+# Codec2's talkers, added after the values were chosen: 2, 3 and 4 of them, and with speakers of ours.
+CODEC2_HELD_OUT = [["c2:kristoff", "c2:ve9qrp"], ["c2:cq_ref", "c2:vk5qi"], ["c2:hts1", "c2:hts2"],
+                   ["c2:g3plx", "c2:hts1", "c2:kristoff"], ["c2:cq_ref", "c2:hts2", "c2:ve9qrp"],
+                   ["c2:g3plx", "c2:hts2", "c2:kristoff", "c2:vk5qi"], ["c2:ve9qrp", "lj"],
+                   ["c2:vk5qi", "jfk", "uberi_fr"], ["c2:cq_ref", "c2:hts1", "autoeditor", "cv_fr"]]
+
+
+def codec2_conversation(i: int, gaps: str = "usual") -> Conversation:
+    return assemble(f"c{i:02d}", CODEC2_HELD_OUT[i], seconds=float(40 + 10 * (i % 4)), seed=1000 + i, gaps=gaps)
+
+
+def codec2_held_out(gaps: str = "usual") -> list[Conversation]:
+    """CODEC2_HELD_OUT as conversations; empty where codec2-examples is not installed."""
+    pool = speaker_pool()
+    return [codec2_conversation(i, gaps) for i, spk in enumerate(CODEC2_HELD_OUT) if all(s in pool for s in spk)]
+
+
 def with_background(c: Conversation, kind: str, snr_db: float, seed: int = 0) -> Conversation:
     """`c` under pink noise (`kind` "noise") or a music bed ("music": chords of harmonic notes changing
     every 2 s over a soft beat), `snr_db` below the speech."""
@@ -290,6 +326,19 @@ def dev_set() -> list[Conversation]:
 def mixed_language() -> Conversation:
     spk, sec, seed = MIXED_LANGUAGE
     return assemble("mixed_language", spk, seconds=sec, seed=seed)
+
+
+def diarization_error(truth, turns) -> float:
+    """DER of a diarizer's `turns` (with .start, .end, .speaker) against the true turns, with a
+    0.25 s collar each side."""
+    from pyannote.core import Annotation, Segment
+    from pyannote.metrics.diarization import DiarizationErrorRate
+    ref, hyp = Annotation(), Annotation()
+    for s, e, spk, *_ in truth:
+        ref[Segment(s, e)] = spk
+    for t in turns:
+        hyp[Segment(t.start, t.end)] = t.speaker
+    return DiarizationErrorRate(collar=0.5)(ref, hyp)
 
 
 def line_figures(doc, turns) -> dict:

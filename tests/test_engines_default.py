@@ -63,8 +63,6 @@ def test_automatic_speaker_count_calls_a_single_speaker_one(tmp_path):
     ("meeting_pair", ["pyannote_sample:speaker90", "pyannote_sample:speaker91"], 50.0, 4),
 ])
 def test_automatic_count_on_conversations_that_fooled_it_before(name, speakers, seconds, seed):
-    from pyannote.core import Annotation, Segment
-    from pyannote.metrics.diarization import DiarizationErrorRate
     from tests import conversations
     shared_media("multi2_ami_dev00.wav")  # skips where ../shared/media is absent
     missing = [s for s in speakers if s not in conversations.speaker_pool()]
@@ -72,15 +70,25 @@ def test_automatic_count_on_conversations_that_fooled_it_before(name, speakers, 
         pytest.skip(f"no recording of {missing} here (pyannote.audio's sample is not installed)")
     c = conversations.assemble(name, speakers, seconds=seconds, seed=seed)
     turns = registry.get_engine("diarization", "resemblyzer").diarize(c.audio, conversations.SR, num_speakers=None)
-    ref, hyp = Annotation(), Annotation()
-    for s, e, spk, _ in c.turns:
-        ref[Segment(s, e)] = spk
-    for t in turns:
-        hyp[Segment(t.start, t.end)] = t.speaker
-    der = DiarizationErrorRate(collar=0.5)(ref, hyp)
-    print(f"{name}: {len(hyp.labels())} speakers, DER {der:.3f}")
-    assert len(hyp.labels()) == len(speakers)
+    der = conversations.diarization_error(c.turns, turns)
+    found = len({t.speaker for t in turns})
+    print(f"{name}: {found} speakers, DER {der:.3f}")
+    assert found == len(speakers)
     assert der <= 0.10
+
+
+@pytest.mark.parametrize("index, gaps", [(2, "usual"), (4, "quick"), (5, "usual"), (5, "quick")])
+def test_automatic_count_on_narrowband_radio_voices_it_was_never_tuned_on(index, gaps):
+    # Radio amateurs and speech-coding test talkers (8 kHz, some over HF radio), added after every value
+    # of the diarizer was chosen: 2, 3 and 4 of them. All 18 of CODEC2_HELD_OUT came out right.
+    from tests import conversations
+    shared_media("en_jfk_inaugural.flac")  # the pool needs ../shared/media
+    if not all((conversations.CODEC2 / f).exists() for _, f, _ in conversations.CODEC2_SPEAKERS):
+        pytest.skip("Debian's codec2-examples is not installed (`make apt` installs it)")
+    c = conversations.codec2_conversation(index, gaps)
+    turns = registry.get_engine("diarization", "resemblyzer").diarize(c.audio, conversations.SR, num_speakers=None)
+    assert len({t.speaker for t in turns}) == len(c.speakers) == len(conversations.CODEC2_HELD_OUT[index])
+    assert conversations.diarization_error(c.turns, turns) <= 0.05
 
 
 @pytest.mark.parametrize("name", ["en_jfk_inaugural.flac", "mp4_en_auto-editor_example.mp4"])
@@ -235,3 +243,34 @@ def test_the_last_syllable_after_a_breath_stays_with_its_speaker():
     ends = [label_at(e - 0.4, e) for _, e in hers]
     print("her last syllables labelled", ends)
     assert sum(x == her_label for x in ends) >= 2 * len(hers) / 3
+
+
+def test_a_person_whose_few_turns_fell_in_two_small_clusters_is_still_one_person():
+    # Seen on a fresh conversation after AAC: a far-field man's 2.5 s of short turns made clusters of 1.0 s
+    # and 1.5 s, 0.71 alike (under the 0.73 that merges small clusters) and 0.55 like anyone else.
+    # Each alone, under MIN_SPEAKER_S, joined another person; together they are a person.
+    from dubbing.engines.diarization.resemblyzer_kmeans import HOP_S, MIN_SPEAKER_S, estimate_count
+    rng = np.random.default_rng(3)
+    axes = np.eye(256)
+    gamma = np.sqrt((1 - 0.71) / 2)
+    beta = np.sqrt(1 - 0.55 ** 2 - gamma ** 2)
+    c1 = 0.55 * axes[0] + beta * axes[2] + gamma * axes[3]
+    c2 = 0.55 * axes[0] + beta * axes[2] - gamma * axes[3]
+    assert abs(c1 @ c2 - 0.71) < 1e-9
+
+    def windows(centre, n):
+        return [centre + 0.02 * rng.standard_normal(256) for _ in range(n)]
+
+    # Person A (20 s), person B (20 s), then C's two small clusters of 2 and 3 windows.
+    emb = np.array(windows(axes[0], 40) + windows(axes[1], 40) + windows(c1, 2) + windows(c2, 3))
+    blks = [np.arange(i, i + 4) for i in range(0, 80, 4)] + [np.arange(80, 82), np.arange(82, 85)]
+    assert 2 * HOP_S < MIN_SPEAKER_S and 3 * HOP_S < MIN_SPEAKER_S <= 5 * HOP_S
+    count, labels = estimate_count(emb, blks)
+    assert count == 3
+    assert len({labels[0], labels[40], labels[80]}) == 3 and labels[80] == labels[84]
+
+    # One stray block of A's (1.0 s, 0.75 like A, 0.71 like the rest of C) is no person of its own.
+    stray = 0.75 * axes[0] + np.sqrt(1 - 0.75 ** 2) * axes[4]
+    count, labels = estimate_count(np.array(windows(axes[0], 40) + windows(axes[1], 40) + windows(stray, 2)),
+                                   blks[:20] + [np.arange(80, 82)])
+    assert count == 2 and labels[80] == labels[0]
