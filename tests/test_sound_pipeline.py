@@ -112,3 +112,33 @@ def test_a_pinned_voice_survives_a_gender_edit_and_carries_to_the_next_job(dubbe
     pipeline.dub(conversation, fresh, DubSettings(target_language="es", speakers=2))
     again = Document.load(fresh / "utterances.json")
     assert again.speakers[spk].voice == pinned and again.speakers[spk].pinned
+
+
+def test_an_update_measures_the_original_track_once_not_again(dubbed, tmp_path, monkeypatch):
+    # The original's loudness is kept from the last render while the original is the same track:
+    # a loudness pass is 0.14 s a minute of audio, and an update after one edit made three.
+    out, report = dubbed
+    job = tmp_path / "job"
+    shutil.copytree(out, job)
+    doc = Document.load(job / "utterances.json")
+    doc.utterances[0].translated_text += " Muy bien."
+    doc.save(job / "utterances.json")
+    orig, _ = audio.read(job / "work" / "audio_orig.wav")
+    measured = []  # of each full-length track measured: is it the original?
+    real = audio.loudness
+
+    def loudness(x, sr):
+        if len(x) == len(orig):
+            measured.append(np.array_equal(x, orig))
+        return real(x, sr)
+
+    monkeypatch.setattr(audio, "loudness", loudness)
+    again = pipeline.update(job)
+    assert again["utterances_remade"] == 1
+    # The new mix, and once more only if the gain or the limiter changed it.
+    touched = again["sound"]["normalise_gain_db"] != 0 or again["sound"]["true_peak_before_limiter_dbtp"] > -1.5
+    assert measured == [False] * (1 + touched)
+    assert again["sound"]["loudness_original_lufs"] == report["sound"]["loudness_original_lufs"]
+    assert again["sound"]["loudness_dubbed_lufs"] == pytest.approx(real(audio.read(job / "dubbed_audio.wav")[0],
+                                                                        audio.read(job / "dubbed_audio.wav")[1]),
+                                                                   abs=0.05)

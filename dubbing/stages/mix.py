@@ -170,7 +170,8 @@ def master(mix: np.ndarray, target: float, sr: int, *, normalise: bool = True,
     if gain_db:
         mix *= np.float32(audio.db_to_gain(gain_db))  # in place: the mix is ours, and 230 MB a copy at 10 min
     out, peak_before, peak_after = audio.limit_measured(mix, sr, PEAK_CEILING_DB, in_place=True)
-    after = audio.loudness(out, sr)
+    # Untouched by gain and limiter, the mix is what was measured (a loudness pass is 0.14 s a minute).
+    after = before if not gain_db and peak_before <= audio.db_to_gain(PEAK_CEILING_DB) else audio.loudness(out, sr)
     values = (round(target, 2), round(after, 2), round(after - target, 2), round(gain_db, 2),
               round(audio.gain_to_db(peak_before), 2), round(audio.gain_to_db(peak_after), 2),
               int(np.count_nonzero(np.abs(out) >= 1.0)))
@@ -194,8 +195,14 @@ def run(ctx: Context) -> dict:
     ctx.progress(0.3, "levelling loudness and peaks")
     # In `replace` mode the original's loudness counts its music and ambience, which the mix no longer
     # has: the lines already carry the original speech's loudness, so the level is left as it is.
-    previous = ctx.stage_detail("mix").get("normalise_gain_db")
-    target = audio.loudness(orig, sr)
+    last = ctx.stage_detail("mix")
+    previous = last.get("normalise_gain_db")
+    # The original's loudness, kept from the last render while the original is the same track (it is
+    # re-made only when the probe stage is): one loudness pass less for each update after an edit.
+    original = {"probe": ctx.stored_key("probe"), "samples": n}
+    kept = last.get("original_track", {})
+    target = kept["lufs"] if {k: kept.get(k) for k in original} == original else audio.loudness(orig, sr)
+    original["lufs"] = target
     # In place: the original is ours, and a mixed copy was the peak of an hour's mix (2.9 GB).
     mixed = orig
     mixed *= gain[:, None]
@@ -208,8 +215,8 @@ def run(ctx: Context) -> dict:
         wav = ctx.path("preview_audio.wav")
         audio.write(wav, out, sr, subtype="PCM_16")
         media.mux(ctx.input, wav, ctx.job_dir / "preview.mp4", seconds=n / sr)
-        return {"preview_seconds": n / sr, "lines": len(voiced), **level}
+        return {"preview_seconds": n / sr, "lines": len(voiced), **level, "original_track": original}
     wav = ctx.job_dir / "dubbed_audio.wav"
     audio.write(wav, out, sr, subtype="PCM_16")
     media.mux(ctx.input, wav, ctx.job_dir / "dubbed.mp4")
-    return {"lines": len(voiced), "mix_mode": s.mix_mode, "duck_db": s.duck_db, **level}
+    return {"lines": len(voiced), "mix_mode": s.mix_mode, "duck_db": s.duck_db, **level, "original_track": original}
