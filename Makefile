@@ -11,6 +11,7 @@ APT_PACKAGES := ffmpeg sox espeak-ng flite festival festvox-us-slt-hts festvox-c
 	apertium-fr-es apertium-es-pt apertium-eo-en chromium
 # Wanted, not needed: the tests that use them skip, saying why, where they could not be installed.
 APT_OPTIONAL := codec2-examples
+APT_OPTIONAL_TRIED := .apt-optional-failed
 PORT ?= 8501
 # Loopback only unless you choose otherwise (then configure a login: README "Serving a team").
 ADDRESS ?= 127.0.0.1
@@ -31,11 +32,12 @@ apt:
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 	@missing=""; for p in $(APT_OPTIONAL); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
+	if [ -n "$$missing" ] && [ ! -e $(APT_OPTIONAL_TRIED) ]; then \
 	  if [ "$$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else sudo="false"; fi; \
 	  echo "Installing optional Debian packages:$$missing"; \
 	  ($$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing) \
-	    || echo "Could not install$$missing; the tests that use them will skip."; \
+	    || { echo "Could not install$$missing; the tests that use them will skip (remove $(APT_OPTIONAL_TRIED) to try again)."; \
+	         touch $(APT_OPTIONAL_TRIED); }; \
 	fi
 
 # The package itself (editable, so the worker it spawns imports this checkout), its heavy engines and
@@ -76,4 +78,4 @@ worker-stop:
 	$(PY) -m dubbing worker --stop
 
 clean:
-	rm -rf $(VENV) .pytest_cache test-output
+	rm -rf $(VENV) .pytest_cache test-output $(APT_OPTIONAL_TRIED)
