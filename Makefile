@@ -24,19 +24,21 @@ setup: apt $(PIP_STAMP)
 # Chromium for browser tests, redis-server for the Redis job queue (DUBBING_QUEUE) and its tests,
 # codec2-examples for its recorded voices (more real people for the structure tests and benchmark).
 apt:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; \
-	  else echo "Please install these Debian packages (needs root):$$missing"; exit 1; fi; \
-	  echo "Installing Debian packages:$$missing"; \
-	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
-	@missing=""; for p in $(APT_OPTIONAL); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ] && [ ! -e $(APT_OPTIONAL_TRIED) ]; then \
-	  if [ "$$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else sudo="false"; fi; \
-	  echo "Installing optional Debian packages:$$missing"; \
-	  ($$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing) \
-	    || { echo "Could not install$$missing; the tests that use them will skip (remove $(APT_OPTIONAL_TRIED) to try again)."; \
+	@missing() { for p in "$$@"; do dpkg -s $$p >/dev/null 2>&1 || printf ' %s' $$p; done; }; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else sudo="false"; fi; \
+	install() { DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends "$$@"; }; \
+	updated=""; \
+	needed=$$(missing $(APT_PACKAGES)); \
+	if [ -n "$$needed" ]; then \
+	  [ "$$sudo" != false ] || { echo "Please install these Debian packages (needs root):$$needed"; exit 1; }; \
+	  echo "Installing Debian packages:$$needed"; \
+	  $$sudo apt-get update -qq && updated=1 && install $$needed || exit 1; \
+	fi; \
+	wanted=$$(missing $(APT_OPTIONAL)); \
+	if [ -n "$$wanted" ] && [ ! -e $(APT_OPTIONAL_TRIED) ]; then \
+	  echo "Installing optional Debian packages:$$wanted"; \
+	  { { [ -n "$$updated" ] || $$sudo apt-get update -qq; } && install $$wanted; } \
+	    || { echo "Could not install$$wanted; the tests that use them will skip (remove $(APT_OPTIONAL_TRIED) to try again)."; \
 	         touch $(APT_OPTIONAL_TRIED); }; \
 	fi
 
