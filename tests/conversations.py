@@ -6,7 +6,7 @@ AMI sample that pyannote.audio ships. A conversation takes 2 to 4 of them, alter
 their speech in turns of one to three pieces with realistic gaps (some turns follow
 with no pause at all), and keeps the truth: who speaks when, and in which language.
 
-Where Debian's codec2-examples is installed (`make` installs it), the pool also holds seven radio
+Where Debian's codec2-examples is installed (`make` tries to, as an optional package), the pool also holds seven radio
 amateurs and speech-coding test talkers from it: narrowband (8 kHz) voices, some over HF radio, that
 none of the diarizer's values were chosen on (`codec2_held_out`).
 
