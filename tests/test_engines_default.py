@@ -274,3 +274,30 @@ def test_a_person_whose_few_turns_fell_in_two_small_clusters_is_still_one_person
     count, labels = estimate_count(np.array(windows(axes[0], 40) + windows(axes[1], 40) + windows(stray, 2)),
                                    blks[:20] + [np.arange(80, 82)])
     assert count == 2 and labels[80] == labels[0]
+
+
+def test_a_chinese_window_gets_word_times_in_each_of_its_turns(tmp_path):
+    """The batched pipeline aligned every clip of a batch with the tokenizer it was given (English):
+    a Chinese window's text, which has no spaces, came back as one "word" spanning the window, so a
+    speaker's three turns put all their text in one of them ("扎自己的脚" three times in a 1 s line).
+    Each clip is now aligned in its own language, beside a French one in the same batch."""
+    from dubbing.engines.base import Piece
+    zh, sr = load16k(shared_media("zh_za_ziji_de_jiao.flac"), tmp_path)
+    fr, _ = load16k(shared_media("fr_dictee_numero_un.aiff"), tmp_path)
+    pause = np.zeros(int(1.5 * sr), np.float32)
+    track = np.concatenate([pause, zh, pause, fr, pause, zh, pause, fr, pause, zh, pause]).astype(np.float32)
+    at = np.cumsum([0] + [len(x) for x in (pause, zh, pause, fr, pause, zh, pause, fr, pause, zh)]) / sr
+    turns_zh = [Piece(at[1] - 0.1, at[2] + 0.1), Piece(at[5] - 0.1, at[6] + 0.1), Piece(at[9] - 0.1, at[10] + 0.1)]
+    turns_fr = [Piece(at[3] - 0.1, at[4] + 0.1), Piece(at[7] - 0.1, at[8] + 0.1)]
+    engine = registry.get_engine("stt", "faster-whisper")
+    heard_zh, heard_fr = engine.transcribe_windows(track, sr, [turns_zh, turns_fr])
+    assert (heard_zh.language, heard_fr.language) == ("zh", "fr")
+    words = [w for s in heard_zh.segments for w in s.words]
+    print([(round(w.start, 2), round(w.end, 2), w.text) for w in words])
+    assert all(len(w.text.strip()) <= 3 for w in words), "Chinese words are characters, not the whole text"
+    for turn in turns_zh:
+        inside = "".join(w.text for w in words if turn.start <= (w.start + w.end) / 2 <= turn.end)
+        assert 3 <= len(inside.strip()) <= 8, (turn, inside)  # "扎自己的脚" once, not three times
+    fr_words = [w for s in heard_fr.segments for w in s.words]
+    assert all(any(t.start <= (w.start + w.end) / 2 <= t.end for t in turns_fr) for w in fr_words)
+    assert len(fr_words) >= 8
