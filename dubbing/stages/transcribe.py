@@ -454,8 +454,10 @@ def _retry_missed(ctx, engine, samples, sr, plan, results, regions, language):
                 # (French, Chinese and English ones as French at 0.81), so each is heard alone.
                 alone += group
                 continue
-            for (spk, piece), part in zip(group, per_piece(w, [p for _, p in group])):
-                if any(seg.words for seg in part.segments):
+            parts = per_piece(w, [p for _, p in group])
+            copied = _copied(parts)
+            for (spk, piece), part, copy in zip(group, parts, copied):
+                if any(seg.words for seg in part.segments) and not copy:
                     plan.append((spk, [piece]))
                     results.append(part)
                 else:
@@ -479,6 +481,25 @@ def _retry_missed(ctx, engine, samples, sr, plan, results, regions, language):
 # gaps: 0.23 but 112 s, its longer windows looping more often).
 RETRY_GROUP = 8
 RETRY_GAP_S = 1.0  # the silence between them
+
+
+COPIED_WORDS = 3  # stretches heard together that get the same text of this many words or more are heard alone
+
+
+def _copied(parts: list[WindowTranscript]) -> list[bool]:
+    """Which stretches of one retry window got the same text as another one of them.
+
+    Whisper writes a phrase again over the next stretch it cannot read: a French man's missed turn,
+    heard with other missed stretches in English, got the sentence another speaker said in the
+    stretch before ("On the bottom right, you can see the time.", twice). Such stretches are heard
+    again alone. Said twice, a one- or two-word reply ("Yes.", "Thank you.") is no sign of that.
+    """
+    def words(part: WindowTranscript) -> str:
+        return " ".join("".join(ch for ch in seg.text.lower() if ch.isalnum() or ch.isspace())
+                        for seg in part.segments).strip()
+
+    texts = [words(p) for p in parts]
+    return [len(t.split()) >= COPIED_WORDS and texts.count(t) > 1 for t in texts]
 
 
 def _retry_groups(items: list[tuple[str, Piece]]) -> list[list[tuple[str, Piece]]]:
