@@ -302,3 +302,42 @@ def test_a_missed_stretch_of_an_unsure_window_takes_another_language_only_when_v
     _, results = _retry_missed(Ctx(), engine, None, 16000, plan + [("B", [Piece(7.0, 9.0)])], [first, sure_fr],
                                regions, None)
     assert results[2].language == "fr"
+
+
+def test_missed_stretches_given_the_same_sentence_together_are_heard_again_alone():
+    """Whisper wrote the sentence of one missed stretch again over the next one, another speaker's
+    turn it could not read. Such stretches are heard again alone; a short reply said twice is kept."""
+    from dubbing.stages.transcribe import _retry_missed
+
+    class Ctx:
+        def check_cancel(self):
+            pass
+
+        def progress(self, *_):
+            pass
+
+    class Engine:  # heard together: the first stretch's sentence over each; alone: each its own words
+        def __init__(self, together):
+            self.together, self.calls = together, []
+
+        def transcribe_windows(self, audio, sr, windows, *, language=None, gap=0.5, choose=None, progress=None):
+            self.calls.append([len(w) for w in windows])
+            out = []
+            for pieces in windows:
+                segs = []
+                for k, p in enumerate(pieces):
+                    text = self.together if len(pieces) > 1 else f"turn at {p.start:g}"
+                    segs.append(Segment(p.start + 0.1, p.end - 0.1, text, [Word(p.start + 0.1, p.end - 0.1, " " + text)]))
+                out.append(WindowTranscript("en", 0.9, segs, {"en": 0.9}))
+            return out
+
+    plan = [("A", [Piece(0.0, 3.0)]), ("B", [Piece(3.5, 12.0)])]
+    first = [WindowTranscript("en", 0.9, [], {"en": 0.9}), WindowTranscript("en", 0.9, [], {"en": 0.9})]
+    regions = [(0.5, 2.5), (4.0, 6.0), (8.0, 10.5)]
+    engine = Engine("On the bottom right, you can see the time.")
+    _, results = _retry_missed(Ctx(), engine, None, 16000, plan, first, regions, "en")
+    assert engine.calls == [[3], [1, 1, 1]]
+    assert sorted(s.text for w in results[2:] for s in w.segments) == ["turn at 0.4", "turn at 3.9", "turn at 7.9"]
+    engine = Engine("Yes.")  # a one-word reply said in two turns stands
+    _, results = _retry_missed(Ctx(), engine, None, 16000, plan, first, regions, "en")
+    assert engine.calls == [[3]] and [s.text for w in results[2:] for s in w.segments] == ["Yes."] * 3
