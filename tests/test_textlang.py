@@ -49,3 +49,25 @@ def test_a_window_whose_text_is_surely_in_another_likely_language_takes_it():
     # French the audio did not find likely (under 0.05) is not weighed: nothing to choose from.
     unlikely = [window("en", 0.99, french, {"en": 0.99, "fr": 0.01})]
     assert _text_languages(plan[:1], unlikely) == unlikely
+
+
+def test_a_speakers_other_windows_weigh_the_language_their_text_gave_him():
+    """A French man's missed turns, heard alone at English 0.37-0.43 with French under 5%, kept his
+    French words tagged English where his first window had become French by its text. His other
+    windows now weigh French too, at a margin of two; an English speaker's windows are left alone."""
+    from dubbing.stages.transcribe import _text_languages
+
+    def window(lang, prob, text, alternatives):
+        return WindowTranscript(lang, prob, [Segment(1.0, 3.0, text, [Word(1.0, 3.0, " " + text)])], alternatives)
+
+    results = [window("en", 0.34, "La parole est à madame Annie Louerro.", {"es": 0.34, "fr": 0.2, "en": 0.1}),
+               window("en", 0.98, "On the bottom right, you can see the time.", {"en": 0.98}),
+               # French 0.72 against English 0.28 here: under TEXT_MARGIN, over OWN_MARGIN.
+               window("en", 0.4, "La Parole est à madame Annie Le Wehrou.", {"en": 0.4, "es": 0.02}),
+               window("en", 0.43, "I am Adam Anil Huero.", {"en": 0.43, "es": 0.02})]
+    plan = [("A", [Piece(0.0, 3.0)]), ("B", [Piece(4.0, 9.0)]), ("A", [Piece(20.0, 22.5)]), ("A", [Piece(30.0, 32.0)])]
+    out = _text_languages(plan, results)
+    assert [w.language for w in out] == ["fr", "en", "fr", "en"]
+    assert out[1] is results[1] and out[3] is results[3]
+    conf = textlang.confidences([results[2].segments[0].text], [{"en", "fr"}])[0]
+    assert textlang.retag(results[2].segments[0].text, "en", conf) is None  # alone it is not sure enough
