@@ -338,6 +338,9 @@ def test_missed_stretches_given_the_same_sentence_together_are_heard_again_alone
     _, results = _retry_missed(Ctx(), engine, None, 16000, plan, first, regions, "en")
     assert engine.calls == [[3], [1, 1, 1]]
     assert sorted(s.text for w in results[2:] for s in w.segments) == ["turn at 0.4", "turn at 3.9", "turn at 7.9"]
+    engine = Engine("扎自己的脚")  # a Chinese phrase, written without spaces, copied the same way
+    _, results = _retry_missed(Ctx(), engine, None, 16000, plan, first, regions, "zh")
+    assert engine.calls == [[3], [1, 1, 1]]
     engine = Engine("Yes.")  # a one-word reply said in two turns stands
     _, results = _retry_missed(Ctx(), engine, None, 16000, plan, first, regions, "en")
     assert engine.calls == [[3]] and [s.text for w in results[2:] for s in w.segments] == ["Yes."] * 3

@@ -494,6 +494,7 @@ RETRY_GAP_S = 1.0  # the silence between them
 
 
 COPIED_WORDS = 3  # stretches heard together that get the same text of this many words or more are heard alone
+COPIED_CHARACTERS = 4  # ... or of this many characters in a script written without spaces (Chinese, Japanese)
 
 
 def _copied(parts: list[WindowTranscript]) -> list[bool]:
@@ -502,14 +503,18 @@ def _copied(parts: list[WindowTranscript]) -> list[bool]:
     Whisper writes a phrase again over the next stretch it cannot read: a French man's missed turn,
     heard with other missed stretches in English, got the sentence another speaker said in the
     stretch before ("On the bottom right, you can see the time.", twice). Such stretches are heard
-    again alone. Said twice, a one- or two-word reply ("Yes.", "Thank you.") is no sign of that.
+    again alone. Said twice, a one- or two-word reply ("Yes.", "Thank you.", "好的") is no sign of that.
     """
     def words(part: WindowTranscript) -> str:
         return " ".join("".join(ch for ch in seg.text.lower() if ch.isalnum() or ch.isspace())
                         for seg in part.segments).strip()
 
+    def long(text: str) -> bool:
+        wide = sum(1 for ch in text if "\u3040" <= ch <= "\u30ff" or "\u3400" <= ch <= "\u9fff")
+        return len(text.split()) >= COPIED_WORDS or wide >= COPIED_CHARACTERS
+
     texts = [words(p) for p in parts]
-    return [len(t.split()) >= COPIED_WORDS and texts.count(t) > 1 for t in texts]
+    return [long(t) and texts.count(t) > 1 for t in texts]
 
 
 def _retry_groups(items: list[tuple[str, Piece]]) -> list[list[tuple[str, Piece]]]:
