@@ -189,6 +189,12 @@ def estimate_count(emb: np.ndarray, blks: list[np.ndarray]) -> tuple[int, np.nda
     unit = _unit(emb)
     clusters = [list(b) for b in blks]
     centres = [_unit(unit[c].mean(axis=0)) for c in clusters]
+
+    def join(into: int, gone: int) -> None:
+        clusters[into] += clusters[gone]
+        centres[into] = _unit(unit[clusters[into]].mean(axis=0))
+        del clusters[gone], centres[gone]
+
     while len(clusters) > 1:
         # The pair furthest above its own threshold merges first (taking the most alike pair
         # instead merged a real person into another's stray blocks on one AAC case).
@@ -197,9 +203,7 @@ def estimate_count(emb: np.ndarray, blks: list[np.ndarray]) -> tuple[int, np.nda
         i, j = np.unravel_index(int(margin.argmax()), margin.shape)
         if margin[i, j] < 0:
             break
-        clusters[i] += clusters[j]
-        centres[i] = _unit(unit[clusters[i]].mean(axis=0))
-        del clusters[j], centres[j]
+        join(i, j)
     while len(clusters) > 1:
         # The smallest cluster under MIN_SPEAKER_S that is not far from all joins the cluster nearest
         # to it, a small one too: one person's few short turns can fall in two clusters of 1-1.5 s,
@@ -213,10 +217,7 @@ def estimate_count(emb: np.ndarray, blks: list[np.ndarray]) -> tuple[int, np.nda
         if not small:
             break
         i = min(small, key=lambda k: seconds[k])
-        j = int(alike[i].argmax())
-        clusters[j] += clusters[i]
-        centres[j] = _unit(unit[clusters[j]].mean(axis=0))
-        del clusters[i], centres[i]
+        join(int(alike[i].argmax()), i)
     labels = np.full(len(emb), -1)
     for i, members in enumerate(clusters):
         labels[members] = i
