@@ -301,28 +301,33 @@ def _text_languages(plan, results) -> list[WindowTranscript]:
     if not textlang.available():
         return results
     sure = _sure_languages(_found(plan, results), None)
-    results = list(results)
+    results = _retag_by_text(list(results), sure, {i: frozenset() for i in range(len(results))})
     own: dict[str, frozenset[str]] = {}
-    for attempt in range(2):
-        todo, texts, candidates = [], [], []
-        for i, ((spk, _), w) in enumerate(zip(plan, results)):
-            text = " ".join(seg.text for seg in w.segments)
-            codes = {w.language, *sure, *(lang for lang, p in w.alternatives.items() if p >= TEXT_ALTERNATIVE)}
-            if attempt and not own[spk] - {w.language}:
-                continue  # the second look is for windows of a speaker heard in another language too
-            codes |= own.get(spk, frozenset())
-            if len(codes) > 1 and textlang.long_enough(text):
-                todo.append(i)
-                texts.append(text)
-                candidates.append(codes)
-        for i, text, conf in zip(todo, texts, textlang.confidences(texts, candidates) if todo else []):
-            w = results[i]
-            lang = textlang.retag(text, w.language, conf, own.get(plan[i][0], frozenset()))
-            if lang:
-                results[i] = WindowTranscript(lang, w.alternatives.get(lang, 0.0), w.segments, w.alternatives)
-        if attempt == 0:
-            for (spk, _), w in zip(plan, results):
-                own[spk] = own.get(spk, frozenset()) | {w.language}
+    for (spk, _), w in zip(plan, results):
+        own[spk] = own.get(spk, frozenset()) | {w.language}
+    # A second look for the windows of a speaker whose other windows are in another language.
+    again = {i: own[spk] for i, ((spk, _), w) in enumerate(zip(plan, results)) if own[spk] - {w.language}}
+    return _retag_by_text(results, sure, again) if again else results
+
+
+def _retag_by_text(results: list[WindowTranscript], sure: set[str],
+                   windows: dict[int, frozenset[str]]) -> list[WindowTranscript]:
+    """`windows` (index: the speaker's own languages, weighed too) tagged by lingua where their text
+    is surely in another candidate language (`_text_languages`); `results` changed in place."""
+    todo, texts, candidates = [], [], []
+    for i, own in windows.items():
+        w = results[i]
+        text = " ".join(seg.text for seg in w.segments)
+        codes = {w.language, *sure, *own, *(lang for lang, p in w.alternatives.items() if p >= TEXT_ALTERNATIVE)}
+        if len(codes) > 1 and textlang.long_enough(text):
+            todo.append(i)
+            texts.append(text)
+            candidates.append(codes)
+    for i, text, conf in zip(todo, texts, textlang.confidences(texts, candidates) if todo else []):
+        w = results[i]
+        lang = textlang.retag(text, w.language, conf, windows[i])
+        if lang:
+            results[i] = WindowTranscript(lang, w.alternatives.get(lang, 0.0), w.segments, w.alternatives)
     return results
 
 
