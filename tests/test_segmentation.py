@@ -328,7 +328,7 @@ def test_missed_stretches_given_the_same_sentence_together_are_heard_again_alone
                 for k, p in enumerate(pieces):
                     text = self.together if len(pieces) > 1 else f"turn at {p.start:g}"
                     segs.append(Segment(p.start + 0.1, p.end - 0.1, text, [Word(p.start + 0.1, p.end - 0.1, " " + text)]))
-                out.append(WindowTranscript("en", 0.9, segs, {"en": 0.9}))
+                out.append(WindowTranscript(language or "en", 0.9, segs, {language or "en": 0.9}))
             return out
 
     plan = [("A", [Piece(0.0, 3.0)]), ("B", [Piece(3.5, 12.0)])]

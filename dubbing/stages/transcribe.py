@@ -499,7 +499,7 @@ RETRY_GAP_S = 1.0  # the silence between them
 
 
 COPIED_WORDS = 3  # stretches heard together that get the same text of this many words or more are heard alone
-COPIED_CHARACTERS = 4  # ... or of this many characters in a script written without spaces (Chinese, Japanese)
+COPIED_CHARACTERS = 4  # ... or of this many characters in a language written without spaces (Chinese, Japanese)
 
 
 def _copied(parts: list[WindowTranscript]) -> list[bool]:
@@ -514,12 +514,13 @@ def _copied(parts: list[WindowTranscript]) -> list[bool]:
         return " ".join("".join(ch for ch in seg.text.lower() if ch.isalnum() or ch.isspace())
                         for seg in part.segments).strip()
 
-    def long(text: str) -> bool:
-        wide = sum(1 for ch in text if "\u3040" <= ch <= "\u30ff" or "\u3400" <= ch <= "\u9fff")
-        return len(text.split()) >= COPIED_WORDS or wide >= COPIED_CHARACTERS
+    def long(text: str, language: str) -> bool:
+        if language in langcodes.NO_SPACE_SCRIPTS:
+            return sum(ch.isalnum() for ch in text) >= COPIED_CHARACTERS
+        return len(text.split()) >= COPIED_WORDS
 
     texts = [words(p) for p in parts]
-    return [long(t) and texts.count(t) > 1 for t in texts]
+    return [long(t, p.language) and texts.count(t) > 1 for t, p in zip(texts, parts)]
 
 
 def _retry_groups(items: list[tuple[str, Piece]]) -> list[list[tuple[str, Piece]]]:
