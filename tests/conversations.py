@@ -328,29 +328,27 @@ def mixed_language() -> Conversation:
     return assemble("mixed_language", spk, seconds=sec, seed=seed)
 
 
-def diarization_error(truth, turns) -> float:
-    """DER of a diarizer's `turns` (with .start, .end, .speaker) against the true turns, with a
-    0.25 s collar each side."""
+def _error_parts(truth, spans) -> dict:
+    """pyannote's DER, in detail, of `spans` (with .start, .end, .speaker: a diarizer's turns or a
+    document's lines) against the true turns, with a 0.25 s collar each side."""
     from pyannote.core import Annotation, Segment
     from pyannote.metrics.diarization import DiarizationErrorRate
     ref, hyp = Annotation(), Annotation()
     for s, e, spk, *_ in truth:
         ref[Segment(s, e)] = spk
-    for t in turns:
-        hyp[Segment(t.start, t.end)] = t.speaker
-    return DiarizationErrorRate(collar=0.5)(ref, hyp)
+    for x in spans:
+        hyp[Segment(x.start, x.end)] = x.speaker
+    return DiarizationErrorRate(collar=0.5)(ref, hyp, detailed=True)
+
+
+def diarization_error(truth, turns) -> float:
+    """DER of a diarizer's `turns` against the true turns, with a 0.25 s collar each side."""
+    return _error_parts(truth, turns)["diarization error rate"]
 
 
 def line_figures(doc, turns) -> dict:
     """What a user sees, scored against the truth: utterance-level DER (0.25 s collar each side),
     lines holding >= 0.2 s of a second speaker, the share of true speech inside lines, the count."""
-    from pyannote.core import Annotation, Segment
-    from pyannote.metrics.diarization import DiarizationErrorRate
-    ref, hyp = Annotation(), Annotation()
-    for s, e, spk, *_ in turns:
-        ref[Segment(s, e)] = spk
-    for u in doc.utterances:
-        hyp[Segment(u.start, u.end)] = u.speaker
     mixed = 0
     for u in doc.utterances:
         per: dict[str, float] = {}
@@ -361,7 +359,7 @@ def line_figures(doc, turns) -> dict:
     total = sum(e - s for s, e, *_ in turns)
     covered = sum(max(0.0, min(e, u.end) - max(s, u.start)) for s, e, *_ in turns for u in doc.utterances)
     # Its parts too: on coarse truth (an RTTM turn spanning pauses) the lines' pauses count as missed.
-    parts = DiarizationErrorRate(collar=0.5)(ref, hyp, detailed=True)
+    parts = _error_parts(turns, doc.utterances)
     scored = parts["total"] or 1.0
     return {"der": parts["diarization error rate"], "miss": parts["missed detection"] / scored,
             "confusion": parts["confusion"] / scored, "mixed": mixed, "coverage": covered / total,
