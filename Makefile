@@ -10,7 +10,9 @@ APT_PACKAGES := ffmpeg sox espeak-ng flite festival festvox-us-slt-hts festvox-c
 	apertium apertium-eng-spa apertium-eng-cat apertium-en-gl \
 	apertium-fr-es apertium-es-pt apertium-eo-en chromium
 # Wanted, not needed: the tests that use them skip, saying why, where they could not be installed.
-APT_OPTIONAL := codec2-examples
+APT_OPTIONAL := codec2-examples asterisk-core-sounds-en-g722 asterisk-core-sounds-es-g722 asterisk-core-sounds-fr-g722 \
+	asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722 asterisk-prompt-it-menardi-wav asterisk-prompt-es-co \
+	asterisk-prompt-fr-armelle pocketsphinx-testdata
 APT_OPTIONAL_TRIED := .apt-optional-failed
 PORT ?= 8501
 # Loopback only unless you choose otherwise (then configure a login: README "Serving a team").
@@ -22,7 +24,8 @@ setup: apt $(PIP_STAMP)
 
 # Debian packages: ffmpeg/ffprobe, eSpeak NG, Flite and Festival HTS voices, Apertium and its pairs,
 # Chromium for browser tests, redis-server for the Redis job queue (DUBBING_QUEUE) and its tests,
-# codec2-examples for its recorded voices (more real people for the structure tests and benchmark).
+# codec2-examples, Asterisk's prompts and pocketsphinx-testdata for their recorded voices (more real people,
+# in five languages, for the structure tests and benchmark).
 apt:
 	@missing() { for p in "$$@"; do dpkg -s $$p >/dev/null 2>&1 || printf ' %s' $$p; done; }; \
 	if [ "$$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else sudo="false"; fi; \
@@ -37,9 +40,13 @@ apt:
 	wanted=$$(missing $(APT_OPTIONAL)); \
 	if [ -n "$$wanted" ] && [ ! -e $(APT_OPTIONAL_TRIED) ]; then \
 	  echo "Installing optional Debian packages:$$wanted"; \
-	  { { [ -n "$$updated" ] || $$sudo apt-get update -qq; } && install $$wanted; } \
-	    || { echo "Could not install$$wanted; the tests that use them will skip (remove $(APT_OPTIONAL_TRIED) to try again)."; \
-	         touch $(APT_OPTIONAL_TRIED); }; \
+	  { [ -n "$$updated" ] || $$sudo apt-get update -qq; } \
+	    && { install $$wanted || for p in $$wanted; do install $$p; done; }; \
+	  left=$$(missing $(APT_OPTIONAL)); \
+	  if [ -n "$$left" ]; then \
+	    echo "Could not install$$left; the tests that use them will skip (remove $(APT_OPTIONAL_TRIED) to try again)."; \
+	    touch $(APT_OPTIONAL_TRIED); \
+	  fi; \
 	fi
 
 # The package itself (editable, so the worker it spawns imports this checkout), its heavy engines and

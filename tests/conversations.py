@@ -8,7 +8,10 @@ with no pause at all), and keeps the truth: who speaks when, and in which langua
 
 Where Debian's codec2-examples is installed (`make` tries to, as an optional package), the pool also holds seven radio
 amateurs and speech-coding test talkers from it: narrowband (8 kHz) voices, some over HF radio, that
-none of the diarizer's values were chosen on (`codec2_held_out`).
+none of the diarizer's values were chosen on (`codec2_held_out`). Where Debian's Asterisk prompt packages and
+pocketsphinx-testdata are installed (optional too), it holds eight voice actors of telephone menus in English,
+Spanish, French, Italian and Russian, one reader of an audio book and one talker of pocketsphinx's tests,
+added on 2026-12-05 after every value was chosen (`prompt_held_out`).
 
 Used by the structure tests (`tests/test_structure.py`) and `benchmarks/bench_structure.py`.
 Speakers of one source meeting are only combined with each other or with speakers of
@@ -36,6 +39,21 @@ CODEC2_SPEAKERS = [("cq_ref", "raw/cq_ref.raw", "male"), ("g3plx", "raw/g3plx.ra
                    ("hts1", "raw/hts1.raw", "male"), ("hts2", "raw/hts2.raw", "female"),
                    ("kristoff", "raw/kristoff.raw", "male"), ("ve9qrp", "wav/ve9qrp.wav", "male"),
                    ("vk5qi", "wav/vk5qi.wav", "male")]
+ASTERISK = Path("/usr/share/asterisk/sounds")  # Debian's asterisk-core-sounds-*-g722, asterisk-prompt-*
+POCKETSPHINX = Path("/usr/share/pocketsphinx/test/data")  # Debian's pocketsphinx-testdata
+# Name, folder, language, gender, person. Allison Smith recorded both the English and the Spanish
+# prompts: one person, so never two of her in one conversation. "es" is asterisk-prompt-es-co's
+# Colombian voice, "fr" Armelle Desjardins (asterisk-prompt-fr-armelle); both are 8 kHz GSM.
+PROMPT_SPEAKERS = [("allison_en", "en_US_f_Allison", "en", "female", "allison"),
+                   ("allison_es", "es_MX_f_Allison", "es", "female", "allison"),
+                   ("june_fr", "fr_CA_f_June", "fr", "female", "june"),
+                   ("carlo_it", "it_IT_m_Carlo", "it", "male", "carlo"),
+                   ("menardi_it", "it_IT_f_Menardi", "it", "female", "menardi"),
+                   ("ivr_ru", "ru_RU_f_IvrvoiceRU", "ru", "female", "ivr_ru"),
+                   ("co_es", "es", "es", "unknown", "co_es"),
+                   ("armelle_fr", "fr", "fr", "female", "armelle")]
+PROMPT_FILES = 20  # recordings per voice: a minute or two of speech
+PROMPT_SKIP = ("beep", "tone", "silence", "music", "ring", "fax")
 
 
 @dataclass
@@ -187,7 +205,36 @@ def speaker_pool() -> dict[str, Speaker]:
         if (CODEC2 / file).exists():
             x = load16k(CODEC2 / file)
             pool[f"c2:{spk}"] = Speaker(f"c2:{spk}", "en", gender, f"c2:{spk}", _vad_pieces(x) or [x])
+    pool.update(_prompt_speakers())
     return {k: v for k, v in pool.items() if v.pieces}
+
+
+def _prompt_speakers() -> dict[str, Speaker]:
+    """The voices of PROMPT_SPEAKERS and of pocketsphinx's tests that are installed: the first
+    PROMPT_FILES of each voice's recordings, cut at their pauses."""
+    sources = []
+    for name, folder, language, gender, person in PROMPT_SPEAKERS:
+        if (ASTERISK / folder).is_dir():
+            files = [p for p in sorted((ASTERISK / folder).glob("*.*")) if not any(w in p.name for w in PROMPT_SKIP)]
+            sources.append((name, language, gender, person, files[:PROMPT_FILES]))
+    for name in ("librivox", "cards"):
+        sources.append((name, "en", "unknown", name, sorted((POCKETSPHINX / name).glob("*.wav"))))
+    return {name: Speaker(name, language, gender, person, _vad_pieces(load_joined(files)))
+            for name, language, gender, person, files in sources if files}
+
+
+def load_joined(files: list[Path]) -> np.ndarray:
+    """Files of one format, one after another, as 16 kHz mono float32: one ffmpeg for all (one per
+    file took 3 s for a voice's 40 prompts)."""
+    inputs = []
+    for path in files:
+        inputs += {".g722": ["-f", "g722"], ".gsm": ["-f", "gsm"]}.get(path.suffix, []) + ["-i", str(path)]
+    # Half a second of silence after each: prompts are trimmed tight, and the pieces are cut at pauses.
+    padded = "".join(f"[{i}:a]apad=pad_dur=0.5[a{i}];" for i in range(len(files)))
+    joined = padded + "".join(f"[a{i}]" for i in range(len(files))) + f"concat=n={len(files)}:v=0:a=1,aresample={SR}"
+    raw = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", *inputs, "-filter_complex", joined,
+                          "-ac", "1", "-f", "f32le", "-"], check=True, capture_output=True).stdout
+    return np.frombuffer(raw, dtype=np.float32).copy()
 
 
 GAPS = {  # seconds between turns, and how often
@@ -288,6 +335,26 @@ def codec2_held_out(gaps: str = "usual") -> list[Conversation]:
     return [codec2_conversation(i, gaps) for i, spk in enumerate(CODEC2_HELD_OUT) if all(s in pool for s in spk)]
 
 
+# The prompt voices and pocketsphinx's talkers, added on 2026-12-05 after every value was chosen: five
+# languages, with speakers of ours. The main language of each has a translator to Spanish (the benchmark's
+# target): an Italian or Russian voice is one of three or four people.
+PROMPT_HELD_OUT = [["allison_en", "carlo_it", "lj"], ["june_fr", "librivox"], ["co_es", "jfk"],
+                   ["armelle_fr", "menardi_it", "autoeditor", "allison_es"], ["ivr_ru", "allison_en", "c2:vk5qi"],
+                   ["carlo_it", "armelle_fr", "cards"], ["allison_es", "co_es"], ["june_fr", "armelle_fr", "jordimas"],
+                   ["ivr_ru", "menardi_it", "allison_en", "librivox"], ["cards", "allison_en"],
+                   ["co_es", "ami_dev:MEE009", "ivr_ru"], ["armelle_fr", "allison_es", "c2:hts2", "pyannote_sample:speaker90"]]
+
+
+def prompt_conversation(i: int, gaps: str = "usual") -> Conversation:
+    return assemble(f"p{i:02d}", PROMPT_HELD_OUT[i], seconds=float(40 + 10 * (i % 4)), seed=1700 + i, gaps=gaps)
+
+
+def prompt_held_out(gaps: str = "usual") -> list[Conversation]:
+    """PROMPT_HELD_OUT as conversations; empty where the prompt packages are not installed."""
+    pool = speaker_pool()
+    return [prompt_conversation(i, gaps) for i, spk in enumerate(PROMPT_HELD_OUT) if all(s in pool for s in spk)]
+
+
 def with_background(c: Conversation, kind: str, snr_db: float, seed: int = 0) -> Conversation:
     """`c` under pink noise (`kind` "noise") or a music bed ("music": chords of harmonic notes changing
     every 2 s over a soft beat), `snr_db` below the speech."""
@@ -364,6 +431,16 @@ def line_figures(doc, turns) -> dict:
     return {"der": parts["diarization error rate"], "miss": parts["missed detection"] / scored,
             "confusion": parts["confusion"] / scored, "mixed": mixed, "coverage": covered / total,
             "speakers": len(doc.speakers)}
+
+
+def wrong_tags(doc, turns) -> int:
+    """True turns whose line (the one overlapping them most) carries another language, or none."""
+    wrong = 0
+    for s, e, _, language in turns:
+        best = max(doc.utterances, key=lambda u: min(e, u.end) - max(s, u.start), default=None)
+        if best is None or min(e, best.end) - max(s, best.start) <= 0 or (best.language or doc.source_language) != language:
+            wrong += 1
+    return wrong
 
 
 def rttm_turns(path: Path) -> list[tuple[float, float, str, str]]:

@@ -102,6 +102,23 @@ def test_every_language_of_a_mixed_conversation_is_heard_and_tagged(conversation
     assert report["untranslated"]
 
 
+def test_four_voices_in_four_languages_it_was_never_tuned_on_are_counted_and_tagged(conversations, tmp_path):
+    """Voice actors of Asterisk's French, Italian and Spanish prompts with an American man, none of whom
+    any value was chosen on (all 24 of PROMPT_HELD_OUT, as made and quick, were counted right)."""
+    if not all(s in conversations.speaker_pool() for s in conversations.PROMPT_HELD_OUT[3]):
+        pytest.skip("Debian's Asterisk prompt packages are not installed (`make apt` installs them)")
+    c = conversations.prompt_conversation(3)
+    doc = analyse(c.mp4(tmp_path / "media"), tmp_path / "job")
+    figures = line_figures(doc, c.turns)
+    print(figures, [(u.start, u.end, u.speaker, u.language, u.text) for u in doc.utterances])
+    assert figures["speakers"] == 4
+    assert figures["der"] <= 0.05 and figures["mixed"] <= 1 and figures["coverage"] >= 0.95
+    assert conversations.wrong_tags(doc, c.turns) == 0
+    # Italian has no translator here: its lines are kept and flagged, the others translated.
+    assert {u.language or doc.source_language for u in doc.utterances} == {"en", "es", "fr", "it"}
+    assert all(u.note for u in doc.utterances if u.language == "it")
+
+
 def test_one_speaker_switching_language_gets_each_turn_in_its_language(conversations, tmp_path):
     """The mixed-language conversation with the count forced to 1: one "person" speaks English,
     French and Chinese, and a transcription window holds several of them. That speaker is heard
