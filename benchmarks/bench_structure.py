@@ -14,8 +14,9 @@ conversations made after the values were chosen (tests/conversations.py HELD_OUT
 under pink noise at 15 dB, under a music bed at 12 dB, or with quick replies (gaps of 0-0.2 s); or
 conversations of the narrowband radio voices of Debian's codec2-examples, or of the voices of Debian's
 Asterisk prompts and pocketsphinx-testdata, with usual or quick replies.
-"tags" counts the true turns whose line is in another language. Targets (issue 13): count right, DER <= 0.10 (0.25 s collar), at most one line holding
->= 0.2 s of a second speaker, lines cover >= 90% of the true speech.
+"tags" counts the true turns whose line is in another language. Targets (issue 13): count right,
+DER <= 0.10 (0.25 s collar), at most one line holding >= 0.2 s of a second speaker, lines cover >= 90%
+of the true speech.
 """
 from __future__ import annotations
 

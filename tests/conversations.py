@@ -438,7 +438,8 @@ def wrong_tags(doc, turns) -> int:
     wrong = 0
     for s, e, _, language in turns:
         best = max(doc.utterances, key=lambda u: min(e, u.end) - max(s, u.start), default=None)
-        if best is None or min(e, best.end) - max(s, best.start) <= 0 or (best.language or doc.source_language) != language:
+        heard = best is not None and min(e, best.end) - max(s, best.start) > 0
+        if not heard or (best.language or doc.source_language) != language:
             wrong += 1
     return wrong
 
