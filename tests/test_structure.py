@@ -119,6 +119,28 @@ def test_four_voices_in_four_languages_it_was_never_tuned_on_are_counted_and_tag
     assert all(u.note for u in doc.utterances if u.language == "it")
 
 
+def test_one_actress_speaking_spanish_and_english_is_one_person_with_each_turn_in_its_language(conversations,
+                                                                                                tmp_path):
+    """Allison Smith recorded Asterisk's English and Spanish prompts: here she alternates them with a
+    Colombian voice, and each of her turns must be tagged with its language. The count is given:
+    counted alone, her English prompts (a company's menu) and her Spanish ones (a conference's) come
+    out as two voices. With 80 prompts per voice instead of 20 she was counted once, her window of
+    both languages was heard as Spanish at 0.66, and 4 of 16 turns were tagged wrong before each
+    sentence was weighed on its own (`transcribe._sentence_languages`, tested in test_textlang.py)."""
+    if not all(s in conversations.speaker_pool() for s in ("allison_es", "allison_en", "co_es")):
+        pytest.skip("Debian's Asterisk prompt packages are not installed (`make apt` installs them)")
+    c = conversations.assemble("bilingual", ["allison_es", "allison_en", "co_es"], seconds=50.0, seed=3)
+    turns = [(s, e, "allison" if who.startswith("allison") else who, lang) for s, e, who, lang in c.turns]
+    doc = analyse(conversations.Conversation(c.name, c.audio, turns).mp4(tmp_path / "media"), tmp_path / "job",
+                  speakers=2)
+    print([(u.start, u.end, u.speaker, u.language, u.text) for u in doc.utterances])
+    assert {lang for *_, lang in turns} == {"en", "es"}
+    figures = line_figures(doc, turns)
+    assert figures["speakers"] == 2 and figures["der"] <= 0.05
+    # Her first Spanish words, "cuarenta y ocho", come out as "Carbete Ocho" in her English line.
+    assert conversations.wrong_tags(doc, turns) <= 2
+
+
 def test_one_speaker_switching_language_gets_each_turn_in_its_language(conversations, tmp_path):
     """The mixed-language conversation with the count forced to 1: one "person" speaks English,
     French and Chinese, and a transcription window holds several of them. That speaker is heard

@@ -71,3 +71,38 @@ def test_a_speakers_other_windows_weigh_the_language_their_text_gave_him():
     assert out[1] is results[1] and out[3] is results[3]
     conf = textlang.confidences([results[2].segments[0].text], [{"en", "fr"}])[0]
     assert textlang.retag(results[2].segments[0].text, "en", conf) is None  # alone it is not sure enough
+
+
+def test_sentences_in_another_language_than_their_window_move_to_a_window_of_their_own():
+    """An actress who recorded both the Spanish and the English prompts: her window was heard as Spanish
+    at 0.66 (not sure), and Whisper wrote her English sentences in English. Each sentence is weighed
+    alone; a segment holding two of her turns a second apart is first cut at that pause."""
+    from dubbing.stages.transcribe import _sentence_languages
+
+    def segment(start, *words):
+        out, t = [], start
+        for w in words:
+            out.append(Word(t, t + 0.3, " " + w))
+            t += 0.3 if w != "|" else 1.2
+        out = [w for w in out if w.text != " |"]
+        return Segment(out[0].start, out[-1].end, "".join(w.text for w in out), out)
+
+    spanish = segment(1.0, *"Por favor, espere mientras le comunico con esa extensión.".split())
+    english = segment(6.0, *"Your temporary greeting is currently active.".split())
+    # "Thank you for your patience." then, after a pause of 1.2 s, "Mensaje del número de teléfono."
+    mixed = segment(10.0, *"Thank you for your patience. | Mensaje del número de teléfono.".split())
+    regions = [(0.9, 4.2), (5.9, 7.9), (9.9, 11.6), (12.7, 14.6)]
+    window = WindowTranscript("es", 0.66, [spanish, english, mixed], {"es": 0.66, "en": 0.3})
+    plan, results = _sentence_languages([("A", [Piece(0.8, 15.0)])], [window], regions)
+    assert [w.language for w in results] == ["es", "en"]
+    assert [s.text.strip() for s in results[0].segments] == [
+        "Por favor, espere mientras le comunico con esa extensión.", "Mensaje del número de teléfono."]
+    assert [s.text.strip() for s in results[1].segments] == [
+        "Your temporary greeting is currently active.", "Thank you for your patience."]
+    assert results[1].language_probability == 0.3  # the audio's own figure for English
+    # The English sentences' time left the Spanish window's pieces.
+    assert plan[1] == ("A", [Piece(s.start, s.end) for s in results[1].segments])
+    assert sum(p.end - p.start for p in plan[0][1]) == pytest.approx(14.2 - sum(s.end - s.start for s in results[1].segments))
+    # One language heard, no other likely: nothing is weighed.
+    alone = WindowTranscript("en", 0.99, [english, english], {"en": 0.99})
+    assert _sentence_languages([("A", [Piece(0.0, 9.0)])], [alone], regions)[1] == [alone]
