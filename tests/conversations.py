@@ -313,9 +313,18 @@ HELD_OUT = [["lj", "uberi_fr"], ["lj", "uberi_zh"], ["uberi_fr", "uberi_zh"], ["
 def held_out(gaps: str = "usual") -> list[Conversation]:
     """HELD_OUT as conversations (a speaker the pool lacks, as FEE005, who never speaks alone long
     enough in that meeting, leaves its conversation out)."""
+    return _held_out_set(HELD_OUT, "h", 900, gaps)
+
+
+def _held_out_one(sets: list[list[str]], prefix: str, seed: int, i: int, gaps: str) -> Conversation:
+    """Conversation `i` of a held-out set: 40-70 s, its own seed."""
+    return assemble(f"{prefix}{i:02d}", sets[i], seconds=float(40 + 10 * (i % 4)), seed=seed + i, gaps=gaps)
+
+
+def _held_out_set(sets: list[list[str]], prefix: str, seed: int, gaps: str) -> list[Conversation]:
+    """The conversations of a held-out set whose speakers are all in the pool."""
     pool = speaker_pool()
-    return [assemble(f"h{i:02d}", spk, seconds=float(40 + 10 * (i % 4)), seed=900 + i, gaps=gaps)
-            for i, spk in enumerate(HELD_OUT) if all(s in pool for s in spk)]
+    return [_held_out_one(sets, prefix, seed, i, gaps) for i, spk in enumerate(sets) if all(s in pool for s in spk)]
 
 
 # Codec2's talkers, added after the values were chosen: 2, 3 and 4 of them, and with speakers of ours.
@@ -326,13 +335,12 @@ CODEC2_HELD_OUT = [["c2:kristoff", "c2:ve9qrp"], ["c2:cq_ref", "c2:vk5qi"], ["c2
 
 
 def codec2_conversation(i: int, gaps: str = "usual") -> Conversation:
-    return assemble(f"c{i:02d}", CODEC2_HELD_OUT[i], seconds=float(40 + 10 * (i % 4)), seed=1000 + i, gaps=gaps)
+    return _held_out_one(CODEC2_HELD_OUT, "c", 1000, i, gaps)
 
 
 def codec2_held_out(gaps: str = "usual") -> list[Conversation]:
     """CODEC2_HELD_OUT as conversations; empty where codec2-examples is not installed."""
-    pool = speaker_pool()
-    return [codec2_conversation(i, gaps) for i, spk in enumerate(CODEC2_HELD_OUT) if all(s in pool for s in spk)]
+    return _held_out_set(CODEC2_HELD_OUT, "c", 1000, gaps)
 
 
 # The prompt voices and pocketsphinx's talkers, added on 2026-12-05 after every value was chosen: five
@@ -346,13 +354,12 @@ PROMPT_HELD_OUT = [["allison_en", "carlo_it", "lj"], ["june_fr", "librivox"], ["
 
 
 def prompt_conversation(i: int, gaps: str = "usual") -> Conversation:
-    return assemble(f"p{i:02d}", PROMPT_HELD_OUT[i], seconds=float(40 + 10 * (i % 4)), seed=1700 + i, gaps=gaps)
+    return _held_out_one(PROMPT_HELD_OUT, "p", 1700, i, gaps)
 
 
 def prompt_held_out(gaps: str = "usual") -> list[Conversation]:
     """PROMPT_HELD_OUT as conversations; empty where the prompt packages are not installed."""
-    pool = speaker_pool()
-    return [prompt_conversation(i, gaps) for i, spk in enumerate(PROMPT_HELD_OUT) if all(s in pool for s in spk)]
+    return _held_out_set(PROMPT_HELD_OUT, "p", 1700, gaps)
 
 
 def with_background(c: Conversation, kind: str, snr_db: float, seed: int = 0) -> Conversation:
