@@ -12,7 +12,9 @@ language's pair is checked, so an unsupported pair is refused before the whole f
 transcribed. A speaker heard surely in two languages or more switches language: their
 windows are heard again region by region, and transcribed once per language they hold.
 Last, a window whose text is surely in another language than its tag, where the audio found
-that one likely too, takes it (Whisper writes a French speaker's words under an English prompt).
+that one likely too, takes it (Whisper writes a French speaker's words under an English prompt),
+and so does each sentence of a window on its own (one person's English sentences in a window of
+hers heard, not surely, as Spanish).
 """
 from __future__ import annotations
 
