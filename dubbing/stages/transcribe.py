@@ -7,8 +7,7 @@ elsewhere in the video, is transcribed in the likeliest confident language inste
 French turn once came out as Hebrew): after the first batch at once, before that (and when
 the confident languages grew since) by hearing it again; not when its longest speech regions,
 heard one by one, are sure of the language detected: a speaker's short replies packed with
-their pauses can be unsure as a window and sure alone; nor when no confident language is among
-its likeliest and its text, decoded as detected, is surely in that language. After the first batch of windows the main
+their pauses can be unsure as a window and sure alone. After the first batch of windows the main
 language's pair is checked, so an unsupported pair is refused before the whole file is
 transcribed. A speaker heard surely in two languages or more switches language: their
 windows are heard again region by region, and transcribed once per language they hold.
