@@ -106,27 +106,3 @@ def test_sentences_in_another_language_than_their_window_move_to_a_window_of_the
     # One language heard, no other likely: nothing is weighed.
     alone = WindowTranscript("en", 0.99, [english, english], {"en": 0.99})
     assert _sentence_languages([("A", [Piece(0.0, 9.0)])], [alone], regions)[1] == [alone]
-
-
-def test_an_unsure_window_whose_text_is_surely_its_detected_language_keeps_it():
-    """Jordi Mas under a music bed, between two French women: his window was English at 0.28, French
-    not among its five likeliest. Decoded in French, the language heard surely, his English came out
-    translated ("et j'adore cette situation"). His English text now vouches for English; a one-word
-    reply, too short to say, is still heard again in the main language."""
-    from dubbing.stages.transcribe import _decode_in, _unsure
-
-    def window(lang, prob, text, alternatives):
-        return WindowTranscript(lang, prob, [Segment(1.0, 3.0, text, [Word(1.0, 3.0, " " + text)])], alternatives)
-
-    heard_as = {"en": 0.275, "bn": 0.125, "el": 0.086, "ar": 0.068, "es": 0.063}
-    found = [(window("fr", 0.99, "Veuillez composer votre numéro de conférence, suivi de la touche dièse.",
-                     {"fr": 0.99, "en": 0.003}), 20.0),
-             (window("en", 0.275, "I am from Barcelona and I love the city. Good morning. My name is Jordi Mas.",
-                     heard_as), 9.0),
-             (window("en", 0.3, "Yes.", dict(heard_as, en=0.3)), 1.0),
-             # French among its likeliest: heard again in French, as before.
-             (window("en", 0.35, "I am from Barcelona and I love the city.", {"en": 0.35, "fr": 0.2}), 3.0)]
-    assert _unsure(found, "fr") == {2: "fr", 3: "fr"}
-    # Decoded at once (after the first batch), such a window is decoded as detected, for its text to say.
-    assert _decode_in("en", 0.275, heard_as, sure={"fr"}, main="fr") == "en"
-    assert _decode_in("en", 0.35, {"en": 0.35, "fr": 0.2}, sure={"fr"}, main="fr") == "fr"

@@ -127,7 +127,7 @@ def run(ctx: Context) -> dict:
             _check_translatable(s.translator, heard, s.target_language)
             # From now on an unsure window is decoded at once in the language it would be heard
             # again in (3.7 s of 50 at 10 minutes went to hearing such windows twice).
-            choose = partial(_decode_in, sure=_sure_languages(found, main), main=main)
+            choose = partial(_language_for, sure=_sure_languages(found, main), main=main)
     main, redo = language, {}
     if language is None:
         results, again = vouch(results)
@@ -206,20 +206,6 @@ def _language_for(detected: str, p: float, alternatives: dict[str, float], sure:
     return max(ranked)[1] if ranked else main
 
 
-def _decode_in(detected: str, p: float, alternatives: dict[str, float], sure: set[str], main: str) -> str:
-    """The language to decode a window in at once: as `_language_for`, but a window that would get the
-    main language only because none heard surely is among its likeliest is decoded as detected
-    first, so that its text can vouch for that language (`_unsure`)."""
-    if _no_sure_likely(detected, p, alternatives, sure):
-        return detected
-    return _language_for(detected, p, alternatives, sure, main)
-
-
-def _no_sure_likely(detected: str, p: float, alternatives: dict[str, float], sure: set[str]) -> bool:
-    """An unsure window whose likeliest languages (the engine's top five) hold none heard surely."""
-    return bool(alternatives) and p < SURE and detected not in sure and not sure & set(alternatives)
-
-
 def _detected(w: WindowTranscript) -> str:
     """The language Whisper detected in a window (it may have been decoded in another since)."""
     return max(w.alternatives, key=w.alternatives.get) if w.alternatives else w.language
@@ -236,34 +222,7 @@ def _unsure(found: list[tuple[WindowTranscript, float]], main: str) -> dict[int,
         lang = _language_for(detected, w.language_probability, w.alternatives, sure, main)
         if lang != w.language:
             redo[i] = lang
-    vouched = _text_vouches({i: found[i][0] for i, lang in redo.items() if found[i][0].language == _detected(found[i][0])
-                             and _no_sure_likely(_detected(found[i][0]), found[i][0].language_probability,
-                                                 found[i][0].alternatives, sure)}, sure | {main})
-    return {i: lang for i, lang in redo.items() if i not in vouched}
-
-
-def _text_vouches(windows: dict[int, WindowTranscript], others: set[str]) -> set[int]:
-    """The windows, decoded in the language detected in them, whose text is surely in it (TEXT_MARGIN
-    against `others`).
-
-    An accented English speaker under a music bed was heard as English at 0.28, with no language heard
-    surely in the video (French) among his five likeliest; decoded in French, the main language, his
-    "I am from Barcelona and I love the city" came out translated, "et j'adore cette situation". Decoded
-    as detected, the text says English surely; a one-word reply says nothing and still goes to the
-    main language."""
-    if not windows or not textlang.available():
-        return set()
-    order = list(windows)
-    texts = [" ".join(seg.text for seg in windows[i].segments) for i in order]
-    confs = textlang.confidences(texts, [others | {windows[i].language} for i in order])
-    out = set()
-    for i, text, conf in zip(order, texts, confs):
-        lang = windows[i].language
-        rival = max((conf.get(o, 0.0) for o in others if o != lang), default=0.0)
-        if conf and textlang.long_enough(text) and conf.get(lang, 0.0) >= textlang.TEXT_SURE \
-                and conf.get(lang, 0.0) >= textlang.TEXT_MARGIN * rival:
-            out.add(i)
-    return out
+    return redo
 
 
 REGION_LID_S = 0.5  # regions shorter than this are not heard alone for their language (a switching
