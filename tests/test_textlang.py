@@ -93,16 +93,21 @@ def test_sentences_in_another_language_than_their_window_move_to_a_window_of_the
     mixed = segment(10.0, *"Thank you for your patience. | Mensaje del número de teléfono.".split())
     regions = [(0.9, 4.2), (5.9, 7.9), (9.9, 11.6), (12.7, 14.6)]
     window = WindowTranscript("es", 0.66, [spanish, english, mixed], {"es": 0.66, "en": 0.3})
-    plan, results = _sentence_languages([("A", [Piece(0.8, 15.0)])], [window], regions)
-    assert [w.language for w in results] == ["es", "en"]
+    # Another speaker's English, heard surely: English is a language of the video.
+    other = WindowTranscript("en", 0.98, [segment(20.0, *"Ask not what your country can do for you".split())],
+                             {"en": 0.98})
+    plan, results = _sentence_languages([("A", [Piece(0.8, 15.0)]), ("B", [Piece(19.5, 30.0)])], [window, other],
+                                        regions)
+    assert [w.language for w in results] == ["es", "en", "en"]
+    assert results[1] is other
     assert [s.text.strip() for s in results[0].segments] == [
         "Por favor, espere mientras le comunico con esa extensión.", "Mensaje del número de teléfono."]
-    assert [s.text.strip() for s in results[1].segments] == [
+    assert [s.text.strip() for s in results[2].segments] == [
         "Your temporary greeting is currently active.", "Thank you for your patience."]
-    assert results[1].language_probability == 0.3  # the audio's own figure for English
+    assert results[2].language_probability == 0.3  # the audio's own figure for English
     # The English sentences' time left the Spanish window's pieces.
-    assert plan[1] == ("A", [Piece(s.start, s.end) for s in results[1].segments])
-    assert sum(p.end - p.start for p in plan[0][1]) == pytest.approx(14.2 - sum(s.end - s.start for s in results[1].segments))
-    # One language heard, no other likely: nothing is weighed.
-    alone = WindowTranscript("en", 0.99, [english, english], {"en": 0.99})
-    assert _sentence_languages([("A", [Piece(0.0, 9.0)])], [alone], regions)[1] == [alone]
+    assert plan[2] == ("A", [Piece(s.start, s.end) for s in results[2].segments])
+    assert sum(p.end - p.start for p in plan[0][1]) == pytest.approx(14.2 - sum(s.end - s.start for s in results[2].segments))
+    # English only likely (not heard surely anywhere): nothing is weighed, as "I am from Barcelona" in
+    # an English window where Spanish was likely is not Spanish.
+    assert _sentence_languages([("A", [Piece(0.8, 15.0)])], [window], regions)[1] == [window]

@@ -344,14 +344,16 @@ def _sentence_languages(plan, results, regions):
     (`_split_languages`), and her text is in two languages, so the window's text is surely in
     neither. Whisper still wrote her English sentences in English: "Your temporary greeting is
     currently active." was tagged Spanish. Each sentence (`_sentences`) is weighed on its own, at
-    TEXT_MARGIN. On the 2592 segments of our stored runs that had a choice, 4 moved, all rightly.
+    TEXT_MARGIN, against the languages heard surely in the video.
     """
     if not textlang.available():
         return plan, results
     sure = _sure_languages(_found(plan, results), None)
     split, todo, texts, candidates = {}, [], [], []
     for i, w in enumerate(results):
-        codes = {w.language, *sure, *(lang for lang, p in w.alternatives.items() if p >= TEXT_ALTERNATIVE)}
+        # Only languages heard surely: with those the audio found likely too, Jordi Mas's "I am from
+        # Barcelona" (Spanish 0.06 in his window) went to Spanish.
+        codes = {w.language, *sure}
         if len(codes) < 2:
             continue
         split[i] = [part for seg in w.segments for part in _sentences(seg, regions)]
