@@ -223,13 +223,13 @@ def build(words: list[TimedWord], turns: Turns, regions: Regions | None = None, 
 def _pause(prev: TimedWord, w: TimedWord, regions: Regions) -> float:
     """The silence between two words as the voice detector heard it: the gap between their speech
     regions (none within one region), since Whisper ends words early and would invent pauses."""
-    a, b = _region_index(prev, regions), _region_index(w, regions)
+    a, b = region_index(prev, regions), region_index(w, regions)
     if a is None or b is None:
         return w.start - prev.end
     return 0.0 if a == b else regions[b][0] - regions[a][1]
 
 
-def _region_index(w: TimedWord, regions: Regions) -> int | None:
+def region_index(w: TimedWord, regions: Regions) -> int | None:
     mid = (w.start + w.end) / 2
     return next((i for i, (r0, r1) in enumerate(regions) if r0 <= mid <= r1), None)
 
@@ -268,11 +268,11 @@ def _snap_edges(lines: list[Line], regions: Regions, duration: float | None) -> 
     for i, line in enumerate(lines):
         lo = lines[i - 1].end if i else 0.0
         hi = lines[i + 1].start if i + 1 < len(lines) else (duration or float("inf"))
-        first = _region_index(line.words[0], regions) if line.words else None
-        last = _region_index(line.words[-1], regions) if line.words else None
-        if first is not None and (i == 0 or _region_index(lines[i - 1].words[-1], regions) != first):
+        first = region_index(line.words[0], regions) if line.words else None
+        last = region_index(line.words[-1], regions) if line.words else None
+        if first is not None and (i == 0 or region_index(lines[i - 1].words[-1], regions) != first):
             line.start = max(lo, min(line.start, regions[first][0]))
-        if last is not None and (i + 1 == len(lines) or _region_index(lines[i + 1].words[0], regions) != last):
+        if last is not None and (i + 1 == len(lines) or region_index(lines[i + 1].words[0], regions) != last):
             line.end = min(hi, max(line.end, regions[last][1]))
         if line.end - line.start < MIN_LINE_S:
             grow = MIN_LINE_S - (line.end - line.start)
@@ -290,7 +290,7 @@ def _take_wordless_speech(lines: list[Line], regions: Regions, turns: Turns, pau
     conversation. Without it the dub's slot is short and that speech is in no line. At most
     WORDLESS_MAX_S on each side: more is something else (music, laughter, a stretch Whisper missed).
     """
-    worded = {_region_index(w, regions) for line in lines for w in line.words}
+    worded = {region_index(w, regions) for line in lines for w in line.words}
     for i, line in enumerate(lines):
         if not line.words:
             continue
@@ -303,13 +303,13 @@ def _take_wordless_speech(lines: list[Line], regions: Regions, turns: Turns, pau
                     < pause_split and max(r1, line.end) - min(r0, line.start) <= MAX_SECONDS
                     and max(r1 - edge, edge - r0) <= WORDLESS_MAX_S
                     and (not turns or _share_of(line.speaker, r0, r1, turns) >= WORDLESS_OWN_SHARE))
-        last = _region_index(line.words[-1], regions)
+        last = region_index(line.words[-1], regions)
         if last is not None:
             j, edge = last + 1, max(line.end, regions[last][1])
             while j < len(regions) and takes(j, j - 1, edge):
                 line.end = round(regions[j][1], 3)
                 j += 1
-        first = _region_index(line.words[0], regions)
+        first = region_index(line.words[0], regions)
         if first is not None:
             j, edge = first - 1, min(line.start, regions[first][0])
             while j >= 0 and takes(j, j + 1, edge):

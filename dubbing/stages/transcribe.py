@@ -18,7 +18,6 @@ hers heard, not surely, as Spanish).
 """
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections import Counter
 from functools import partial
 
@@ -383,17 +382,12 @@ def _sentence_languages(plan, results, regions):
 
 def _sentences(seg: Segment, regions: list[tuple[float, float]]) -> list[Segment]:
     """`seg` cut where its words lie in speech regions a pause (PAUSE_SPLIT_S) apart: Whisper wrote
-    one person's English turn and her Spanish one, a second apart, as one segment."""
-    def region(word) -> int | None:
-        mid = (word.start + word.end) / 2
-        k = bisect_right(starts, mid) - 1
-        return k if k >= 0 and mid <= regions[k][1] else None
-
-    starts = [r0 for r0, _ in regions]
-
+    one person's English turn and her Spanish one, a second apart, as one segment. Only where both
+    words lie in a region: Whisper's own word times, not yet fitted to the speech, often stray into
+    a pause."""
     runs = [seg.words[:1]] if seg.words else []
     for a, b in zip(seg.words, seg.words[1:]):
-        ra, rb = region(a), region(b)
+        ra, rb = segmentation.region_index(a, regions), segmentation.region_index(b, regions)
         if ra is not None and rb is not None and regions[rb][0] - regions[ra][1] >= segmentation.PAUSE_SPLIT_S:
             runs.append([b])
         else:
