@@ -104,12 +104,20 @@ class Conversation:
         return out
 
 
+# What ffmpeg must be told of files without a header: codec2's raw speech, Asterisk's G.722 and GSM prompts.
+HEADERLESS = {".raw": ["-f", "s16le", "-ar", "8000", "-ac", "1"], ".g722": ["-f", "g722"], ".gsm": ["-f", "gsm"]}
+
+
+def _input(path: Path) -> list[str]:
+    """ffmpeg's input arguments for `path`."""
+    return [*HEADERLESS.get(path.suffix, []), "-i", str(path)]
+
+
 def load16k(path: Path, channel: int | None = None) -> np.ndarray:
     """Any audio or video file as 16 kHz mono float32 (one channel of it when asked); a `.raw` file is
-    codec2's headerless 8 kHz 16-bit mono."""
+    codec2's headerless 8 kHz 16-bit mono (`HEADERLESS`)."""
     pan = ["-af", f"pan=mono|c0=c{channel}"] if channel is not None else ["-ac", "1"]
-    headerless = ["-f", "s16le", "-ar", "8000", "-ac", "1"] if path.suffix == ".raw" else []
-    raw = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", *headerless, "-i", str(path), *pan,
+    raw = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", *_input(path), *pan,
                           "-ar", str(SR), "-f", "f32le", "-"], check=True, capture_output=True).stdout
     return np.frombuffer(raw, dtype=np.float32).copy()
 
@@ -228,7 +236,7 @@ def load_joined(files: list[Path]) -> np.ndarray:
     file took 3 s for a voice's 40 prompts)."""
     inputs = []
     for path in files:
-        inputs += {".g722": ["-f", "g722"], ".gsm": ["-f", "gsm"]}.get(path.suffix, []) + ["-i", str(path)]
+        inputs += _input(path)
     # Half a second of silence after each: prompts are trimmed tight, and the pieces are cut at pauses.
     padded = "".join(f"[{i}:a]apad=pad_dur=0.5[a{i}];" for i in range(len(files)))
     joined = padded + "".join(f"[a{i}]" for i in range(len(files))) + f"concat=n={len(files)}:v=0:a=1,aresample={SR}"
