@@ -69,12 +69,17 @@ def test_automatic_count_on_conversations_that_fooled_it_before(name, speakers, 
     if missing:
         pytest.skip(f"no recording of {missing} here (pyannote.audio's sample is not installed)")
     c = conversations.assemble(name, speakers, seconds=seconds, seed=seed)
-    turns = registry.get_engine("diarization", "resemblyzer").diarize(c.audio, conversations.SR, num_speakers=None)
+    engine = registry.get_engine("diarization", "resemblyzer")
+    turns = engine.diarize(c.audio, conversations.SR, num_speakers=None)
     der = conversations.diarization_error(c.turns, turns)
     found = len({t.speaker for t in turns})
     print(f"{name}: {found} speakers, DER {der:.3f}")
     assert found == len(speakers)
     assert der <= 0.10
+    if name == "meeting_pair":
+        # The first blocks of GE2E's one cluster were not plainly one voice: all it sampled were heard.
+        from dubbing.engines.diarization.resemblyzer_kmeans import VOICE_BLOCKS
+        assert np.isfinite(engine.state["voices"]).all(axis=1).sum() == VOICE_BLOCKS
 
 
 @pytest.mark.parametrize("index, gaps", [(2, "usual"), (4, "quick"), (5, "usual"), (5, "quick")])
@@ -115,7 +120,9 @@ def test_the_voice_check_keeps_one_person_one(tmp_path, name):
     x, sr = load16k(shared_media(name), tmp_path)
     engine = registry.get_engine("diarization", "resemblyzer")
     turns = engine.diarize(x, sr, num_speakers=None)
-    assert np.isfinite(engine.state["voices"]).all(axis=1).sum() >= 2  # it was checked
+    # It was checked, and the first blocks heard were so alike that the rest were not embedded.
+    from dubbing.engines.diarization.resemblyzer_kmeans import VOICE_FIRST
+    assert np.isfinite(engine.state["voices"]).all(axis=1).sum() == VOICE_FIRST
     assert {t.speaker for t in turns} == {"SPEAKER_00"}
 
 
