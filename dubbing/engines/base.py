@@ -84,6 +84,7 @@ class WindowTranscript:
     language_probability: float
     segments: list[Segment]
     alternatives: dict[str, float] = field(default_factory=dict)  # the likeliest languages and their probability
+    logprob: float | None = None  # mean log-probability per token of the text decoded (None: not known)
 
 
 @dataclass(frozen=True)

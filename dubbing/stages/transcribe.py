@@ -138,7 +138,9 @@ def run(ctx: Context) -> dict:
         ctx.progress(0.96, f"transcribing {len(idx)} unsure window(s) again in '{lang}'")
         for i, again in zip(idx, engine.transcribe_windows(samples, sr, [windows[i] for i in idx], language=lang)):
             prob = results[i].language_probability
-            results[i] = WindowTranscript(lang, prob, again.segments, results[i].alternatives)
+            results[i] = WindowTranscript(lang, prob, again.segments, results[i].alternatives, again.logprob)
+    if language is None:
+        results = _decode_choice(ctx, engine, samples, sr, windows, seconds, results)
     plan, results = _retry_missed(ctx, engine, samples, sr, plan, results, regions, language)
     if language is None:
         plan, results = _split_languages(ctx, engine, samples, sr, plan, results, regions)
@@ -271,6 +273,48 @@ def _vouch(ctx, engine, samples, sr, windows, seconds, regions, checked: set[int
             if w.language != detected:
                 again[i] = detected
     return results, again
+
+
+DECODE_MARGIN = 0.1  # nats per token by which a window's decode in its detected language must be likelier
+
+
+def _decode_choice(ctx, engine, samples, sr, windows, seconds, results: list[WindowTranscript]) -> list[WindowTranscript]:
+    """Unsure windows decoded in another language than the one detected in them, whose text is in the
+    language they were decoded in, decoded in the detected language too: it wins where Whisper finds
+    its own text there likelier by DECODE_MARGIN per token.
+
+    An unsure window goes to a language heard surely in the video, or to the main one: right for a
+    turn Whisper cannot place (a 2 s French turn detected as Hebrew), but an accented speaker of
+    another language than the rest is then translated. Under music, Jordi Mas between two French
+    women was detected English at 0.28, decoded in French, and came out as "et j'adore cette
+    situation" (-0.59 per token, his English -0.31). Where Whisper kept the speaker's words under the
+    prompt (the French CommonVoice man in English: his French text), the text check
+    (`_text_languages`) is the judge, and no second decode is made: his window detected as Hebrew,
+    decoded in Hebrew, came out as a transliteration Whisper finds likelier (-0.24) than his French.
+    Windows with under VOUCH_SPEECH_S of speech, or whose text is too short to weigh, stay as they are.
+    """
+    todo = [i for i, (w, sec) in enumerate(zip(results, seconds))
+            if w.language_probability < SURE and w.logprob is not None and sec >= VOUCH_SPEECH_S
+            and w.language != _detected(w)]
+    if not todo or not textlang.available():
+        return results
+    texts = [" ".join(seg.text for seg in results[i].segments) for i in todo]
+    codes = [{results[i].language, *(lang for lang, p in results[i].alternatives.items() if p >= TEXT_ALTERNATIVE)}
+             for i in todo]
+    by_language: dict[str, list[int]] = {}
+    for i, text, conf in zip(todo, texts, textlang.confidences(texts, codes)):
+        if conf and textlang.long_enough(text) and textlang.retag(text, results[i].language, conf) is None:
+            by_language.setdefault(_detected(results[i]), []).append(i)
+    results = list(results)
+    for lang, idx in sorted(by_language.items()):
+        ctx.check_cancel()
+        ctx.progress(0.96, f"decoding {len(idx)} unsure window(s) in '{lang}' too")
+        for i, w in zip(idx, engine.transcribe_windows(samples, sr, [windows[i] for i in idx], language=lang)):
+            old = results[i]
+            if w.logprob is not None and w.logprob >= old.logprob + DECODE_MARGIN and any(seg.words for seg in w.segments):
+                results[i] = WindowTranscript(lang, old.alternatives.get(lang, 0.0), w.segments, old.alternatives,
+                                              w.logprob)
+    return results
 
 
 def _speech_in(pieces: list[Piece], regions: list[tuple[float, float]]) -> list[Piece]:

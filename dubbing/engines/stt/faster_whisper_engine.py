@@ -124,17 +124,21 @@ class FasterWhisperTranscriber(Transcriber):
                 clip_timestamps=clips, batch_size=BATCH, word_timestamps=True, beam_size=5,
                 without_timestamps=False)
             found: list[list[Segment]] = [[] for _ in batch]
+            scores = [[0.0, 0] for _ in batch]  # summed log-probability and tokens per window
             for seg in segments:
                 if get_compression_ratio(seg.text) > REPEATS:
                     continue  # a decoding loop (",2,1,2,1,..." on far-field crosstalk), not speech
                 owner = max((i for i, c in enumerate(clips) if c["start"] <= seg.start + 0.05), default=0)
                 words = [Word(w.start, w.end, w.word) for w in (seg.words or [])]
                 found[owner].append(unpack_segment(Segment(seg.start, seg.end, seg.text.strip(), words), maps[owner]))
+                scores[owner][0] += seg.avg_logprob * len(seg.tokens)
+                scores[owner][1] += len(seg.tokens)
             langs = recorder.found if language is None else [(language, 1.0, {})] * len(batch)
             for i, segs in enumerate(found):
                 lang, prob, alternatives = langs[i] if i < len(langs) else (language or "en", 0.0, {})
                 lang = recorder.chosen[i] if i < len(recorder.chosen) else lang
-                out.append(WindowTranscript(lang, prob, segs, alternatives))
+                total, tokens = scores[i]
+                out.append(WindowTranscript(lang, prob, segs, alternatives, total / tokens if tokens else None))
             progress(min(1.0, (b + len(batch)) / len(windows)), f"transcribed {b + len(batch)}/{len(windows)} windows")
         return out
 
