@@ -279,9 +279,10 @@ DECODE_MARGIN = 0.1  # nats per token by which a window's decode in its detected
 
 
 def _decode_choice(ctx, engine, samples, sr, windows, seconds, results: list[WindowTranscript]) -> list[WindowTranscript]:
-    """Unsure windows decoded in another language than the one detected in them, whose text is in the
-    language they were decoded in, decoded in the detected language too: it wins where Whisper finds
-    its own text there likelier by DECODE_MARGIN per token.
+    """Unsure windows decoded in a language not among the five their audio found likeliest (the main
+    one, where no language heard surely was among them), whose text is in the language they were decoded
+    in, decoded in the detected language too: it wins where Whisper finds its own text there likelier
+    by DECODE_MARGIN per token.
 
     An unsure window goes to a language heard surely in the video, or to the main one: right for a
     turn Whisper cannot place (a 2 s French turn detected as Hebrew), but an accented speaker of
@@ -291,11 +292,14 @@ def _decode_choice(ctx, engine, samples, sr, windows, seconds, results: list[Win
     prompt (the French CommonVoice man in English: his French text), the text check
     (`_text_languages`) is the judge, and no second decode is made: his window detected as Hebrew,
     decoded in Hebrew, came out as a transliteration Whisper finds likelier (-0.24) than his French.
-    Windows with under VOUCH_SPEECH_S of speech, or whose text is too short to weigh, stay as they are.
+    Windows with under VOUCH_SPEECH_S of speech, or whose text is too short to weigh, stay as they are;
+    so do those decoded in a language their audio found likely too: an accented English AMI speaker,
+    detected German at 0.42 and English at 0.24, came out in German likelier (-0.29) than in English
+    (-0.39), his words translated ("Ich bin die Marketinggext").
     """
     todo = [i for i, (w, sec) in enumerate(zip(results, seconds))
             if w.language_probability < SURE and w.logprob is not None and sec >= VOUCH_SPEECH_S
-            and w.language != _detected(w)]
+            and w.language != _detected(w) and w.language not in w.alternatives]
     if not todo or not textlang.available():
         return results
     texts = [" ".join(seg.text for seg in results[i].segments) for i in todo]
