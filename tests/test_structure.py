@@ -122,8 +122,8 @@ def test_four_voices_in_four_languages_it_was_never_tuned_on_are_counted_and_tag
 def test_an_accented_speaker_under_music_between_two_french_women_keeps_his_english(conversations, tmp_path):
     """Jordi Mas's English, under a music bed at 12 dB, was detected English at 0.28 only, with French
     (the one language heard surely) not among its likeliest: decoded in French, Whisper translated him
-    ("et j'adore cette situation"), 7 of his turns tagged French. Decoded in the likeliest languages
-    of its audio too, the English text is the one Whisper finds likeliest (`transcribe._decode_choice`)."""
+    ("et j'adore cette situation"), 7 of his turns tagged French. Decoded in the language detected in
+    it too, the English text is the one Whisper finds likelier (`transcribe._decode_choice`)."""
     if not all(s in conversations.speaker_pool() for s in conversations.PROMPT_HELD_OUT[7]):
         pytest.skip("Debian's Asterisk prompt packages are not installed (`make apt` installs them)")
     c = conversations.with_background(conversations.prompt_conversation(7), "music", 12, seed=7)

@@ -299,7 +299,7 @@ def _decode_choice(ctx, engine, samples, sr, windows, seconds, results: list[Win
     """
     todo = [i for i, (w, sec) in enumerate(zip(results, seconds))
             if w.language_probability < SURE and w.logprob is not None and sec >= VOUCH_SPEECH_S
-            and w.language != _detected(w) and w.language not in w.alternatives]
+            and w.alternatives and w.language not in w.alternatives]
     if not todo or not textlang.available():
         return results
     texts = [" ".join(seg.text for seg in results[i].segments) for i in todo]
