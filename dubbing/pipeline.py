@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,14 +37,6 @@ ANALYSIS_STAGES = STAGES[: STAGES.index(REVIEW_AFTER) + 1]
 # source text of some lines, which are then translated again before they are voiced.
 RENDER_STAGES = STAGES[STAGES.index(REVIEW_AFTER):]
 PREVIEW_SECONDS = 30.0  # how much of the video a preview render covers
-
-# Rough share of a dub's time per stage on CPU, for one overall percentage.
-STAGE_WEIGHTS = {"probe": 1, "diarize": 12, "transcribe": 30, "gender": 2, "translate": 6,
-                 "voices": 1, "synthesize": 30, "mix": 12, "subtitles": 1}
-# What a person sees while a stage runs (progress messages, the Jobs page).
-STAGE_LABELS = {"probe": "Checking the video", "diarize": "Finding speakers", "transcribe": "Transcribing",
-                "gender": "Telling voices apart", "translate": "Translating", "voices": "Choosing voices",
-                "synthesize": "Synthesizing speech", "mix": "Mixing and rendering", "subtitles": "Writing subtitles"}
 
 # What a person reads for each stage, and each stage's rough share of a dub's time on CPU
 # (for one overall percentage).
@@ -190,6 +183,7 @@ def run_stage(job_dir: Path, stage: str, *, progress: ProgressFn = _no_progress,
             return StageResult(stage, round(time.perf_counter() - started, 3), mem.peak_mb, True)
         progress(stage, 0.0, "starting")
         log.info("%s: started%s", stage, f" (preview of the first {preview_seconds:g} s)" if preview_seconds else "")
+        _warm_next(job_dir, stage)
         try:
             detail = module.run(ctx)
             ctx.check_cancel()  # a stage that ends in a cancelled step must not be recorded done
@@ -205,6 +199,28 @@ def run_stage(job_dir: Path, stage: str, *, progress: ProgressFn = _no_progress,
     progress(stage, 1.0, "done")
     log.info("%s: done in %.1f s, peak %.0f MB: %s", stage, result.seconds, result.peak_rss_mb, _brief(detail))
     return result
+
+
+def _warm_next(job_dir: Path, stage: str) -> None:
+    """Load the next stage's engine in the background while this stage runs.
+
+    A stage that runs makes the next one run too (its key holds this one's), and in a fresh
+    process each engine's load was time on the clock with a core idle: extracting the audio
+    waits on ffmpeg, and diarization leaves a core to Whisper's load (0.5 s). Whatever fails
+    here is left for the stage itself to meet and report.
+    """
+    later = STAGES[STAGES.index(stage) + 1:]
+    warm = getattr(STAGE_MODULES[later[0]], "warm", None) if later else None
+    if warm is None:
+        return
+
+    def load() -> None:
+        try:
+            warm(context(job_dir))
+        except Exception as exc:  # noqa: BLE001 - the stage meets it again and says what to do
+            log.debug("warming %s failed: %s", later[0], exc)
+
+    threading.Thread(target=load, name=f"warm-{later[0]}", daemon=True).start()
 
 
 def _brief(detail: dict, limit: int = 300) -> str:

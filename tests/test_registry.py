@@ -45,3 +45,63 @@ def test_auto_picks_the_offline_defaults_here_and_says_why():
 def test_engines_are_loaded_once_per_process():
     a = registry.get_engine("gender", "pitch")
     assert registry.get_engine("gender", "pitch") is a
+
+
+def test_an_engine_being_made_holds_up_only_those_who_want_it(monkeypatch):
+    """The pipeline loads the next stage's engine in the background: a stage asking for another
+    engine meanwhile must get it at once, and one asking for the same must wait for that one."""
+    import threading
+
+    entered, release, made = threading.Event(), threading.Event(), []
+    pitch = registry.engine_class("gender", "pitch")
+
+    class Slow(pitch):
+        def __init__(self, model=""):
+            entered.set()
+            release.wait(10)
+            made.append(self)
+            super().__init__(model)
+
+    real = registry.engine_class
+    monkeypatch.setattr(registry, "engine_class", lambda stage, name: Slow if name == "slow" else real(stage, name))
+    got = []
+    first = threading.Thread(target=lambda: got.append(registry.get_engine("gender", "slow")))
+    first.start()
+    assert entered.wait(5)
+    other = threading.Thread(target=lambda: got.append(registry.get_engine("gender", "pitch")))
+    other.start()
+    other.join(5)
+    assert not other.is_alive() and isinstance(got[0], pitch) and not made  # not held up by the slow one
+    second = threading.Thread(target=lambda: got.append(registry.get_engine("gender", "slow")))
+    second.start()
+    second.join(0.3)
+    assert second.is_alive()  # waits for the one being made...
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert len(made) == 1 and got[1] is got[2] is made[0]  # ...and gets it, made once
+
+
+def test_a_stage_that_runs_loads_the_next_stages_engine_meanwhile(speech_mp4, tmp_path, monkeypatch):
+    import threading
+
+    from dubbing import pipeline
+    from dubbing.models import DubSettings
+
+    monkeypatch.setattr(registry, "_instances", {})
+    job = tmp_path / "job"
+    pipeline.prepare(speech_mp4, job, DubSettings(target_language="es"))
+    pipeline.run_stage(job, "probe")
+    for t in threading.enumerate():
+        if t.name == "warm-diarize":
+            t.join(30)
+    diarizer = registry._instances[("diarization", "resemblyzer", "ge2e")]
+    assert diarizer._voices is not None  # the voice check's ECAPA too
+    assert not (job / "work" / "engines.json").exists()  # a warm-up records nothing; the stage does
+    pipeline.run_stage(job, "diarize")
+    assert registry.get_engine("diarization", "resemblyzer") is diarizer
+    assert pipeline.context(job).engines()["diarization"]["name"] == "resemblyzer"
+    for t in threading.enumerate():
+        if t.name == "warm-transcribe":
+            t.join(30)
+    assert ("stt", "faster-whisper", "base") in registry._instances

@@ -106,6 +106,10 @@ class Engine(ABC):
     def __init__(self, model: str = ""):
         self.model = model or self.default_model
 
+    def warm(self) -> None:
+        """Load now what the first call would load later (run in the background while an earlier
+        stage works); thread-safe against that call. Most engines load all they need when made."""
+
     @classmethod
     @abstractmethod
     def availability(cls) -> Availability:

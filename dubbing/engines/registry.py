@@ -59,7 +59,10 @@ DEFAULTS = {
 }
 
 _instances: dict[tuple[str, str, str], Engine] = {}
-_lock = threading.Lock()
+_lock = threading.Lock()  # guards the two dicts
+# One lock per engine: an engine loading in the background (pipeline's warm-up of the next stage)
+# holds up only those who want that engine, and they get it as soon as it is made.
+_making: dict[tuple[str, str, str], threading.Lock] = {}
 # Engines each job thread has named in its log: once per job (each runs in a thread of its own), not once per line.
 _named = threading.local()
 log = logging.getLogger(__name__)
@@ -92,19 +95,23 @@ def get_engine(stage: str, name: str, model: str = "") -> Engine:
     cls = engine_class(stage, name)
     key = (stage, name, model or cls.default_model)
     with _lock:
+        making = _making.setdefault(key, threading.Lock())
+    with making:
         fresh = key not in _instances
         if fresh:
             avail = cls.availability()
             if not avail.ok:
                 raise EngineUnavailableError(f"{stage} engine '{name}' is unavailable: {avail.reason}")
             started = time.perf_counter()
-            _instances[key] = cls(model)
+            engine = cls(model)
+            with _lock:
+                _instances[key] = engine
             log.info("%s engine %s (model %s) set up in %.1f s", stage, name, key[2] or "-", time.perf_counter() - started)
-        named = _named.__dict__.setdefault("keys", set())
-        if not fresh and key not in named:
-            log.info("%s engine %s (model %s), already in memory", stage, name, key[2] or "-")
-        named.add(key)
-        return _instances[key]
+    named = _named.__dict__.setdefault("keys", set())
+    if not fresh and key not in named:
+        log.info("%s engine %s (model %s), already in memory", stage, name, key[2] or "-")
+    named.add(key)
+    return _instances[key]
 
 
 def check_available(stage: str, name: str) -> None:

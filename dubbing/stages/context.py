@@ -103,11 +103,12 @@ class Context:
         p = self.path("engines.json")
         return json.loads(p.read_text()) if p.exists() else {}
 
-    def engine(self, stage: str, *, record_as: str | None = None, **pick_args: str) -> str:
+    def engine(self, stage: str, *, record_as: str | None = None, record: bool = True, **pick_args: str) -> str:
         """The engine name for a stage; `auto` is resolved once and recorded with why.
 
         `record_as` keeps a second pick for the same stage (a translator for a line in
         another language than the video's main one is recorded as "translation:<lang>").
+        `record=False` only looks (a warm-up in the background must not write beside the stage).
         """
         chosen = self.engines()
         slot = record_as or stage
@@ -118,6 +119,8 @@ class Context:
                      "translation": self.settings.translator, "tts": self.settings.tts,
                      "gender": "auto"}[stage]
         name, why = registry.pick(stage, requested, **pick_args)
+        if not record:
+            return name
         logging.getLogger(__name__).info("%s engine: %s (%s)", slot, name, why)
         chosen[slot] = {"name": name, "why": why}
         self.write_json("engines.json", chosen)

