@@ -285,15 +285,18 @@ def check_sound(path: Path, info: MediaInfo, *, track: int = 0) -> float:
                                 "the file looks truncated; export or download it again")
     if samples.size == 0 or float(abs(samples).max()) < 1e-4:
         raise SilentInputError(f"the audio track of {name} is silent; there is no speech to dub")
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
+    from . import vad
 
     # A minute at a time, stopping once enough speech is found: the stages look for
     # speech again anyway, and the whole track took 1 s of VAD at 10 minutes (6 s for an hour).
+    # A video of a minute or less is heard whole here, and `vad` keeps what it heard for the
+    # stages, which decode the same samples (in one process, as `dub` runs).
     speech, chunk = 0.0, 60 * 16000
-    options = VadOptions(min_silence_duration_ms=300, speech_pad_ms=100)
     for start in range(0, samples.size, chunk):
-        stamps = get_speech_timestamps(samples[start:start + chunk], options)
-        speech += sum(s["end"] - s["start"] for s in stamps) / 16000
+        part = samples[start:start + chunk]
+        spans = vad.regions_from(vad.speech_probabilities(part), part.size, threshold=0.5, min_silence_ms=300,
+                                 pad_ms=100)
+        speech += sum(b - a for a, b in spans) / 16000
         if speech >= MIN_SPEECH_SECONDS:
             break
     if speech < MIN_SPEECH_SECONDS:

@@ -206,21 +206,27 @@ def _warm_next(job_dir: Path, stage: str) -> None:
 
     A stage that runs makes the next one run too (its key holds this one's), and in a fresh
     process each engine's load was time on the clock with a core idle: extracting the audio
-    waits on ffmpeg, and diarization leaves a core to Whisper's load (0.5 s). Whatever fails
-    here is left for the stage itself to meet and report.
+    waits on ffmpeg, and diarization leaves a core to Whisper's load (0.5 s).
     """
     later = STAGES[STAGES.index(stage) + 1:]
-    warm = getattr(STAGE_MODULES[later[0]], "warm", None) if later else None
+    if later:
+        _warm(later[0], lambda: context(job_dir))
+
+
+def _warm(stage: str, make_context: Callable[[], Context]) -> None:
+    """`stage`'s engine loaded on a thread of its own, if the stage says how. Whatever fails here
+    is left for the stage itself to meet and report."""
+    warm = getattr(STAGE_MODULES[stage], "warm", None)
     if warm is None:
         return
 
     def load() -> None:
         try:
-            warm(context(job_dir))
+            warm(make_context())
         except Exception as exc:  # noqa: BLE001 - the stage meets it again and says what to do
-            log.debug("warming %s failed: %s", later[0], exc)
+            log.debug("warming %s failed: %s", stage, exc)
 
-    threading.Thread(target=load, name=f"warm-{later[0]}", daemon=True).start()
+    threading.Thread(target=load, name=f"warm-{stage}", daemon=True).start()
 
 
 def _brief(detail: dict, limit: int = 300) -> str:
@@ -442,6 +448,8 @@ def dub(input_path: Path, out_dir: Path, settings: DubSettings, *, progress: Pro
         should_cancel: Callable[[], bool] = lambda: False) -> dict:
     out_dir = Path(out_dir)
     before = set(out_dir.rglob("*")) if out_dir.exists() else None
+    # The sound check and the audio's extraction leave a core to the diarizer's load.
+    _warm(STAGES[1], lambda: Context(out_dir, settings))
     try:
         prepare(input_path, out_dir, settings)
         run(out_dir, progress=progress, should_cancel=should_cancel)
