@@ -196,7 +196,7 @@ def test_an_unsure_window_is_decoded_at_once_in_the_language_it_would_be_heard_a
         def detect_language(self, _):
             return [[("<|nn|>", 0.4), ("<|en|>", 0.3), ("<|fr|>", 0.2)], [("<|fr|>", 0.9), ("<|en|>", 0.05)]]
 
-    recorder = _LanguageRecorder(Inner(), lambda lang, p, alts: _language_for(lang, p, alts, {"en", "fr"}, "en"))
+    recorder = _LanguageRecorder(Inner(), lambda found: [_language_for(*f, {"en", "fr"}, "en") for f in found])
     ranked = recorder.detect_language(None)
     assert [r[0][0] for r in ranked] == ["<|en|>", "<|fr|>"]  # what the batched pipeline prompts with
     assert recorder.chosen == ["en", "fr"] and recorder.found[0][0] == "nn"
@@ -209,6 +209,26 @@ def test_an_unsure_window_is_decoded_at_once_in_the_language_it_would_be_heard_a
     # Unless French was heard surely in little speech, and not very surely.
     assert _unsure([(forced, 8.0), (sure_en, 8.0), (WindowTranscript("fr", 0.9, []), 4.0)], "en") == {}
     assert _unsure([(forced, 8.0), (sure_en, 8.0), (WindowTranscript("fr", 0.97, []), 2.0)], "en") == {0: "fr"}
+
+
+def test_the_first_batch_chooses_from_the_languages_detected_with_it():
+    """Before any window is decoded, the first batch's choice hears the batch's own detections: an
+    accented speaker's window, detected Greek at 0.51 beside two English windows heard surely, is
+    decoded in English at once, not in Greek and then again in English."""
+    from dubbing.stages.transcribe import _choice_as_heard
+
+    jordi = ("el", 0.51, {"el": 0.51, "en": 0.14, "es": 0.06})
+    english = ("en", 0.96, {"en": 0.96, "la": 0.01})
+    unsure_fr, sure_fr = ("fr", 0.55, {"fr": 0.55, "en": 0.3}), ("fr", 0.93, {"fr": 0.93})
+    choose = _choice_as_heard([20.0, 25.0, 25.0, 3.0, 10.0])
+    assert choose([jordi, english, english]) == ["en", "en", "en"]
+    # The engine's next batch hears what came before it: a short window unsure of French goes to English...
+    assert choose([unsure_fr]) == ["en"]
+    # ...unless French is heard surely beside it.
+    assert choose([sure_fr]) == ["fr"]
+    assert _choice_as_heard([20.0, 3.0, 10.0])([english, unsure_fr, sure_fr]) == ["en", "fr", "fr"]
+    # Alone, with nothing heard surely yet, a window keeps the language detected in it.
+    assert _choice_as_heard([12.0])([jordi]) == ["el"]
 
 
 def test_an_unsure_window_keeps_its_language_when_its_longest_regions_alone_are_sure_of_it():
@@ -273,7 +293,7 @@ def test_a_missed_stretch_of_an_unsure_window_takes_another_language_only_when_v
             self.calls.append(language)
             out = []
             for pieces in windows:
-                lang = language or (choose(*self.detected) if choose else self.detected[0])
+                lang = language or (choose([self.detected])[0] if choose else self.detected[0])
                 words = [Word(p.start + 0.1, p.end - 0.1, " and I") for p in pieces]
                 out.append(WindowTranscript(lang, self.detected[1], [Segment(words[0].start, words[-1].end, "and I",
                                                                              words)], self.detected[2]))

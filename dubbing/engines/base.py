@@ -15,8 +15,11 @@ import numpy as np
 
 # Progress within one stage: fraction done (0..1) and a short message.
 Progress = Callable[[float, str], None]
-# (detected language, its probability, the likeliest languages) -> the language to transcribe in
-LanguageChoice = Callable[[str, float, dict[str, float]], str]
+# What Whisper's language ID found in one window: the language, its probability, the likeliest five.
+Detection = tuple[str, float, dict[str, float]]
+# The detections of windows heard together (one encoder batch, in order) -> the language to
+# transcribe each in. Batch by batch, in the order of the windows given.
+LanguageChoice = Callable[[list[Detection]], list[str]]
 
 
 def no_progress(fraction: float, message: str = "") -> None:
@@ -167,9 +170,9 @@ class Transcriber(Engine):
         and a window costs one encoder pass however many turns it holds. This default runs
         `transcribe` on each window; an engine may batch them.
 
-        `choose`, when given with no `language`, picks from each window's detection the language
-        it is transcribed in; the result then holds that language, with the detection's probability
-        and alternatives. An engine that cannot choose between detecting and decoding ignores it
+        `choose`, when given with no `language`, picks from the detections of each batch of windows
+        the language each is transcribed in; the result then holds that language, with the detection's
+        probability and alternatives. An engine that cannot choose between detecting and decoding ignores it
         (as this default does): the stage hears such windows again.
         """
         out = []

@@ -4,9 +4,10 @@ Each speaker's turns are packed into windows of up to 28 s (one encoder pass eac
 the engine detects each window's language from that window's audio and transcribes it
 in that language. A window whose language is unsure, and not one heard with confidence
 elsewhere in the video, is transcribed in the likeliest confident language instead (a 2 s
-French turn once came out as Hebrew): after the first batch at once, before that (and when
-the confident languages grew since) by hearing it again; not when its longest speech regions,
-heard one by one, are sure of the language detected: a speaker's short replies packed with
+French turn once came out as Hebrew): at once, as the languages heard so far show it (in the
+first batch, those of the windows detected with it), and by hearing it again where the confident
+languages grew since; heard again in its detected language when its longest speech regions,
+heard one by one, are sure of it: a speaker's short replies packed with
 their pauses can be unsure as a window and sure alone. After the first batch of windows the main
 language's pair is checked, so an unsupported pair is refused before the whole file is
 transcribed. A speaker heard surely in two languages or more switches language: their
@@ -23,7 +24,7 @@ from functools import partial
 
 from .. import audio, segmentation, textlang, vad
 from ..engines import langcodes, registry
-from ..engines.base import Piece, Segment, WindowTranscript
+from ..engines.base import Detection, LanguageChoice, Piece, Segment, WindowTranscript
 from ..errors import SilentInputError, UnsupportedPairError
 from ..models import stable_hash
 from .context import Context
@@ -111,7 +112,8 @@ def run(ctx: Context) -> dict:
     windows = [pieces for _, pieces in plan]
     seconds = [sum(p.end - p.start for p in w) for w in windows]
     results: list[WindowTranscript] = []
-    choose = None
+    choose = _choice_as_heard(seconds) if language is None else None
+    vouched: dict[int, str] = {}
     vouch = partial(_vouch, ctx, engine, samples, sr, windows, seconds, regions, set())
     for b in range(0, len(windows), BATCH):
         ctx.check_cancel()
@@ -124,20 +126,21 @@ def run(ctx: Context) -> dict:
         if b == 0 and language is None:
             # Fail now, not after the whole file, when the main language cannot be translated; with
             # no window sure, an English and French talk was once heard as Greek, all of it.
-            results, _ = vouch(results)  # decoded in the language detected, as no choice was made yet
+            results, vouched = vouch(results)
             found = list(zip(results, seconds))
             heard = _heard(found)
             main = heard.most_common(1)[0][0]
             _check_translatable(s.translator, heard, s.target_language)
             # From now on an unsure window is decoded at once in the language it would be heard
             # again in (3.7 s of 50 at 10 minutes went to hearing such windows twice).
-            choose = partial(_language_for, sure=_sure_languages(found, main), main=main)
+            sure = _sure_languages(found, main)
+            choose = lambda found: [_language_for(*f, sure, main) for f in found]  # noqa: E731
     main, redo = language, {}
     if language is None:
         results, again = vouch(results)
         found = list(zip(results, seconds))
         main = _main_language(found)
-        redo = {**_unsure(found, main), **again}
+        redo = {**_unsure(found, main), **vouched, **again}
     for lang in sorted(set(redo.values())):
         idx = [i for i, lg in redo.items() if lg == lang]
         ctx.progress(0.96, f"transcribing {len(idx)} unsure window(s) again in '{lang}'")
@@ -201,6 +204,22 @@ def _sure_languages(found: list[tuple[WindowTranscript, float]], main: str | Non
             best[w.language] = max(best.get(w.language, 0.0), w.language_probability)
     sure = {lang for lang in speech if speech[lang] >= SURE_LANGUAGE_S or best[lang] >= SWITCH_SURE}
     return sure or ({main} if main else set())
+
+
+def _choice_as_heard(seconds: list[float]) -> LanguageChoice:
+    """The first batch's choice: each window's language as `_language_for` gives it from the languages
+    heard in the windows detected so far, its own batch's included (the engine detects a batch's
+    languages before it decodes any). An accented speaker's window, detected Greek at 0.51 beside two
+    English windows at 0.96, was decoded in Greek and then again in English: 1.6 s of a 61 s dub.
+    Where the first batch's end shows another choice right, the window is heard again (`_unsure`)."""
+    heard: list[tuple[WindowTranscript, float]] = []
+
+    def choose(found: list[Detection]) -> list[str]:
+        heard.extend((WindowTranscript(lang, p, [], alternatives), sec)
+                     for (lang, p, alternatives), sec in zip(found, seconds[len(heard):]))
+        main = _main_language(heard)
+        return [_language_for(*f, _sure_languages(heard, main), main) for f in found]
+    return choose
 
 
 def _language_for(detected: str, p: float, alternatives: dict[str, float], sure: set[str], main: str) -> str:
@@ -588,7 +607,8 @@ def _retry_missed(ctx, engine, samples, sr, plan, results, regions, language):
     sure = _sure_languages(_found(plan, results), None)
     for own, items in by_language.items():
         ctx.check_cancel()
-        choose = None if language else (lambda *found, own=own: _region_language(found, sure | {own}, (own, 0.0))[0])
+        choose = None if language else (
+            lambda found, own=own: [_region_language(f, sure | {own}, (own, 0.0))[0] for f in found])
         groups = _retry_groups(items)
         heard_together = engine.transcribe_windows(samples, sr, [[p for _, p in g] for g in groups],
                                                    language=language, gap=RETRY_GAP_S, choose=choose)

@@ -213,14 +213,12 @@ class _LanguageRecorder:
 
     def detect_language(self, *args, **kwargs):
         ranked = self._inner.detect_language(*args, **kwargs)
-        out = []
-        for r in ranked:
-            found = (r[0][0][2:-2], float(r[0][1]), {tok[2:-2]: float(p) for tok, p in r[:5]})
-            lang = self._choose(*found) if self._choose else found[0]
-            self.found.append(found)
-            self.chosen.append(lang)
-            out.append(r if lang == found[0] else [(f"<|{lang}|>", found[2].get(lang, 0.0))] + list(r))
-        return out
+        found = [(r[0][0][2:-2], float(r[0][1]), {tok[2:-2]: float(p) for tok, p in r[:5]}) for r in ranked]
+        chosen = self._choose(found) if self._choose else [f[0] for f in found]
+        self.found += found
+        self.chosen += chosen
+        return [r if lang == f[0] else [(f"<|{lang}|>", f[2].get(lang, 0.0))] + list(r)
+                for r, f, lang in zip(ranked, found, chosen)]
 
     def __getattr__(self, name):
         return getattr(self._inner, name)
