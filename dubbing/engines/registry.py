@@ -63,6 +63,7 @@ _lock = threading.Lock()  # guards the two dicts
 # One lock per engine: an engine loading in the background (pipeline's warm-up of the next stage)
 # holds up only those who want that engine, and they get it as soon as it is made.
 _making: dict[tuple[str, str, str], threading.Lock] = {}
+_set_up_seconds: dict[tuple[str, str, str], float] = {}
 # Engines each job thread has named in its log: once per job (each runs in a thread of its own), not once per line.
 _named = threading.local()
 log = logging.getLogger(__name__)
@@ -106,10 +107,14 @@ def get_engine(stage: str, name: str, model: str = "") -> Engine:
             engine = cls(model)
             with _lock:
                 _instances[key] = engine
-            log.info("%s engine %s (model %s) set up in %.1f s", stage, name, key[2] or "-", time.perf_counter() - started)
+                _set_up_seconds[key] = time.perf_counter() - started
+            log.info("%s engine %s (model %s) set up in %.1f s", stage, name, key[2] or "-", _set_up_seconds[key])
     named = _named.__dict__.setdefault("keys", set())
     if not fresh and key not in named:
-        log.info("%s engine %s (model %s), already in memory", stage, name, key[2] or "-")
+        # A job's log takes its own thread's lines only: say what the load cost where it was made
+        # on another thread (the stage before's warm-up, or an earlier job's).
+        log.info("%s engine %s (model %s), already in memory (set up in %.1f s, before this stage)", stage, name,
+                 key[2] or "-", _set_up_seconds.get(key, 0.0))
     named.add(key)
     return _instances[key]
 
