@@ -262,10 +262,16 @@ def test_an_unsure_window_keeps_its_language_when_its_longest_regions_alone_are_
     results, again = vouch(sure, [replies, hers], checked=checked)
     assert again == {0: "en"} and results[0].language == "en"
     assert results[0].language_probability == pytest.approx(0.9)
-    assert len(sure.heard) == 1 and len(sure.heard[0]) == 3  # the three longest regions, hers not at all
-    assert vouch(sure, [replies, hers], checked=checked)[1] == {} and len(sure.heard) == 1  # heard once
+    # The three longest regions, each alone, hers not at all.
+    assert sorted((h[0].start, h[0].end) for h in sure.heard) == [(0.3, 1.1), (5.2, 6.0), (10.1, 10.9)]
+    assert all(len(h) == 1 for h in sure.heard)
+    assert vouch(sure, [replies, hers], checked=checked)[1] == {} and len(sure.heard) == 3  # heard once
     # Still to be heard in French: the regions alone are unsure too, or too little speech to tell.
-    assert vouch(Engine(0.6), [replies, hers]) == ([replies, hers], {})
+    unsure = Engine(0.6)
+    assert vouch(unsure, [replies, hers]) == ([replies, hers], {}) and len(unsure.heard) == 3
+    # Plainly not English in the first region: sure of it (0.7) is out of reach, the rest are not heard.
+    other = Engine(0.05)
+    assert vouch(other, [replies, hers]) == ([replies, hers], {}) and len(other.heard) == 1
     short = [(0.3, 0.9), (5.2, 5.8), (10.1, 10.3)]  # 1.2 s in regions of 0.5 s or more
     assert vouch(Engine(0.9), [replies, hers], regions=short) == ([replies, hers], {})
     # Decoded in its detected language, due to be heard again in the sure one: now sure, it keeps it.

@@ -286,17 +286,32 @@ def _vouch(ctx, engine, samples, sr, windows, seconds, regions, checked: set[int
         if sum(q.end - q.start for q in parts) < VOUCH_SPEECH_S:
             continue
         ctx.check_cancel()
-        found = engine.detect_languages(samples, sr, parts)
-        if not found:
+        prob = _vouched_probability(engine, samples, sr, parts, detected)
+        if prob is None:
             break
-        prob = sum((q.end - q.start) * alternatives.get(detected, 0.0)
-                   for q, (_, _, alternatives) in zip(parts, found)) / sum(q.end - q.start for q in parts)
         if prob >= SURE:
             # Counted as heard surely in `detected` from now on; its words come when heard again in it.
             results[i] = WindowTranscript(detected, prob, w.segments, w.alternatives)
             if w.language != detected:
                 again[i] = detected
     return results, again
+
+
+def _vouched_probability(engine, samples, sr, parts: list[Piece], detected: str) -> float | None:
+    """The probability of `detected` over `parts` (longest first), weighted by their length, each heard
+    on its own: one 30 s encoder pass each, so they are heard one at a time, and the rest are left
+    once SURE is out of reach (an accented English speaker's window detected as Greek was after the
+    first: 0.5 s each). None where the engine cannot detect languages."""
+    total = sum(q.end - q.start for q in parts)
+    weighed = 0.0
+    for k, q in enumerate(parts):
+        found = engine.detect_languages(samples, sr, [q])
+        if not found:
+            return None
+        weighed += (q.end - q.start) * found[0][2].get(detected, 0.0)
+        if weighed + sum(r.end - r.start for r in parts[k + 1:]) < SURE * total:
+            break  # even sure of it in all the rest, not sure of it: a lower bound is all that is used
+    return weighed / total
 
 
 DECODE_MARGIN = 0.1  # nats per token by which a window's decode in its detected language must be likelier
