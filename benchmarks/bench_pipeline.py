@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,20 +48,21 @@ def timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
 
 def bench(video: Path, target: str, repeat: int) -> None:
     print(f"\n=== {video.name} -> {target}")
-    # Bare and dub take turns, `repeat` times each, and the fastest of each is compared: on a shared
-    # 2-core machine one run of bare Whisper on a one-minute clip took anywhere from 7.2 to 9.5 s.
+    # Bare and dub take turns, `repeat` times each, and the medians are compared: bare Whisper's
+    # temperature fallbacks sample at random, and one clip took it 7.4 s in one run and 11.5 s in the next.
     bare_runs, dub_runs = [], []
     for _ in range(repeat):
         bare_runs.append(timed([sys.executable, "-c", BARE, str(video)]))
         out = Path(tempfile.mkdtemp(prefix="bench_dub_"))
         dub_runs.append((*timed([sys.executable, "-m", "dubbing", "dub", str(video), "-t", target, "-o", str(out)]),
                          out))
-    bare_wall, proc = min(bare_runs, key=lambda r: r[0])
-    load_s, transcribe_s, bare_mb = map(float, proc.stdout.split())
-    dub_wall, _, out = min(dub_runs, key=lambda r: r[0])
+    bare_wall = statistics.median(w for w, _ in bare_runs)
+    load_s, transcribe_s, bare_mb = map(float, min(bare_runs, key=lambda r: abs(r[0] - bare_wall))[1].stdout.split())
+    dub_wall = statistics.median(w for w, _, _ in dub_runs)
+    out = min(dub_runs, key=lambda r: abs(r[0] - dub_wall))[2]  # the stage table of the run nearest the median
     if repeat > 1:
         print(f"runs (s): bare {' '.join(f'{w:.2f}' for w, _ in bare_runs)}; "
-              f"dub {' '.join(f'{w:.2f}' for w, _, _ in dub_runs)}; the fastest of each below")
+              f"dub {' '.join(f'{w:.2f}' for w, _, _ in dub_runs)}; the median of each below")
     report = json.loads((out / "report.json").read_text())
     duration = report["input"]["duration"]
     print(f"video {duration:.1f} s, {report['utterances']} utterances, languages "
@@ -103,21 +105,29 @@ def long_video(minutes: float, folder: Path) -> Path:
     return conv.Conversation(f"long_{minutes:g}min", audio, []).mp4(folder)
 
 
-def memory_in_length(target: str) -> None:
+def memory_in_length(target: str, repeat: int) -> None:
     """Peak memory of a 3-minute and a 10-minute dub (target: the long one within 1.25x), and the
-    time of each against bare faster-whisper on the same audio (target <= 1.2)."""
+    time of each against bare faster-whisper on the same audio (target <= 1.2), the median of
+    `repeat` runs of each."""
     folder = Path(tempfile.mkdtemp(prefix="bench_long_"))
     peaks = {}
     for minutes in (3, 10):
         video = long_video(minutes, folder)
-        out = folder / f"out{minutes}"
-        bare_wall, _ = timed([sys.executable, "-c", BARE, str(video)])
-        wall, _ = timed([sys.executable, "-m", "dubbing", "dub", str(video), "-t", target, "-o", str(out)])
+        bare, dubs = [], []
+        for k in range(repeat):
+            bare.append(timed([sys.executable, "-c", BARE, str(video)])[0])
+            out = folder / f"out{minutes}_{k}"
+            dubs.append((timed([sys.executable, "-m", "dubbing", "dub", str(video), "-t", target, "-o", str(out)])[0],
+                         out))
+        bare_wall, wall = statistics.median(bare), statistics.median(d for d, _ in dubs)
+        out = min(dubs, key=lambda r: abs(r[0] - wall))[1]
         report = json.loads((out / "report.json").read_text())
-        peaks[minutes] = report["peak_rss_mb"]
+        peaks[minutes] = max(json.loads((o / "report.json").read_text())["peak_rss_mb"] for _, o in dubs)
         stages = ", ".join(f"{s['stage']} {s['seconds']:.1f} s {s['peak_rss_mb']:.0f} MB" for s in report["stages"])
+        runs = f" (runs: bare {' '.join(f'{b:.1f}' for b in bare)}; dub {' '.join(f'{d:.1f}' for d, _ in dubs)})" \
+            if repeat > 1 else ""
         print(f"{minutes:2d} min dub: {wall:6.1f} s wall against bare faster-whisper {bare_wall:6.1f} s: ratio "
-              f"{wall / bare_wall:.2f} (target <= 1.2); peak {peaks[minutes]:.0f} MB\n   {stages}")
+              f"{wall / bare_wall:.2f} (target <= 1.2); peak {peaks[minutes]:.0f} MB{runs}\n   {stages}")
     print(f"ratio peak 10 min / 3 min        {peaks[10] / peaks[3]:7.2f}   (target <= 1.25)")
 
 
@@ -127,10 +137,10 @@ def main() -> None:
     ap.add_argument("--target-language", "-t", default="es")
     ap.add_argument("--long", action="store_true", help="also: peak memory of a 3- and a 10-minute dub")
     ap.add_argument("--repeat", type=int, default=2, help="runs of bare Whisper and of the dub, taking turns; "
-                                                         "the fastest of each is compared (default 2)")
+                                                         "the medians are compared (default 2)")
     args = ap.parse_args()
     if args.long:
-        memory_in_length(args.target_language)
+        memory_in_length(args.target_language, max(1, args.repeat))
     videos = args.videos or [DEFAULT]
     for v in videos:
         if not v.exists():
