@@ -226,7 +226,10 @@ def _warm(stage: str, make_context: Callable[[], Context]) -> None:
         except Exception as exc:  # noqa: BLE001 - the stage meets it again and says what to do
             log.debug("warming %s failed: %s", stage, exc)
 
-    threading.Thread(target=load, name=f"warm-{stage}", daemon=True).start()
+    # Not a daemon: a process that ends (a refused input, a failed stage) waits for the load to finish.
+    # Stopped mid-load at exit, a daemon thread in ONNX Runtime or CTranslate2 aborted the process
+    # ("terminate called without an active exception") after a silent video's one-line refusal.
+    threading.Thread(target=load, name=f"warm-{stage}").start()
 
 
 def _brief(detail: dict, limit: int = 300) -> str:
