@@ -218,7 +218,8 @@ def _choice_as_heard(seconds: list[float]) -> LanguageChoice:
         heard.extend((WindowTranscript(lang, p, [], alternatives), sec)
                      for (lang, p, alternatives), sec in zip(found, seconds[len(heard):]))
         main = _main_language(heard)
-        return [_language_for(*f, _sure_languages(heard, main), main) for f in found]
+        sure = _sure_languages(heard, main)
+        return [_language_for(*f, sure, main) for f in found]
     return choose
 
 
@@ -302,14 +303,15 @@ def _vouched_probability(engine, samples, sr, parts: list[Piece], detected: str)
     on its own: one 30 s encoder pass each, so they are heard one at a time, and the rest are left
     once SURE is out of reach (an accented English speaker's window detected as Greek was after the
     first: 0.5 s each). None where the engine cannot detect languages."""
-    total = sum(q.end - q.start for q in parts)
+    total = left = sum(q.end - q.start for q in parts)
     weighed = 0.0
-    for k, q in enumerate(parts):
+    for q in parts:
         found = engine.detect_languages(samples, sr, [q])
         if not found:
             return None
         weighed += (q.end - q.start) * found[0][2].get(detected, 0.0)
-        if weighed + sum(r.end - r.start for r in parts[k + 1:]) < SURE * total:
+        left -= q.end - q.start
+        if weighed + left < SURE * total:
             break  # even sure of it in all the rest, not sure of it: a lower bound is all that is used
     return weighed / total
 
