@@ -370,3 +370,47 @@ def test_missed_stretches_given_the_same_sentence_together_are_heard_again_alone
     engine = Engine("Yes.")  # a one-word reply said in two turns stands
     _, results = _retry_missed(Ctx(), engine, None, 16000, plan, first, regions, "en")
     assert engine.calls == [[3]] and [s.text for w in results[2:] for s in w.segments] == ["Yes."] * 3
+
+
+def test_an_unsure_window_decoded_again_takes_the_likeliest_of_the_close_languages_that_does_not_loop():
+    """An accented English speaker among French women, detected Greek at 0.20 and English at 0.18, was
+    decoded in French (the language heard surely) as a French translation of his words. Decoded again
+    in Greek alone, Whisper said one Greek sentence eleven times, at a likelier -0.20 per token than his
+    English (-0.39): both close languages are decoded, and a decode that loops is not taken."""
+    from dubbing.stages import transcribe
+
+    class Ctx:
+        def check_cancel(self):
+            pass
+
+        def progress(self, *_):
+            pass
+
+    def heard(lang, text, logprob, times=1):
+        segments = [Segment(i * 2.0, i * 2.0 + 1.5, text, [Word(i * 2.0, i * 2.0 + 1.5, text)]) for i in range(times)]
+        return WindowTranscript(lang, 1.0, segments, {}, logprob)
+
+    class Engine:
+        def __init__(self, decodes):
+            self.decodes, self.calls = decodes, []
+
+        def transcribe_windows(self, audio, sr, windows, *, language=None, gap=0.5, choose=None, progress=None):
+            self.calls.append(language)
+            return [self.decodes[language]] * len(windows)
+
+    french = "Je suis de Barcelone et j'adore la ville. Bonne journée, je m'appelle Jordi."
+    his = WindowTranscript("fr", 0.20, heard("fr", french, -0.55).segments, {"el": 0.20, "en": 0.18, "bn": 0.09},
+                           -0.55)
+    greek = heard("el", "Υπάρχει από τον Βαρσελόνα.", -0.20, times=11)
+    english = heard("en", "I am from Barcelona and I love the city. Good morning, my name is Jordi.", -0.39)
+    windows, seconds = [[Piece(0.0, 12.0)]], [10.0]
+    engine = Engine({"el": greek, "en": english})
+    (chosen,) = transcribe._decode_choice(Ctx(), engine, None, 16000, windows, seconds, [his])
+    assert sorted(engine.calls) == ["el", "en"]  # bn (0.09) is not close to Greek's 0.20
+    assert chosen.language == "en" and chosen.segments == english.segments
+    # Where the detected language's decode does not loop, the likeliest wins as before.
+    engine = Engine({"el": heard("el", "Είμαι από τη Βαρκελώνη και αγαπώ την πόλη.", -0.20), "en": english})
+    assert transcribe._decode_choice(Ctx(), engine, None, 16000, windows, seconds, [his])[0].language == "el"
+    # Neither likelier by the margin: the window keeps its first decode.
+    engine = Engine({"el": greek, "en": heard("en", english.segments[0].text, -0.50)})
+    assert transcribe._decode_choice(Ctx(), engine, None, 16000, windows, seconds, [his]) == [his]

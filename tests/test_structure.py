@@ -136,6 +136,24 @@ def test_an_accented_speaker_under_music_between_two_french_women_keeps_his_engl
     assert not any("adore" in u.text or "appelle" in u.text for u in his), [u.text for u in his]
 
 
+def test_an_accented_speaker_with_quick_replies_between_two_french_women_keeps_his_english(conversations, tmp_path):
+    """The same conversation with quick replies: his window was detected Greek at 0.20 and English at
+    0.18, and decoded in French Whisper translated him fluently ("je m'appelle", "j'adore la ville"),
+    so the text check had nothing English to go on. Decoded in Greek he came out as one sentence eleven
+    times, likelier per token than the French; in English as what he says. Both close languages are
+    decoded, and the loop is not taken (`transcribe._decode_choice`)."""
+    if not all(s in conversations.speaker_pool() for s in conversations.PROMPT_HELD_OUT[7]):
+        pytest.skip("Debian's Asterisk prompt packages are not installed (`make apt` installs them)")
+    c = conversations.prompt_conversation(7, gaps="quick")
+    doc = analyse(c.mp4(tmp_path / "media"), tmp_path / "job")
+    print([(u.start, u.end, u.speaker, u.language, u.text) for u in doc.utterances])
+    assert conversations.wrong_tags(doc, c.turns) == 0
+    his = [u for s, e, who, _ in c.turns if who == "jordimas" for u in doc.utterances
+           if min(e, u.end) - max(s, u.start) > 0.5]
+    assert his and all((u.language or doc.source_language) == "en" for u in his)
+    assert "barcelona" in " ".join(u.text for u in his).lower()
+
+
 def test_one_actress_speaking_spanish_and_english_is_one_person_with_each_turn_in_its_language(conversations,
                                                                                                 tmp_path):
     """Allison Smith recorded Asterisk's English and Spanish prompts: here she alternates them with a

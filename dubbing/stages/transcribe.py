@@ -19,6 +19,7 @@ hers heard, not surely, as Spanish).
 """
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 from functools import partial
 
@@ -270,9 +271,9 @@ def _vouch(ctx, engine, samples, sr, windows, seconds, regions, checked: set[int
     came out as "3 3" or nothing. Their three longest regions alone gave English 0.91-0.94 as made,
     with quick replies, under noise and under music; the same regions joined end to end 0.62-0.83.
     Windows rightly heard in another language gave their detected one 0.09-0.26 this way (a French
-    turn heard as Spanish or Hebrew, English heard as Greek). Each region is one 30 s encoder pass,
-    0.5 s, so only VOUCH_REGIONS are heard, each window once (`checked`), and only for windows about
-    to change language. Less than VOUCH_SPEECH_S of speech vouches for nothing.
+    turn heard as Spanish or Hebrew, English heard as Greek). Each region is one encoder pass (0.5 s
+    when the encoder heard 30 s, 0.07-0.15 s on the 10 s it hears now), so only VOUCH_REGIONS are
+    heard, each window once (`checked`), and only for windows about to change language. Less than VOUCH_SPEECH_S of speech vouches for nothing.
     """
     results, again = list(results), {}
     found = list(zip(results, seconds))
@@ -300,9 +301,9 @@ def _vouch(ctx, engine, samples, sr, windows, seconds, regions, checked: set[int
 
 def _vouched_probability(engine, samples, sr, parts: list[Piece], detected: str) -> float | None:
     """The probability of `detected` over `parts` (longest first), weighted by their length, each heard
-    on its own: one 30 s encoder pass each, so they are heard one at a time, and the rest are left
-    once SURE is out of reach (an accented English speaker's window detected as Greek was after the
-    first: 0.5 s each). None where the engine cannot detect languages."""
+    on its own: one encoder pass each, so they are heard one at a time, and the rest are left once
+    SURE is out of reach (an accented English speaker's window detected as Greek was after the
+    first). None where the engine cannot detect languages."""
     total = left = sum(q.end - q.start for q in parts)
     weighed = 0.0
     for q in parts:
@@ -349,17 +350,43 @@ def _decode_choice(ctx, engine, samples, sr, windows, seconds, results: list[Win
     by_language: dict[str, list[int]] = {}
     for i, text, conf in zip(todo, texts, textlang.confidences(texts, codes)):
         if conf and textlang.long_enough(text) and textlang.retag(text, results[i].language, conf) is None:
-            by_language.setdefault(_detected(results[i]), []).append(i)
-    results = list(results)
+            for lang in _close_languages(results[i]):
+                by_language.setdefault(lang, []).append(i)
+    best: dict[int, WindowTranscript] = {}
     for lang, idx in sorted(by_language.items()):
         ctx.check_cancel()
         ctx.progress(0.96, f"decoding {len(idx)} unsure window(s) in '{lang}' too")
         for i, w in zip(idx, engine.transcribe_windows(samples, sr, [windows[i] for i in idx], language=lang)):
             old = results[i]
-            if w.logprob is not None and w.logprob >= old.logprob + DECODE_MARGIN and any(seg.words for seg in w.segments):
-                results[i] = WindowTranscript(lang, old.alternatives.get(lang, 0.0), w.segments, old.alternatives,
-                                              w.logprob)
-    return results
+            if w.logprob is not None and w.logprob >= old.logprob + DECODE_MARGIN and any(seg.words for seg in w.segments) \
+                    and _repetition(w) <= max(LOOPS, _repetition(old)) and (i not in best or w.logprob > best[i].logprob):
+                best[i] = WindowTranscript(lang, old.alternatives.get(lang, 0.0), w.segments, old.alternatives, w.logprob)
+    return [best.get(i, w) for i, w in enumerate(results)]
+
+
+LOOPS = 2.4  # Whisper's own limit on the gzip compression ratio of a text: above it, a decoding loop
+
+
+def _repetition(w: WindowTranscript) -> float:
+    """The gzip compression ratio of a window's text. A decode in another language that repeats itself
+    more than the first one did is a loop, however likely its tokens: the Greek decode of an accented
+    English speaker was one sentence eleven times (8.2), at -0.20 per token against his English -0.39."""
+    text = " ".join(seg.text for seg in w.segments).encode()
+    return len(text) / len(zlib.compress(text)) if text else 0.0
+
+
+CLOSE_ALTERNATIVE = 0.7  # a language the audio found this much as likely as the detected one is decoded too
+
+
+def _close_languages(w: WindowTranscript) -> list[str]:
+    """The detected language of an unsure window, and those its audio found nearly as likely: an
+    accented English speaker among French women, detected Greek at 0.20 and English at 0.18, decoded
+    in French came out as a French translation of his words, and decoded in Greek as one Greek
+    sentence three times, likelier than the French."""
+    detected = _detected(w)
+    top = w.alternatives.get(detected, 0.0)
+    return [detected] + [lang for lang, q in w.alternatives.items()
+                         if lang not in (detected, w.language) and q >= CLOSE_ALTERNATIVE * top]
 
 
 def _speech_in(pieces: list[Piece], regions: list[tuple[float, float]]) -> list[Piece]:
