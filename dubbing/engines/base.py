@@ -6,6 +6,7 @@ imported inside methods so that listing engines never imports torch.
 """
 from __future__ import annotations
 
+import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,6 +149,13 @@ class Diarizer(Engine):
 
 
 PACK_GAP_S = 0.4  # silence between packed pieces: Whisper hears a pause, not a run-on sentence
+LOOP_RATIO = 2.4  # Whisper's own limit on the gzip compression ratio of a text: above it, a decoding loop
+
+
+def compression_ratio(text: str) -> float:
+    """How much gzip shrinks `text` (UTF-8), as Whisper measures a decode for loops; 0 for no text."""
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
 class Transcriber(Engine):

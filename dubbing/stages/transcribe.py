@@ -19,13 +19,12 @@ hers heard, not surely, as Spanish).
 """
 from __future__ import annotations
 
-import zlib
 from collections import Counter
 from functools import partial
 
 from .. import audio, segmentation, textlang, vad
 from ..engines import langcodes, registry
-from ..engines.base import Detection, LanguageChoice, Piece, Segment, WindowTranscript
+from ..engines.base import LOOP_RATIO, Detection, LanguageChoice, Piece, Segment, WindowTranscript, compression_ratio
 from ..errors import SilentInputError, UnsupportedPairError
 from ..models import stable_hash
 from .context import Context
@@ -273,7 +272,8 @@ def _vouch(ctx, engine, samples, sr, windows, seconds, regions, checked: set[int
     Windows rightly heard in another language gave their detected one 0.09-0.26 this way (a French
     turn heard as Spanish or Hebrew, English heard as Greek). Each region is one encoder pass (0.5 s
     when the encoder heard 30 s, 0.07-0.15 s on the 10 s it hears now), so only VOUCH_REGIONS are
-    heard, each window once (`checked`), and only for windows about to change language. Less than VOUCH_SPEECH_S of speech vouches for nothing.
+    heard, each window once (`checked`), and only for windows about to change language. Less than
+    VOUCH_SPEECH_S of speech vouches for nothing.
     """
     results, again = list(results), {}
     found = list(zip(results, seconds))
@@ -323,8 +323,9 @@ DECODE_MARGIN = 0.1  # nats per token by which a window's decode in its detected
 def _decode_choice(ctx, engine, samples, sr, windows, seconds, results: list[WindowTranscript]) -> list[WindowTranscript]:
     """Unsure windows decoded in a language not among the five their audio found likeliest (the main
     one, where no language heard surely was among them), whose text is in the language they were decoded
-    in, decoded in the detected language too: it wins where Whisper finds its own text there likelier
-    by DECODE_MARGIN per token.
+    in, decoded in the detected language too, and in those its audio found nearly as likely
+    (`_close_languages`): the likeliest decode wins where Whisper finds its own text there likelier
+    by DECODE_MARGIN per token, unless it loops.
 
     An unsure window goes to a language heard surely in the video, or to the main one: right for a
     turn Whisper cannot place (a 2 s French turn detected as Hebrew), but an accented speaker of
@@ -352,27 +353,22 @@ def _decode_choice(ctx, engine, samples, sr, windows, seconds, results: list[Win
         if conf and textlang.long_enough(text) and textlang.retag(text, results[i].language, conf) is None:
             for lang in _close_languages(results[i]):
                 by_language.setdefault(lang, []).append(i)
+    # A decode in another language that repeats itself more than the first one did is a loop, however
+    # likely its tokens: the Greek decode of an accented English speaker was one sentence eleven times
+    # (ratio 8.2), at -0.20 per token against his English -0.39.
+    loops_above = {i: max(LOOP_RATIO, compression_ratio(text)) for i, text in zip(todo, texts)}
     best: dict[int, WindowTranscript] = {}
     for lang, idx in sorted(by_language.items()):
         ctx.check_cancel()
         ctx.progress(0.96, f"decoding {len(idx)} unsure window(s) in '{lang}' too")
         for i, w in zip(idx, engine.transcribe_windows(samples, sr, [windows[i] for i in idx], language=lang)):
             old = results[i]
-            if w.logprob is not None and w.logprob >= old.logprob + DECODE_MARGIN and any(seg.words for seg in w.segments) \
-                    and _repetition(w) <= max(LOOPS, _repetition(old)) and (i not in best or w.logprob > best[i].logprob):
-                best[i] = WindowTranscript(lang, old.alternatives.get(lang, 0.0), w.segments, old.alternatives, w.logprob)
+            likelier = w.logprob is not None and w.logprob >= old.logprob + DECODE_MARGIN
+            if likelier and any(seg.words for seg in w.segments) and (i not in best or w.logprob > best[i].logprob) \
+                    and compression_ratio(" ".join(seg.text for seg in w.segments)) <= loops_above[i]:
+                best[i] = WindowTranscript(lang, old.alternatives.get(lang, 0.0), w.segments, old.alternatives,
+                                           w.logprob)
     return [best.get(i, w) for i, w in enumerate(results)]
-
-
-LOOPS = 2.4  # Whisper's own limit on the gzip compression ratio of a text: above it, a decoding loop
-
-
-def _repetition(w: WindowTranscript) -> float:
-    """The gzip compression ratio of a window's text. A decode in another language that repeats itself
-    more than the first one did is a loop, however likely its tokens: the Greek decode of an accented
-    English speaker was one sentence eleven times (8.2), at -0.20 per token against his English -0.39."""
-    text = " ".join(seg.text for seg in w.segments).encode()
-    return len(text) / len(zlib.compress(text)) if text else 0.0
 
 
 CLOSE_ALTERNATIVE = 0.7  # a language the audio found this much as likely as the detected one is decoded too
@@ -382,7 +378,7 @@ def _close_languages(w: WindowTranscript) -> list[str]:
     """The detected language of an unsure window, and those its audio found nearly as likely: an
     accented English speaker among French women, detected Greek at 0.20 and English at 0.18, decoded
     in French came out as a French translation of his words, and decoded in Greek as one Greek
-    sentence three times, likelier than the French."""
+    sentence eleven times, likelier than the French (a loop, not taken)."""
     detected = _detected(w)
     top = w.alternatives.get(detected, 0.0)
     return [detected] + [lang for lang, q in w.alternatives.items()

@@ -15,15 +15,14 @@ from pathlib import Path
 
 from ...fsutil import atomic_write_bytes
 from .._util import cpu_threads, missing_packages, packages_available
-from ..base import (PACK_GAP_S, Availability, LanguageChoice, Progress, Segment, Transcriber, Transcript,
-                    WindowTranscript, Word, no_progress, pack, unpack_segment)
+from ..base import (LOOP_RATIO, PACK_GAP_S, Availability, LanguageChoice, Progress, Segment, Transcriber,
+                    Transcript, WindowTranscript, Word, compression_ratio, no_progress, pack, unpack_segment)
 
 PACKAGED = "base"
 # Windows encoded and decoded together: 2x faster than one at a time on 2 cores. 4 is as fast as 8
 # (49-52 s for 10 minutes either way) and the stage peaks at 0.86-0.90 GB instead of 1.33: each
 # window in the batch brings five beams of decoder state.
 BATCH = 4
-REPEATS = 2.4  # Whisper's own limit on the gzip compression ratio of a segment's text
 # Whisper's encoder hears 30 s, the clip padded with silence; CTranslate2 takes fewer frames. Its
 # cost grows faster than the length (self-attention: 0.48 s for 30 s, 0.18 for 20, 0.07 for 10 on
 # 2 cores), and a short retried stretch or the last window of a file paid for 30. The encoder hears
@@ -124,7 +123,6 @@ class FasterWhisperTranscriber(Transcriber):
 
         import numpy as np
         from faster_whisper import BatchedInferencePipeline
-        from faster_whisper.transcribe import get_compression_ratio
         out: list[WindowTranscript] = []
         for b in range(0, len(windows), BATCH):
             batch = windows[b:b + BATCH]
@@ -147,7 +145,7 @@ class FasterWhisperTranscriber(Transcriber):
             found: list[list[Segment]] = [[] for _ in batch]
             scores = [[0.0, 0] for _ in batch]  # summed log-probability and tokens per window
             for seg in segments:
-                if get_compression_ratio(seg.text) > REPEATS:
+                if compression_ratio(seg.text) > LOOP_RATIO:
                     continue  # a decoding loop (",2,1,2,1,..." on far-field crosstalk), not speech
                 owner = max((i for i, c in enumerate(clips) if c["start"] <= seg.start + 0.05), default=0)
                 words = [Word(w.start, w.end, w.word) for w in (seg.words or [])]
