@@ -3,7 +3,7 @@
 
     .venv/bin/python benchmarks/bench_structure.py [NAME ...]
     .venv/bin/python benchmarks/bench_structure.py --held-out [clean|noise15|music12|quick|codec2|codec2quick|
-                                                               prompts|promptsquick ...]
+                                                               prompts|promptsquick|replies ...]
 
 Runs the analysis stages (probe .. translate, the offline defaults) on the development
 conversations assembled from distinct real people (tests/conversations.py) and on the
@@ -64,6 +64,8 @@ HELD_OUT = {  # --held-out CONDITION: the held-out conversations as they are, un
     # Voice actors of Asterisk's telephone prompts in five languages and pocketsphinx's talkers, with ours.
     "prompts": lambda: conv.prompt_held_out(),
     "promptsquick": lambda: conv.prompt_held_out(gaps="quick"),
+    # One person who only says two to four short things beside one to three who talk (made 2026-12-05).
+    "replies": lambda: conv.replies_held_out(),
 }
 
 

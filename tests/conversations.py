@@ -370,6 +370,77 @@ def prompt_held_out(gaps: str = "usual") -> list[Conversation]:
     return _held_out_set(PROMPT_HELD_OUT, "p", 1700, gaps)
 
 
+# One person who only replies (two to four single short pieces of at most 2 s) beside one to three who
+# talk, added on 2026-12-05 (part 17): counts had been tuned on conversations where everyone talks alike.
+REPLY_TALKERS = ["allison_es", "menardi_it", "armelle_fr", "c2:ve9qrp", "ivr_ru", "allison_en", "librivox",
+                 "autoeditor", "june_fr", "carlo_it", "co_es", "ami_dev:MEE009", "c2:vk5qi",
+                 "pyannote_sample:speaker91", "jfk"]
+REPLIERS = ["allison_en", "june_fr", "carlo_it", "menardi_it", "ivr_ru", "armelle_fr", "co_es", "allison_es",
+            "ami_dev:MEE009", "cards", "jordimas", "pyannote_sample:speaker90", "ami_dev:MEE012"]
+
+
+def with_replies(name: str, talkers: list[str], replier: str, *, replies: int, seconds: float = 50.0,
+                 seed: int = 0) -> Conversation:
+    """`talkers` alternate in turns of one to three pieces; `replier` says `replies` short single pieces
+    at random turns among theirs."""
+    pool = speaker_pool()
+    rng = np.random.default_rng(seed)
+    people = talkers + [replier]
+    levels = {s: float(rng.uniform(0.03, 0.12)) for s in people}
+    next_piece = {s: int(rng.integers(len(pool[s].pieces))) for s in people}
+    short = [p for p in pool[replier].pieces if len(p) / SR <= 2.0] or sorted(pool[replier].pieces, key=len)[:1]
+    slots = {int(x) for x in rng.choice(np.arange(1, int(seconds / 4)), replies, replace=False)}
+    parts, turns, t, last, i = [np.zeros(int(0.4 * SR), np.float32)], [], 0.4, None, 0
+    while t < seconds or i <= max(slots):
+        if i in slots:
+            spk, said = replier, [short[next_piece[replier] % len(short)]]
+            next_piece[replier] += 1
+        else:
+            choices = [s for s in talkers if s != last] or talkers
+            spk = choices[int(rng.integers(len(choices)))]
+            said = []
+            for _ in range(int(rng.integers(1, 1 + min(3, len(pool[spk].pieces))))):
+                said.append(pool[spk].pieces[next_piece[spk] % len(pool[spk].pieces)])
+                next_piece[spk] += 1
+        for j, piece in enumerate(said):
+            piece = _normalise(piece, levels[spk])
+            turns.append((round(t, 3), round(t + len(piece) / SR, 3), spk, pool[spk].language))
+            parts.append(piece)
+            t += len(piece) / SR
+            if j < len(said) - 1:
+                inner = float(rng.uniform(0.15, 0.6))
+                parts.append(np.zeros(int(inner * SR), np.float32))
+                t += int(inner * SR) / SR
+        gap = float(rng.choice(GAPS["usual"][0], p=GAPS["usual"][1]))
+        parts.append(np.zeros(int(gap * SR), np.float32))
+        t += int(gap * SR) / SR
+        last, i = spk, i + 1
+    audio = np.concatenate(parts + [np.zeros(int(0.5 * SR), np.float32)])
+    audio = audio + 0.002 * rng.standard_normal(len(audio)).astype(np.float32)
+    return Conversation(name, np.clip(audio, -1, 1).astype(np.float32), turns)
+
+
+def replies_conversation(seed: int) -> Conversation | None:
+    """One to three talkers and a replier drawn from REPLY_TALKERS and REPLIERS by `seed`, all distinct
+    people; None where the pool lacks one of them."""
+    pool = speaker_pool()
+    rng = np.random.default_rng(seed)
+    while True:
+        talkers = [str(s) for s in rng.choice(REPLY_TALKERS, 1 + seed % 3, replace=False)]
+        replier = str(rng.choice(REPLIERS))
+        if not all(s in pool for s in talkers + [replier]):
+            return None
+        sources = [pool[s].source for s in talkers + [replier]]
+        if len(set(sources)) == len(sources):
+            break
+    return with_replies(f"r{seed}", talkers, replier, replies=2 + seed % 3, seed=seed)
+
+
+def replies_held_out() -> list[Conversation]:
+    """18 conversations with a replier (seeds 4000-4017); those whose voices are not installed are left out."""
+    return [c for c in map(replies_conversation, range(4000, 4018)) if c is not None]
+
+
 def with_background(c: Conversation, kind: str, snr_db: float, seed: int = 0) -> Conversation:
     """`c` under pink noise (`kind` "noise") or a music bed ("music": chords of harmonic notes changing
     every 2 s over a soft beat), `snr_db` below the speech."""

@@ -356,3 +356,23 @@ def test_the_encoder_hears_the_longest_clip_of_a_batch_and_a_little_padding(tmp_
     assert "country" in " ".join(s.text for s in alone.segments).lower()
     (found,) = engine.detect_languages(x, sr, [Piece(0.0, 3.0)])
     assert heard[-1][-1] == 1000 and found[0] == "en"
+
+
+def test_short_regions_unlike_every_voice_found_are_new_people_and_alike_ones_one_person():
+    from dubbing.engines.diarization.strangers import STRANGER_CLEAR, STRANGER_SIMILARITY, stranger_labels
+    axes = np.eye(192)
+
+    def near(axis, other, alike):
+        return alike * axes[other] + np.sqrt(1 - alike ** 2) * axes[axis]
+
+    centres = axes[:2]  # two people found
+    spans = np.array([[1.0, 2.2], [5.0, 5.6], [9.0, 9.6], [12.0, 12.9], [15.0, 15.9], [18.0, 18.9]])
+    voices = np.array([near(0, 1, 0.1),    # one of the first person's turns
+                       near(2, 0, 0.15),   # two short replies of one newcomer: 1.2 s together
+                       near(2, 1, 0.15),
+                       near(3, 0, 0.05),   # a 0.9 s "yes" plainly nobody found
+                       near(4, 0, 0.2),    # 0.9 s far from all but not plainly: left with its neighbours
+                       near(0, 1, 0.3)])   # 0.3 like the second person: not far enough
+    assert 0.05 < STRANGER_CLEAR < 0.2 < STRANGER_SIMILARITY < 0.3
+    assert stranger_labels(spans, voices, centres) == {(5.0, 5.6): 2, (9.0, 9.6): 2, (12.0, 12.9): 3}
+    assert stranger_labels(spans[:1], voices[:1], centres) == {}

@@ -18,6 +18,7 @@ import numpy as np
 
 from ...errors import SilentInputError
 from .._util import cpu_threads, packages_available
+from . import strangers
 from ..base import Availability, Diarizer, Progress, Turn, no_progress
 
 WINDOW_S = 1.5
@@ -98,10 +99,9 @@ def speech_regions(audio: np.ndarray, sr: int) -> list[tuple[float, float]]:
     return regions(audio, sr, threshold=0.35, min_silence_ms=300, pad_ms=200)
 
 
-def pieces(audio: np.ndarray, sr: int) -> list[tuple[float, float]]:
-    """Speech between the pauses a listener hears that is too short for a window of its own."""
-    from ...vad import tight_regions
-    return [(a, b) for a, b in tight_regions(audio, sr) if b - a <= PIECE_MAX_S]
+def pieces(tight: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Speech between the pauses a listener hears (`tight`) that is too short for a window of its own."""
+    return [(a, b) for a, b in tight if b - a <= PIECE_MAX_S]
 
 
 def speech_frames(regions: list[tuple[float, float]], seconds: float) -> np.ndarray:
@@ -264,6 +264,11 @@ def voice_check_blocks(first: np.ndarray, blks: list[np.ndarray]) -> dict[int, l
             continue
         out[c] = spread(members, VOICE_BLOCKS)
     return out
+
+
+def block_clip(audio: np.ndarray, sr: int, wins, blk: np.ndarray) -> np.ndarray:
+    """The audio a block's windows span."""
+    return audio[int(wins[blk[0]][0] * sr):int(wins[blk[-1]][1] * sr)]
 
 
 def spread(items: list[int], k: int) -> list[int]:
@@ -553,6 +558,7 @@ class ResemblyzerDiarizer(Diarizer):
         return out
 
     def diarize(self, audio, sr, *, num_speakers=None, progress: Progress = no_progress):
+        from ...vad import tight_regions
         from .ge2e import normalize_volume
         progress(0.0, "finding speech")
         # Quiet far-field recordings embed badly: normalising first cut DER from 0.52 to 0.17.
@@ -565,7 +571,8 @@ class ResemblyzerDiarizer(Diarizer):
         wins = windows(speech, seconds)
         mel = mel_spectrogram(audio)
         emb = self.embed_windows(mel, wins, progress)
-        spans = pieces(audio, sr)
+        tight = tight_regions(audio, sr)
+        spans = pieces(tight)
         self.state = {"embeddings": emb, "windows": np.array(wins, dtype=np.float64).reshape(-1, 2),
                       "regions": np.array(regions, dtype=np.float64).reshape(-1, 2), "seconds": np.array(seconds),
                       "pieces": np.array(spans, dtype=np.float64).reshape(-1, 2),
@@ -573,8 +580,46 @@ class ResemblyzerDiarizer(Diarizer):
         if not num_speakers and self._voices_available:
             progress(0.85, "checking voices")
             self.state["voices"] = self.embed_voices(audio, sr, wins, blocks(regions, wins), emb)
+            progress(0.92, "listening for short turns")
+            self.state.update(self.embed_strangers(audio, sr, mel, tight))
         progress(0.95, "clustering speakers")
         return self.recluster(self.state, num_speakers)
+
+    def _ecapa(self, clips: list[np.ndarray]) -> np.ndarray:
+        """ECAPA embeddings of clips, one by one (their lengths differ)."""
+        from threadpoolctl import threadpool_limits
+        voices = self._voice_encoder()
+        out = np.zeros((len(clips), 192), dtype=np.float32)
+        # ECAPA's products are large (1024 channels): unlike GE2E's, they gain from a second thread
+        # (0.114 -> 0.072 s per 2.7 s block on 2 cores; 10.5 -> 6.6 s for the 88 blocks of 10 minutes).
+        with threadpool_limits(cpu_threads(), user_api="blas"):
+            for i, clip in enumerate(clips):
+                out[i] = voices(clip.astype(np.float32)[None])[0]
+        return out
+
+    def embed_strangers(self, audio: np.ndarray, sr: int, mel: np.ndarray,
+                        tight: list[tuple[float, float]]) -> dict[str, np.ndarray]:
+        """What `strangers.stranger_labels` needs: the ECAPA embeddings of the short regions the GE2E
+        screen picks, and of some blocks of each speaker found whose voice no block holds yet."""
+        state = self.state
+        speech, frame, labels, blks = self._frames(state, None)
+        k = int(labels.max()) + 1 if len(labels) else 1
+        spans = strangers.candidate_spans(tight)
+        if spans:
+            keep = strangers.screened(self.embed_pieces(mel, spans), speaker_centres(_unit(state["embeddings"]), labels, k))
+            spans = [s for s, ok in zip(spans, keep) if ok]
+        block_voices = state["voices"].copy()
+        wins = state["windows"]
+        if spans:
+            owner = block_labels(labels, blks)
+            for c in range(k):
+                members = [i for i, lab in enumerate(owner) if lab == c]
+                if members and not any(np.isfinite(block_voices[i]).all() for i in members):
+                    picked = spread(members, VOICE_FIRST)
+                    block_voices[picked] = self._ecapa([block_clip(audio, sr, wins, blks[i]) for i in picked])
+        return {"stranger_spans": np.array(spans, dtype=np.float64).reshape(-1, 2),
+                "stranger_voices": self._ecapa([audio[int(a * sr):int(b * sr)] for a, b in spans]).reshape(-1, 192),
+                "block_voices": block_voices}
 
     def embed_voices(self, audio: np.ndarray, sr: int, wins: list[tuple[float, float]], blks: list[np.ndarray],
                      emb: np.ndarray) -> np.ndarray:
@@ -582,37 +627,42 @@ class ResemblyzerDiarizer(Diarizer):
         25 s of audio per cluster, 0.035 s of work per second of it on this CPU; about 10 s for a
         cluster plainly one voice (VOICE_FIRST), whose other rows stay NaN: `cluster` counts a
         cluster with unheard blocks as one person."""
-        from threadpoolctl import threadpool_limits
         _, first = estimate_count(emb, blks)
         out = np.full((len(blks), 192), np.nan, dtype=np.float32)
-        checked = voice_check_blocks(first, blks)
-        voices = self._voice_encoder() if checked else None
 
         def embed(picked: list[int]) -> None:
-            for i in picked:
-                clip = audio[int(wins[blks[i][0]][0] * sr):int(wins[blks[i][-1]][1] * sr)].astype(np.float32)
-                out[i] = voices(clip[None])[0]
+            if picked:
+                out[picked] = self._ecapa([block_clip(audio, sr, wins, blks[i]) for i in picked])
 
-        # ECAPA's products are large (1024 channels): unlike GE2E's, they gain from a second thread
-        # (0.114 -> 0.072 s per 2.7 s block on 2 cores; 10.5 -> 6.6 s for the 88 blocks of 10 minutes).
-        with threadpool_limits(cpu_threads(), user_api="blas"):
-            for members in checked.values():
-                long = [i for i in members if len(blks[i]) * HOP_S >= VOICE_FIRST_S]
-                head = spread(long if len(long) >= VOICE_FIRST else members, VOICE_FIRST)
-                embed(head)
-                if len(head) < len(members) and not plainly_one_voice(out[head]):
-                    embed([i for i in members if i not in head])
+        for members in voice_check_blocks(first, blks).values():
+            long = [i for i in members if len(blks[i]) * HOP_S >= VOICE_FIRST_S]
+            head = spread(long if len(long) >= VOICE_FIRST else members, VOICE_FIRST)
+            embed(head)
+            if len(head) < len(members) and not plainly_one_voice(out[head]):
+                embed([i for i in members if i not in head])
         return out
 
     @classmethod
     def recluster(cls, state, num_speakers):
         """Turns from the stored embeddings: the cheap path of "re-detect speakers with N"."""
+        speech, frame, labels, blks = cls._frames(state, num_speakers)
+        if not num_speakers and "stranger_spans" in state:  # a state saved before strangers were heard has none
+            k = int(labels.max()) + 1 if len(labels) else 1
+            centres = strangers.voice_centres(state["block_voices"], block_labels(labels, blks), k)
+            if centres is not None:
+                frame = relabel(frame, strangers.stranger_labels(state["stranger_spans"], state["stranger_voices"], centres))
+        return to_turns(speech, frame)
+
+    @staticmethod
+    def _frames(state, num_speakers) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+        """The speech frames, their labels, the windows' labels and the blocks, from the stored state."""
         emb, seconds = state["embeddings"], float(state["seconds"])
         wins = [(float(a), float(b)) for a, b in state["windows"]]
         regions = [(float(a), float(b)) for a, b in state["regions"]]
         speech = speech_frames(regions, seconds)
-        labels = viterbi(emb, cluster(emb, num_speakers, blocks(regions, wins), state.get("voices")))
+        blks = blocks(regions, wins)
+        labels = viterbi(emb, cluster(emb, num_speakers, blks, state.get("voices")))
         frame = relabel(frame_labels(speech, wins, labels), short_regions(emb, wins, regions, labels))
         if "pieces" in state:  # a state saved before pieces were kept has none
             frame = relabel(frame, piece_labels(frame, speech, emb, labels, state["pieces"], state["piece_embeddings"]))
-        return to_turns(speech, frame)
+        return speech, frame, labels, blks
