@@ -618,7 +618,8 @@ class ResemblyzerDiarizer(Diarizer):
                     picked = spread(members, VOICE_FIRST)
                     block_voices[picked] = self._ecapa([block_clip(audio, sr, wins, blks[i]) for i in picked])
         return {"stranger_spans": np.array(spans, dtype=np.float64).reshape(-1, 2),
-                "stranger_voices": self._ecapa([audio[int(a * sr):int(b * sr)] for a, b in spans]).reshape(-1, 192),
+                "stranger_voices": self._ecapa([audio[int(a * sr):int(min(b, a + strangers.HEAR_S) * sr)]
+                                                for a, b in spans]).reshape(-1, 192),
                 "block_voices": block_voices}
 
     def embed_voices(self, audio: np.ndarray, sr: int, wins: list[tuple[float, float]], blks: list[np.ndarray],
