@@ -547,14 +547,21 @@ class ResemblyzerDiarizer(Diarizer):
         583."""
         from .ge2e import FRAMES_PER_SECOND, PARTIAL_FRAMES
         out = np.zeros((len(spans), 256), dtype=np.float32)
-        batch = 64
-        for i in range(0, len(spans), batch):
+        # On every core, as the windows are: a minute's pieces make one or two batches, so they are halved.
+        workers = cpu_threads()
+        batch = min(64, max(8, -(-len(spans) // workers)))
+
+        def mels(i: int) -> np.ndarray:
             chunk = []
             for start, end in spans[i:i + batch]:
                 first = min(int(start * FRAMES_PER_SECOND), len(mel) - 1)
                 own = mel[first:max(first + 1, int(end * FRAMES_PER_SECOND))]
                 chunk.append(np.tile(own, (PARTIAL_FRAMES // len(own) + 1, 1))[:PARTIAL_FRAMES])
-            out[i:i + len(chunk)] = self._encoder(np.stack(chunk))
+            return np.stack(chunk)
+
+        firsts = range(0, len(spans), batch)
+        for i, emb in zip(firsts, self._encoder.batches((partial(mels, i) for i in firsts), workers)):
+            out[i:i + len(emb)] = emb
         return out
 
     def diarize(self, audio, sr, *, num_speakers=None, progress: Progress = no_progress):
@@ -580,10 +587,12 @@ class ResemblyzerDiarizer(Diarizer):
         if not num_speakers and self._voices_available:
             progress(0.85, "checking voices")
             self.state["voices"] = self.embed_voices(audio, sr, wins, blocks(regions, wins), emb)
-            progress(0.92, "listening for short turns")
-            self.state.update(self.embed_strangers(audio, sr, mel, tight))
-        progress(0.95, "clustering speakers")
-        return self.recluster(self.state, num_speakers)
+        progress(0.92, "clustering speakers")
+        framed = self._frames(self.state, num_speakers)  # once: 1 s on 10 minutes
+        if "voices" in self.state:
+            progress(0.95, "listening for short turns")
+            self.state.update(self.embed_strangers(audio, sr, mel, tight, framed))
+        return self._turns(self.state, num_speakers, framed)
 
     def _ecapa(self, clips: list[np.ndarray]) -> np.ndarray:
         """ECAPA embeddings of clips, one by one (their lengths differ)."""
@@ -597,16 +606,22 @@ class ResemblyzerDiarizer(Diarizer):
                 out[i] = voices(clip.astype(np.float32)[None])[0]
         return out
 
-    def embed_strangers(self, audio: np.ndarray, sr: int, mel: np.ndarray,
-                        tight: list[tuple[float, float]]) -> dict[str, np.ndarray]:
+    def embed_strangers(self, audio: np.ndarray, sr: int, mel: np.ndarray, tight: list[tuple[float, float]],
+                        framed: tuple) -> dict[str, np.ndarray]:
         """What `strangers.stranger_labels` needs: the ECAPA embeddings of the short regions the GE2E
-        screen picks, and of some blocks of each speaker found whose voice no block holds yet."""
+        screen picks, and of some blocks of each speaker found whose voice no block holds yet.
+        `framed`: `_frames` of the automatic count."""
         state = self.state
-        speech, frame, labels, blks = self._frames(state, None)
+        _, _, labels, blks = framed
         k = int(labels.max()) + 1 if len(labels) else 1
         spans = strangers.candidate_spans(tight)
         if spans:
-            keep = strangers.screened(self.embed_pieces(mel, spans), speaker_centres(_unit(state["embeddings"]), labels, k))
+            # A candidate short enough to be a piece was embedded as one already.
+            known = {(float(a), float(b)): e for (a, b), e in zip(state["pieces"], state["piece_embeddings"])}
+            fresh = [s for s in spans if s not in known]
+            known.update(zip(fresh, self.embed_pieces(mel, fresh)))
+            ge2e = np.array([known[s] for s in spans])
+            keep = strangers.screened(ge2e, speaker_centres(_unit(state["embeddings"]), labels, k))
             spans = [s for s, ok in zip(spans, keep) if ok]
         block_voices = state["voices"].copy()
         wins = state["windows"]
@@ -646,7 +661,12 @@ class ResemblyzerDiarizer(Diarizer):
     @classmethod
     def recluster(cls, state, num_speakers):
         """Turns from the stored embeddings: the cheap path of "re-detect speakers with N"."""
-        speech, frame, labels, blks = cls._frames(state, num_speakers)
+        return cls._turns(state, num_speakers, cls._frames(state, num_speakers))
+
+    @staticmethod
+    def _turns(state, num_speakers, framed) -> list[Turn]:
+        """Turns from `_frames`, with the strangers of the automatic count."""
+        speech, frame, labels, blks = framed
         if not num_speakers and "stranger_spans" in state:  # a state saved before strangers were heard has none
             k = int(labels.max()) + 1 if len(labels) else 1
             centres = strangers.voice_centres(state["block_voices"], block_labels(labels, blks), k)
