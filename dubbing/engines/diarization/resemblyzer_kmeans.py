@@ -19,6 +19,7 @@ import numpy as np
 from ...errors import SilentInputError
 from .._util import cpu_threads, packages_available
 from . import strangers
+from .strangers import unit_rows
 from ..base import Availability, Diarizer, Progress, Turn, no_progress
 
 WINDOW_S = 1.5
@@ -157,10 +158,6 @@ def mel_spectrogram(audio: np.ndarray, sr: int = 16000, n_fft: int = 400, hop: i
     return out
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-9)
-
-
 def blocks(regions: list[tuple[float, float]], wins: list[tuple[float, float]]) -> list[np.ndarray]:
     """Window indices grouped into pieces of about BLOCK_S of one speech region each.
 
@@ -198,13 +195,13 @@ def estimate_count(emb: np.ndarray, blks: list[np.ndarray]) -> tuple[int, np.nda
     speaker). Clusters holding less than MIN_SPEAKER_S of speech join their nearest
     neighbour (one odd block is not a person) unless they are far from all (DISTINCT_SIMILARITY).
     """
-    unit = _unit(emb)
+    unit = unit_rows(emb)
     clusters = [list(b) for b in blks]
-    centres = [_unit(unit[c].mean(axis=0)) for c in clusters]
+    centres = [unit_rows(unit[c].mean(axis=0)) for c in clusters]
 
     def join(into: int, gone: int) -> None:
         clusters[into] += clusters[gone]
-        centres[into] = _unit(unit[clusters[into]].mean(axis=0))
+        centres[into] = unit_rows(unit[clusters[into]].mean(axis=0))
         del clusters[gone], centres[gone]
 
     while len(clusters) > 1:
@@ -238,7 +235,7 @@ def estimate_count(emb: np.ndarray, blks: list[np.ndarray]) -> tuple[int, np.nda
         # (0.90 on the AMI meeting). Then the spread of the blocks still tells: one voice's
         # blocks are 0.77-0.87 alike on average on our single-speaker recordings, two
         # voices' 0.60-0.71.
-        b = _unit(np.array([unit[c].mean(axis=0) for c in blks]))
+        b = unit_rows(np.array([unit[c].mean(axis=0) for c in blks]))
         if (b @ b.T)[np.triu_indices(len(b), 1)].mean() < SPREAD_SEVERAL:
             return 2, np.full(len(emb), -1)
     return len(clusters), labels
@@ -280,12 +277,12 @@ def spread(items: list[int], k: int) -> list[int]:
 
 def _halves(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """A 2-means split of ECAPA embeddings: each half's mask and how alike their centres are."""
-    unit = _unit(vectors)
+    unit = unit_rows(vectors)
     half = kmeans(unit.astype(np.float64), 2)
     a, b = half == 0, half == 1
     if not a.any() or not b.any():
         return a, b, 1.0
-    return a, b, float(_unit(unit[a].mean(axis=0)) @ _unit(unit[b].mean(axis=0)))
+    return a, b, float(unit_rows(unit[a].mean(axis=0)) @ unit_rows(unit[b].mean(axis=0)))
 
 
 def plainly_one_voice(vectors: np.ndarray) -> bool:
@@ -360,7 +357,7 @@ def cluster(emb: np.ndarray, num_speakers: int | None, blks: list[np.ndarray] | 
             # the longest speaker in two (and started at random where a window lay outside the
             # blocks: so an AAC round trip changed a 4-person call's DER 0.045 -> 0.26). On 139
             # conversations and single speakers: mean DER 0.031 -> 0.029, over 0.10 on 12 -> 9.
-            unit = _unit(emb)
+            unit = unit_rows(emb)
             return (unit @ speaker_centres(unit, first, num_speakers).T).argmax(axis=1)
     return kmeans(emb.astype(np.float64), min(num_speakers, n))
 
@@ -387,7 +384,7 @@ def viterbi(emb: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def speaker_centres(unit: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     """Each speaker's centre: the unit mean of its windows' unit embeddings."""
-    return _unit(np.array([unit[labels == i].mean(axis=0) for i in range(k)]))
+    return unit_rows(np.array([unit[labels == i].mean(axis=0) for i in range(k)]))
 
 
 def frame_span(start: float, end: float) -> tuple[int, int]:
@@ -408,7 +405,7 @@ def short_regions(emb: np.ndarray, wins: list[tuple[float, float]], regions: lis
     k = int(labels.max()) + 1 if len(labels) else 1
     if k < 2:
         return {}
-    unit = _unit(emb)
+    unit = unit_rows(emb)
     centres = speaker_centres(unit, labels, k)
     centre_t = np.array([(s + e) / 2 for s, e in wins])
     out = {}
@@ -417,7 +414,7 @@ def short_regions(emb: np.ndarray, wins: list[tuple[float, float]], regions: lis
             continue
         idx = np.flatnonzero((centre_t >= start) & (centre_t <= end))
         if idx.size:
-            out[(start, end)] = int((centres @ _unit(unit[idx].mean(axis=0))).argmax())
+            out[(start, end)] = int((centres @ unit_rows(unit[idx].mean(axis=0))).argmax())
     return out
 
 
@@ -428,7 +425,7 @@ def piece_labels(frame: np.ndarray, speech: np.ndarray, emb: np.ndarray, labels:
     k = int(labels.max()) + 1 if len(labels) else 1
     if k < 2 or not len(spans):
         return {}
-    sims = _unit(piece_emb) @ speaker_centres(_unit(emb), labels, k).T
+    sims = unit_rows(piece_emb) @ speaker_centres(unit_rows(emb), labels, k).T
     near = int(round(PIECE_NEAR_S * FPS))
     out = {}
     for (start, end), sim in zip(spans, sims):
@@ -623,7 +620,7 @@ class ResemblyzerDiarizer(Diarizer):
             fresh = [s for s in spans if s not in known]
             known.update(zip(fresh, self.embed_pieces(mel, fresh)))
             ge2e = np.array([known[s] for s in spans])
-            keep = strangers.screened(ge2e, speaker_centres(_unit(state["embeddings"]), labels, k))
+            keep = strangers.screened(ge2e, speaker_centres(unit_rows(state["embeddings"]), labels, k))
             spans = [s for s, ok in zip(spans, keep) if ok]
         block_voices = state["voices"].copy()
         wins = state["windows"]

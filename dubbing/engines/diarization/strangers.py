@@ -41,7 +41,8 @@ STRANGER_TOTAL_S = 1.0
 STRANGER_CLEAR = 0.1
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (cosine similarity is then a product); the diarizer uses it too."""
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-9)
 
 
@@ -58,7 +59,7 @@ def screened(piece_emb: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """Which candidates' GE2E embeddings are unlike every GE2E speaker centre."""
     if not len(piece_emb):
         return np.zeros(0, dtype=bool)
-    return (_unit(piece_emb) @ _unit(centres).T).max(axis=1) < STRANGER_SCREEN
+    return (unit_rows(piece_emb) @ unit_rows(centres).T).max(axis=1) < STRANGER_SCREEN
 
 
 def voice_centres(block_voices: np.ndarray, block_labels: list[int], k: int) -> np.ndarray | None:
@@ -69,7 +70,7 @@ def voice_centres(block_voices: np.ndarray, block_labels: list[int], k: int) -> 
         rows = [block_voices[i] for i, lab in enumerate(block_labels) if lab == c and np.isfinite(block_voices[i]).all()]
         if not rows:
             return None
-        out.append(_unit(_unit(np.array(rows)).mean(axis=0)))
+        out.append(unit_rows(unit_rows(np.array(rows)).mean(axis=0)))
     return np.array(out)
 
 
@@ -79,7 +80,7 @@ def stranger_labels(spans: np.ndarray, voices: np.ndarray, centres: np.ndarray) 
     unless it is plainly nobody there (STRANGER_CLEAR)."""
     if not len(spans):
         return {}
-    unit = _unit(voices)
+    unit = unit_rows(voices)
     nearest = (unit @ centres.T).max(axis=1)
     far = np.flatnonzero(nearest < STRANGER_SIMILARITY)
     groups: list[list[int]] = []
