@@ -592,17 +592,23 @@ class ResemblyzerDiarizer(Diarizer):
         return self._turns(self.state, num_speakers, framed)
 
     def _ecapa(self, clips: list[np.ndarray]) -> np.ndarray:
-        """ECAPA embeddings of clips, one by one (their lengths differ)."""
+        """ECAPA embeddings of clips, each heard alone (their lengths differ), several at once."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from threadpoolctl import threadpool_limits
         out = np.zeros((len(clips), 192), dtype=np.float32)
         if not clips:  # nothing to hear: the weights (0.35 s) need not be loaded
             return out
         voices = self._voice_encoder()
-        # ECAPA's products are large (1024 channels): unlike GE2E's, they gain from a second thread
-        # (0.114 -> 0.072 s per 2.7 s block on 2 cores; 10.5 -> 6.6 s for the 88 blocks of 10 minutes).
-        with threadpool_limits(cpu_threads(), user_api="blas"):
-            for i, clip in enumerate(clips):
-                out[i] = voices(clip.astype(np.float32)[None])[0]
+        # ECAPA's products are large (1024 channels) and gain from a second BLAS thread (0.114 ->
+        # 0.072 s per 2.7 s block on 2 cores), but two clips at once on one BLAS thread each gain
+        # more: the fbank, padding and activations between the products run in parallel too
+        # (14 blocks of a one-minute talk: 1.09 -> 0.91 s; the embeddings are the same).
+        workers = min(cpu_threads(), len(clips))
+        with threadpool_limits(max(1, cpu_threads() // workers), user_api="blas"), \
+                ThreadPoolExecutor(max_workers=workers) as pool:
+            for i, emb in enumerate(pool.map(lambda clip: voices(clip.astype(np.float32)[None])[0], clips)):
+                out[i] = emb
         return out
 
     def embed_strangers(self, audio: np.ndarray, sr: int, mel: np.ndarray, tight: list[tuple[float, float]],
