@@ -1,4 +1,6 @@
 """The language of a transcript's text (lingua, packaged models): where the audio's language ID is unsure."""
+import re
+
 import pytest
 
 from dubbing import textlang
@@ -111,3 +113,40 @@ def test_sentences_in_another_language_than_their_window_move_to_a_window_of_the
     # English only likely (not heard surely anywhere): nothing is weighed, as "I am from Barcelona" in
     # an English window where Spanish was likely is not Spanish.
     assert _sentence_languages([("A", [Piece(0.8, 15.0)])], [window], regions)[1] == [window]
+
+
+class _Stage:  # what `_decode_retagged` asks of the stage's context
+    def check_cancel(self):
+        pass
+
+    def progress(self, *_):
+        pass
+
+
+@pytest.mark.parametrize("name, decoded_in, text_says, kept", [
+    # Jordi Mas, decoded in French (as among French women, detected Greek at 0.37): Whisper half-translates
+    # him; decoded again in English, the language of such text, he is likelier and takes it.
+    ("mp4_en_jordimas_selfie.mp4", "fr", "en", "new"),
+    # Tagged with a language their speaker did not speak: the first decode is likelier and stays.
+    ("en_ljspeech_LJ050-0131.wav", "en", "fr", "old"),
+    ("fr_commonvoice_17299458_UNVERIFIED.wav", "fr", "en", "old")])
+def test_a_window_retagged_by_its_text_is_decoded_again_in_that_language_where_likelier(
+        name, decoded_in, text_says, kept):
+    from dubbing import media, vad
+    from dubbing.engines import registry
+    from dubbing.stages.transcribe import _decode_retagged
+    from tests.conftest import shared_media
+
+    x = media.decode_mono16k(shared_media(name))
+    pieces = [Piece(a, b) for a, b in vad.tight_regions(x, 16000)]
+    engine = registry.get_engine("stt", "faster-whisper")
+    [first] = engine.transcribe_windows(x, 16000, [pieces], language=decoded_in)
+    retagged = WindowTranscript(text_says, 0.1, first.segments, first.alternatives)  # as the text check tags it
+    [out] = _decode_retagged(_Stage(), engine, x, 16000, [("A", pieces)], [first], [retagged])
+    assert out.language == text_says
+    text = " ".join(seg.text for seg in out.segments)
+    if kept == "new":
+        assert out.logprob > first.logprob
+        assert re.search(r"my name is jordi", text.lower()) and "love" in text.lower(), text
+    else:
+        assert out.segments == first.segments, text

@@ -152,7 +152,8 @@ def run(ctx: Context) -> dict:
     plan, results = _retry_missed(ctx, engine, samples, sr, plan, results, regions, language)
     if language is None:
         plan, results = _split_languages(ctx, engine, samples, sr, plan, results, regions)
-        results = _text_languages(plan, results)
+        retagged = _text_languages(plan, results)
+        results = _decode_retagged(ctx, engine, samples, sr, plan, results, retagged)
         plan, results = _sentence_languages(plan, results, regions)
     found = _found(plan, results)
     segments = []
@@ -423,6 +424,41 @@ def _text_languages(plan, results) -> list[WindowTranscript]:
     # A second look for the windows of a speaker whose other windows are in another language.
     again = {i: own[spk] for i, ((spk, _), w) in enumerate(zip(plan, results)) if own[spk] - {w.language}}
     return _retag_by_text(results, sure, again) if again else results
+
+
+def _decode_retagged(ctx, engine, samples, sr, plan, decoded: list[WindowTranscript],
+                     retagged: list[WindowTranscript]) -> list[WindowTranscript]:
+    """Windows the text check tagged with another language than they were decoded in, decoded again
+    in it: kept where Whisper finds that decode likelier per token, it gives every piece that had
+    words some again, and it does not loop; otherwise the first decode's words stay, newly tagged.
+
+    Whisper under another language's prompt may write the speaker's own words (the French man of
+    `_text_languages`) or a half-translation: Jordi Mas, detected Greek at 0.37 among French women,
+    decoded in French, said "Je m'appelle From Barcelona et je l'ai Love the City", English by its
+    text, and went to the English translator as that. Decoded in English, he says "My name is
+    Jordi Mas. I am from Barcelona. And I love this city." The guards keep what made the words stay:
+    a second hearing once lost five of six turns, Whisper stopping early.
+    """
+    todo: dict[str, list[int]] = {}
+    for i, (before, after) in enumerate(zip(decoded, retagged)):
+        if after.language != before.language and before.logprob is not None:
+            todo.setdefault(after.language, []).append(i)
+    out = list(retagged)
+    for lang, idx in sorted(todo.items()):
+        ctx.check_cancel()
+        ctx.progress(0.97, f"transcribing {len(idx)} window(s) again in '{lang}', the language of their text")
+        for i, w in zip(idx, engine.transcribe_windows(samples, sr, [plan[i][1] for i in idx], language=lang)):
+            before = decoded[i]
+            pieces = plan[i][1]
+            had = [any(seg.words for seg in part.segments) for part in per_piece(before, pieces)]
+            has = [any(seg.words for seg in part.segments) for part in per_piece(w, pieces)]
+            text = " ".join(seg.text for seg in w.segments)
+            loops = compression_ratio(text) > max(LOOP_RATIO, compression_ratio(" ".join(seg.text for seg in before.segments)))
+            if w.logprob is not None and w.logprob >= before.logprob and all(b or not a for a, b in zip(had, has)) \
+                    and not loops:
+                out[i] = WindowTranscript(lang, retagged[i].language_probability, w.segments, before.alternatives,
+                                          w.logprob)
+    return out
 
 
 def _retag_by_text(results: list[WindowTranscript], sure: set[str],
