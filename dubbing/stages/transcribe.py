@@ -406,9 +406,9 @@ def _text_languages(plan, results) -> list[WindowTranscript]:
     and got his French words tagged English; some of his turns heard alone were even English at
     0.78. Those lines went to the English translator. Lingua weighs each window's text against the
     languages its audio found at least TEXT_ALTERNATIVE likely and those heard surely in the file;
-    a window whose text is surely in another is tagged with it. Its words stay: they are already
-    in that language (hearing such windows again in it cost 0.7 s each and once lost five of six
-    turns, Whisper stopping early). A video heard surely in one language checks nothing.
+    a window whose text is surely in another is tagged with it. Its words stay here: they are
+    often in that language already; `_decode_retagged` hears it again in it and keeps the better.
+    A video heard surely in one language checks nothing.
 
     Then the languages a speaker's windows were given are weighed for their other windows too: the
     same man's missed turns, heard alone at English 0.37-0.43 with French under 5%, kept their French
