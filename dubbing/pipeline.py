@@ -213,23 +213,25 @@ def _warm_next(job_dir: Path, stage: str) -> None:
         _warm(later[0], lambda: context(job_dir))
 
 
-def _warm(stage: str, make_context: Callable[[], Context]) -> None:
-    """`stage`'s engine loaded on a thread of its own, if the stage says how. Whatever fails here
-    is left for the stage itself to meet and report."""
-    warm = getattr(STAGE_MODULES[stage], "warm", None)
-    if warm is None:
+def _warm(stages: str | list[str], make_context: Callable[[], Context]) -> None:
+    """The engines of `stages` (those that say how) loaded one after the other on a thread of their
+    own. Whatever fails here is left for the stage itself to meet and report."""
+    warms = [(stage, STAGE_MODULES[stage].warm) for stage in ([stages] if isinstance(stages, str) else stages)
+             if hasattr(STAGE_MODULES[stage], "warm")]
+    if not warms:
         return
 
     def load() -> None:
-        try:
-            warm(make_context())
-        except Exception as exc:  # noqa: BLE001 - the stage meets it again and says what to do
-            log.debug("warming %s failed: %s", stage, exc)
+        for stage, warm in warms:
+            try:
+                warm(make_context())
+            except Exception as exc:  # noqa: BLE001 - the stage meets it again and says what to do
+                log.debug("warming %s failed: %s", stage, exc)
 
     # Not a daemon: a process that ends (a refused input, a failed stage) waits for the load to finish.
     # Stopped mid-load at exit, a daemon thread in ONNX Runtime or CTranslate2 aborted the process
     # ("terminate called without an active exception") after a silent video's one-line refusal.
-    threading.Thread(target=load, name=f"warm-{stage}").start()
+    threading.Thread(target=load, name=f"warm-{warms[0][0]}").start()
 
 
 def _brief(detail: dict, limit: int = 300) -> str:
@@ -451,8 +453,9 @@ def dub(input_path: Path, out_dir: Path, settings: DubSettings, *, progress: Pro
         should_cancel: Callable[[], bool] = lambda: False) -> dict:
     out_dir = Path(out_dir)
     before = set(out_dir.rglob("*")) if out_dir.exists() else None
-    # The sound check and the audio's extraction leave a core to the diarizer's load.
-    _warm(STAGES[1], lambda: Context(out_dir, settings))
+    # The sound check and the audio's extraction (ffmpeg, one core) leave a core idle for the loads of
+    # the diarizer and of Whisper; Whisper loaded later took CPU from the diarizer's embeddings.
+    _warm(STAGES[1:3], lambda: Context(out_dir, settings))
     try:
         prepare(input_path, out_dir, settings)
         run(out_dir, progress=progress, should_cancel=should_cancel)

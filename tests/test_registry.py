@@ -105,3 +105,20 @@ def test_a_stage_that_runs_loads_the_next_stages_engine_meanwhile(speech_mp4, tm
         if t.name == "warm-transcribe":
             t.join(30)
     assert ("stt", "faster-whisper", "base") in registry._instances
+
+
+def test_dub_loads_the_diarizer_and_whisper_one_after_the_other_while_the_sound_is_checked(tmp_path, monkeypatch):
+    """On one thread, in stage order: the sound check and the audio's extraction leave one core idle."""
+    import threading
+
+    from dubbing import pipeline
+    from dubbing.models import DubSettings
+
+    monkeypatch.setattr(registry, "_instances", {})
+    before = set(threading.enumerate())
+    pipeline._warm(pipeline.STAGES[1:3], lambda: pipeline.Context(tmp_path / "job", DubSettings(target_language="es")))
+    [loader] = [t for t in threading.enumerate() if t not in before]
+    assert loader.name == "warm-diarize"
+    loader.join(60)
+    assert ("diarization", "resemblyzer", "ge2e") in registry._instances
+    assert ("stt", "faster-whisper", "base") in registry._instances
