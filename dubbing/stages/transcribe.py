@@ -321,6 +321,21 @@ def _vouched_probability(engine, samples, sr, parts: list[Piece], detected: str)
 DECODE_MARGIN = 0.1  # nats per token by which a window's decode in its detected language must be likelier
 
 
+def _text(w: WindowTranscript) -> str:
+    return " ".join(seg.text for seg in w.segments)
+
+
+def _has_words(w: WindowTranscript) -> bool:
+    return any(seg.words for seg in w.segments)
+
+
+def _loops_more(again: WindowTranscript, first: WindowTranscript) -> bool:
+    """A decode in another language that repeats itself more than the first one did (and more than
+    Whisper's own limit) is a loop, however likely its tokens: the Greek decode of an accented English
+    speaker was one sentence eleven times (ratio 8.2), at -0.20 per token against his English -0.39."""
+    return compression_ratio(_text(again)) > max(LOOP_RATIO, compression_ratio(_text(first)))
+
+
 def _decode_choice(ctx, engine, samples, sr, windows, seconds, results: list[WindowTranscript]) -> list[WindowTranscript]:
     """Unsure windows decoded in a language not among the five their audio found likeliest (the main
     one, where no language heard surely was among them), whose text is in the language they were decoded
@@ -346,7 +361,7 @@ def _decode_choice(ctx, engine, samples, sr, windows, seconds, results: list[Win
             and w.alternatives and w.language not in w.alternatives]
     if not todo or not textlang.available():
         return results
-    texts = [" ".join(seg.text for seg in results[i].segments) for i in todo]
+    texts = [_text(results[i]) for i in todo]
     codes = [{results[i].language, *(lang for lang, p in results[i].alternatives.items() if p >= TEXT_ALTERNATIVE)}
              for i in todo]
     by_language: dict[str, list[int]] = {}
@@ -354,10 +369,6 @@ def _decode_choice(ctx, engine, samples, sr, windows, seconds, results: list[Win
         if conf and textlang.long_enough(text) and textlang.retag(text, results[i].language, conf) is None:
             for lang in _close_languages(results[i]):
                 by_language.setdefault(lang, []).append(i)
-    # A decode in another language that repeats itself more than the first one did is a loop, however
-    # likely its tokens: the Greek decode of an accented English speaker was one sentence eleven times
-    # (ratio 8.2), at -0.20 per token against his English -0.39.
-    loops_above = {i: max(LOOP_RATIO, compression_ratio(text)) for i, text in zip(todo, texts)}
     best: dict[int, WindowTranscript] = {}
     for lang, idx in sorted(by_language.items()):
         ctx.check_cancel()
@@ -365,8 +376,8 @@ def _decode_choice(ctx, engine, samples, sr, windows, seconds, results: list[Win
         for i, w in zip(idx, engine.transcribe_windows(samples, sr, [windows[i] for i in idx], language=lang)):
             old = results[i]
             likelier = w.logprob is not None and w.logprob >= old.logprob + DECODE_MARGIN
-            if likelier and any(seg.words for seg in w.segments) and (i not in best or w.logprob > best[i].logprob) \
-                    and compression_ratio(" ".join(seg.text for seg in w.segments)) <= loops_above[i]:
+            if likelier and _has_words(w) and (i not in best or w.logprob > best[i].logprob) \
+                    and not _loops_more(w, old):
                 best[i] = WindowTranscript(lang, old.alternatives.get(lang, 0.0), w.segments, old.alternatives,
                                            w.logprob)
     return [best.get(i, w) for i, w in enumerate(results)]
@@ -450,12 +461,10 @@ def _decode_retagged(ctx, engine, samples, sr, plan, decoded: list[WindowTranscr
         for i, w in zip(idx, engine.transcribe_windows(samples, sr, [plan[i][1] for i in idx], language=lang)):
             before = decoded[i]
             pieces = plan[i][1]
-            had = [any(seg.words for seg in part.segments) for part in per_piece(before, pieces)]
-            has = [any(seg.words for seg in part.segments) for part in per_piece(w, pieces)]
-            text = " ".join(seg.text for seg in w.segments)
-            loops = compression_ratio(text) > max(LOOP_RATIO, compression_ratio(" ".join(seg.text for seg in before.segments)))
+            had = [_has_words(part) for part in per_piece(before, pieces)]
+            has = [_has_words(part) for part in per_piece(w, pieces)]
             if w.logprob is not None and w.logprob >= before.logprob and all(b or not a for a, b in zip(had, has)) \
-                    and not loops:
+                    and not _loops_more(w, before):
                 out[i] = WindowTranscript(lang, retagged[i].language_probability, w.segments, before.alternatives,
                                           w.logprob)
     return out
@@ -468,7 +477,7 @@ def _retag_by_text(results: list[WindowTranscript], sure: set[str],
     todo, texts, candidates = [], [], []
     for i, own in windows.items():
         w = results[i]
-        text = " ".join(seg.text for seg in w.segments)
+        text = _text(w)
         codes = {w.language, *sure, *own, *(lang for lang, p in w.alternatives.items() if p >= TEXT_ALTERNATIVE)}
         if len(codes) > 1 and textlang.long_enough(text):
             todo.append(i)
@@ -698,7 +707,7 @@ def _retry_missed(ctx, engine, samples, sr, plan, results, regions, language):
             parts = per_piece(w, [p for _, p in group])
             copied = _copied(parts)
             for (spk, piece), part, copy in zip(group, parts, copied):
-                if any(seg.words for seg in part.segments) and not copy:
+                if _has_words(part) and not copy:
                     plan.append((spk, [piece]))
                     results.append(part)
                 else:
@@ -709,7 +718,7 @@ def _retry_missed(ctx, engine, samples, sr, plan, results, regions, language):
         again = engine.transcribe_windows(samples, sr, [[piece] for _, piece in alone], language=language,
                                           choose=choose)
         for (spk, piece), w in zip(alone, again):
-            if any(seg.words for seg in w.segments):
+            if _has_words(w):
                 plan.append((spk, [piece]))
                 results.append(w)
     return plan, results
