@@ -210,14 +210,13 @@ def _warm_next(job_dir: Path, stage: str) -> None:
     """
     later = STAGES[STAGES.index(stage) + 1:]
     if later:
-        _warm(later[0], lambda: context(job_dir))
+        _warm(later[:1], lambda: context(job_dir))
 
 
-def _warm(stages: str | list[str], make_context: Callable[[], Context]) -> None:
+def _warm(stages: list[str], make_context: Callable[[], Context]) -> None:
     """The engines of `stages` (those that say how) loaded one after the other on a thread of their
     own. Whatever fails here is left for the stage itself to meet and report."""
-    warms = [(stage, STAGE_MODULES[stage].warm) for stage in ([stages] if isinstance(stages, str) else stages)
-             if hasattr(STAGE_MODULES[stage], "warm")]
+    warms = [(stage, STAGE_MODULES[stage].warm) for stage in stages if hasattr(STAGE_MODULES[stage], "warm")]
     if not warms:
         return
 
