@@ -154,7 +154,17 @@ def retranslate(job_dir, ids):
 
 
 def make_auditions(job_dir, *, should_cancel=lambda: False):
-    return 0  # the fake has no voices to sample
+    """The fake has no voices to sample; it takes the spec's seconds["auditions"], as real samples
+    take a while after the pause for review, and notes when it began and ended."""
+    job_dir = Path(job_dir)
+    seconds = _spec(job_dir).get("seconds", {}).get("auditions", 0.0)
+    if seconds:
+        with open(job_dir / "work" / "auditions.log", "a") as fh:
+            fh.write("began\n")
+        time.sleep(seconds)
+        with open(job_dir / "work" / "auditions.log", "a") as fh:
+            fh.write("ended\n")
+    return 0
 
 
 def clean_intermediate(job_dir):

@@ -19,7 +19,7 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Collection, Iterator
 
 import diskcache
 
@@ -189,23 +189,31 @@ class Store:
     def request_cancel(self, job_id: str) -> None:
         self.cache.set(f"cancel:{job_id}", True)
 
-    def claim_next(self, worker_pid: int) -> dict | None:
-        """Take the oldest queued job and mark it running, or None."""
+    def claim_next(self, worker_pid: int, busy: Collection[str] = ()) -> dict | None:
+        """Take the oldest queued job and mark it running, or None.
+
+        Jobs in `busy` stay queued: the worker's thread for their previous action has not ended
+        (it makes voice samples after the pause for review, in the job's stage host, which a
+        second thread must not share)."""
         if not self.cache.get("queue"):  # a cheap read first: most polls find nothing
             return None
         with self.cache.transact():
             queue = list(self.cache.get("queue", []))
+            waiting = []
             while queue:
                 job_id = queue.pop(0)
+                if job_id in busy:
+                    waiting.append(job_id)
+                    continue
                 record = self.cache.get(f"job:{job_id}")
                 if record is None or record["status"] != QUEUED:
                     continue
                 move(record, RUNNING, WORKER, worker_pid=worker_pid, message="Starting")
                 record["updated"] = time.time()
                 self.cache.set(f"job:{job_id}", record)
-                self.cache.set("queue", queue)
+                self.cache.set("queue", waiting + queue)
                 return record
-            self.cache.set("queue", [])
+            self.cache.set("queue", waiting)
             return None
 
     def requeue_running(self, message: str) -> list[str]:

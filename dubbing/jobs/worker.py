@@ -87,7 +87,7 @@ class Worker:
                 now = time.monotonic()
                 self._reap()
                 while len(self.threads) < self.max_jobs and not self.stopping:
-                    record = self.store.claim_next(self.pid)
+                    record = self.store.claim_next(self.pid, busy=self.threads.keys())
                     if record is None:
                         break
                     self._start(record)
