@@ -245,13 +245,13 @@ def test_review_pause_edit_approve_then_incremental_rerender(env, tmp_path):
     assert runs_log(job_dir) == STAGES + RENDER_STAGES[1:] * 2  # the analysis never ran again
 
 
-def test_an_approval_while_voice_samples_are_made_waits_for_them(env, tmp_path, monkeypatch):
+def test_an_approval_while_voice_samples_are_made_stops_them_and_waits(env, tmp_path, monkeypatch):
     """The job pauses for review, then its thread makes voice samples in the job's stage host. An
     approval in that time queued a render that the worker started at once: a second thread on the
     same host, whose answers the two threads could take from each other (the soak once saw its
-    translate fail that way). Now the render waits until the samples are made."""
+    translate fail that way). Now the samples stop, and the render waits until they have."""
     monkeypatch.setenv("MAX_CONCURRENT_JOBS", "2")  # a free slot, as the soak's three had
-    job_id = submit(tmp_path, settings=DubSettings(target_language="es", review=True), seconds={"auditions": 2.0})
+    job_id = submit(tmp_path, settings=DubSettings(target_language="es", review=True), seconds={"auditions": 5.0})
     assert client.wait(job_id, timeout=60, poll=0.1)["status"] == "awaiting_review"
     auditions = Path(client.get(job_id)["job_dir"]) / "work" / "auditions.log"
     wait_for(lambda: auditions.exists(), 10, what="the voice samples to begin")
@@ -265,6 +265,15 @@ def test_an_approval_while_voice_samples_are_made_waits_for_them(env, tmp_path, 
     assert record["status"] == "completed", record
     assert all(e["attempts"] == 1 and e["failures"] == 0 for e in record["stages"])
     assert runs_log(record["job_dir"]) == STAGES
+    steps = int(auditions.read_text().split("ended after ")[1].split()[0])
+    assert steps < 10  # stopped by the approval, not finished
+    # A job that is only read keeps making its samples to the end.
+    job_id = submit(tmp_path, "other.mp4", settings=DubSettings(target_language="es", review=True),
+                    seconds={"auditions": 1.0})
+    assert client.wait(job_id, timeout=60, poll=0.1)["status"] == "awaiting_review"
+    auditions = Path(client.get(job_id)["job_dir"]) / "work" / "auditions.log"
+    wait_for(lambda: "ended" in auditions.read_text() if auditions.exists() else False, 20, what="the samples")
+    assert auditions.read_text().endswith("ended after 10 of 10\n")
 
 
 def test_sigkill_during_render_after_approval(env, tmp_path):

@@ -154,16 +154,20 @@ def retranslate(job_dir, ids):
 
 
 def make_auditions(job_dir, *, should_cancel=lambda: False):
-    """The fake has no voices to sample; it takes the spec's seconds["auditions"], as real samples
-    take a while after the pause for review, and notes when it began and ended."""
+    """The fake has no voices to sample; it takes the spec's seconds["auditions"] in ten steps (the
+    real one checks between voices), as real samples take a while after the pause for review, and
+    notes when it began and how many steps it made."""
     job_dir = Path(job_dir)
     seconds = _spec(job_dir).get("seconds", {}).get("auditions", 0.0)
     if seconds:
         with open(job_dir / "work" / "auditions.log", "a") as fh:
             fh.write("began\n")
-        time.sleep(seconds)
+        steps = 0
+        while steps < 10 and not should_cancel():
+            time.sleep(seconds / 10)
+            steps += 1
         with open(job_dir / "work" / "auditions.log", "a") as fh:
-            fh.write("ended\n")
+            fh.write(f"ended after {steps} of 10\n")
     return 0
 
 

@@ -47,6 +47,7 @@ class JobRun:
         self.settings = record["settings"]
         self.percent = float(record.get("percent") or 0.0) if self.action.get("started") else 0.0
         self._cancelled = False
+        self._sampling = False  # making voice samples after the pause for review (`_auditions`)
         self._last_cancel_check = 0.0
         self._last_write = 0.0
         self._results: list[Any] = []  # StageResults of this action, for report.json
@@ -102,11 +103,17 @@ class JobRun:
         record["percent"] = self.percent = overall(record, "", 0.0)
 
     def _auditions(self) -> None:
-        """Samples of the voices the reviewer may choose, made while they read (not before the pause)."""
+        """Samples of the voices the reviewer may choose, made while they read (not before the pause).
+
+        The job's next action waits for this thread (the worker claims no job whose thread lives), so
+        the samples stop once the review is over: approved, re-rendered or cancelled."""
+        self._sampling = True
         try:
-            self.worker.in_host(self, "make_auditions", str(self.job_dir))
+            self.worker.in_host(self, "make_auditions", str(self.job_dir), should_cancel=interrupted)
         except Exception as exc:  # noqa: BLE001 - samples are a convenience; the job is fine without them
             log.info("job %s: no voice samples: %s", self.job_id, exc)
+        finally:
+            self._sampling = self._cancelled = False
 
     def _rerun_for_edits(self, stages: list[str]) -> bool:
         """A person saved the document during this action (client.save_document flags it): run the
@@ -280,8 +287,12 @@ class JobRun:
         now = time.monotonic()
         if force or now - self._last_cancel_check >= CANCEL_CHECK_SECONDS:
             self._last_cancel_check = now
-            self._cancelled = self._cancel_requested_now()
+            self._cancelled = self._cancel_requested_now() or (self._sampling and self._review_over())
         return self._cancelled
+
+    def _review_over(self) -> bool:
+        record = self.store.get(self.job_id)
+        return record is None or record["status"] != st.AWAITING_REVIEW
 
     def _cancel_requested_now(self) -> bool:
         return self.store.cancel_requested(self.job_id) or self.store.get(self.job_id) is None
