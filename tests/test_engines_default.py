@@ -298,6 +298,24 @@ def test_a_person_whose_few_turns_fell_in_two_small_clusters_is_still_one_person
     assert count == 2 and labels[80] == labels[0]
 
 
+def test_a_segment_said_again_in_no_time_is_a_decoding_loop():
+    """Far-field speech decoded in French gave "T'es l'autre." ten times in 0.9 s, each segment too
+    short for Whisper's compression limit; their words, sorted by time, made a 154-character line.
+    (start, end) of those segments, as decoded."""
+    from dubbing.engines.base import looped
+    said = "T'es l'autre."
+    decoded = [(0.216, 0.696), (1.396, 1.756), (1.916, 1.916), (1.976, 1.976), (2.076, 2.076), (2.156, 2.296),
+               (2.296, 2.296)]
+    kept = []
+    for start, end in decoded:
+        if not looped(said, start, end, said if kept else None):
+            kept.append((start, end))
+    assert kept == decoded[:2]  # the second took 0.36 s: said again, maybe; the rest took no time
+    assert not looped("Yes.", 3.0, 3.25, "Yes.")  # a one-word reply, said twice
+    assert not looped("Non.", 3.0, 3.01, "Oui.")  # not a repeat
+    assert looped(",2,1" * 20, 0.0, 5.0, None)  # Whisper's own limit
+
+
 def test_a_chinese_window_gets_word_times_in_each_of_its_turns(tmp_path):
     """The batched pipeline aligned every clip of a batch with the tokenizer it was given (English):
     a Chinese window's text, which has no spaces, came back as one "word" spanning the window, so a

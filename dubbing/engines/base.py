@@ -158,6 +158,22 @@ def compression_ratio(text: str) -> float:
     return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
+# A segment that says the one before it again in less than this per word was not said again. Far-field
+# AMI speech among French prompts, decoded in French, gave "T'es l'autre." ten times in 0.9 s, eight of
+# them 0.00-0.14 s long: each short enough to pass the compression limit, and their words, sorted by
+# time, made a line "'es'autre. l T T'es l'autre. T'es l'autre. ..." (154 characters).
+LOOP_WORD_S = 0.1
+
+
+def looped(text: str, start: float, end: float, previous: str | None) -> bool:
+    """Whether a decoded segment is a decoding loop rather than speech: its text repeats itself past
+    Whisper's own limit, or it repeats the segment before it (`previous`) in no time to say it."""
+    if compression_ratio(text) > LOOP_RATIO:
+        return True
+    words = max(1, len(text.split()))
+    return previous is not None and text.strip() == previous.strip() and end - start < LOOP_WORD_S * words
+
+
 class Transcriber(Engine):
     stage = "stt"
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from ...fsutil import atomic_write_bytes
 from .._util import cpu_threads, missing_packages, packages_available
-from ..base import (LOOP_RATIO, PACK_GAP_S, Availability, LanguageChoice, Progress, Segment, Transcriber,
-                    Transcript, WindowTranscript, Word, compression_ratio, no_progress, pack, unpack_segment)
+from ..base import (PACK_GAP_S, Availability, LanguageChoice, Progress, Segment, Transcriber, Transcript,
+                    WindowTranscript, Word, looped, no_progress, pack, unpack_segment)
 
 PACKAGED = "base"
 # Windows encoded and decoded together: 2x faster than one at a time on 2 cores. 4 is as fast as 8
@@ -105,6 +105,8 @@ class FasterWhisperTranscriber(Transcriber):
             condition_on_previous_text=False, beam_size=5)
         out = []
         for seg in segments:
+            if looped(seg.text, seg.start, seg.end, out[-1].text if out else None):
+                continue
             words = [Word(w.start, w.end, w.word) for w in (seg.words or [])]
             out.append(Segment(seg.start, seg.end, seg.text.strip(), words))
             progress(min(0.99, seg.end / max(duration, 1e-6)), f"transcribed {seg.end:.0f} of {duration:.0f} s")
@@ -145,9 +147,9 @@ class FasterWhisperTranscriber(Transcriber):
             found: list[list[Segment]] = [[] for _ in batch]
             scores = [[0.0, 0] for _ in batch]  # summed log-probability and tokens per window
             for seg in segments:
-                if compression_ratio(seg.text) > LOOP_RATIO:
-                    continue  # a decoding loop (",2,1,2,1,..." on far-field crosstalk), not speech
                 owner = max((i for i, c in enumerate(clips) if c["start"] <= seg.start + 0.05), default=0)
+                if looped(seg.text, seg.start, seg.end, found[owner][-1].text if found[owner] else None):
+                    continue  # a decoding loop (",2,1,2,1,..." on far-field crosstalk), not speech
                 words = [Word(w.start, w.end, w.word) for w in (seg.words or [])]
                 found[owner].append(unpack_segment(Segment(seg.start, seg.end, seg.text.strip(), words), maps[owner]))
                 scores[owner][0] += seg.avg_logprob * len(seg.tokens)
