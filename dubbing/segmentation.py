@@ -188,7 +188,9 @@ def refine(words: list[TimedWord], regions: Regions, turns: Turns | None = None)
         w.end = max(w.end, w.start + 0.02)
         w.start, w.end = round(w.start, 3), round(w.end, 3)
     words[:] = [w for w in words if w.text.strip()]
-    words.sort(key=lambda w: (w.start, w.end))
+    # By start alone (a stable sort): words moved to one region's edge share their start, and sorted by
+    # their ends too, "T'es l'autre." read "'es'autre. l T".
+    words.sort(key=lambda w: w.start)
     return words
 
 

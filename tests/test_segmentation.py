@@ -31,6 +31,16 @@ def test_a_first_word_spanning_two_regions_goes_to_the_one_its_speaker_speaks_in
         ("A", "your country", 6.43, 9.0), ("B", "unless a system", 9.05, 11.14)]
 
 
+def test_words_heard_before_the_speech_keep_their_order_when_moved_into_it():
+    """Whisper placed "T'es l'autre." at 1.40-1.76 s, where the detector heard speech only from 1.79 s:
+    all four words moved to the region's start, and sorted by their ends they read "'es'autre. l T"."""
+    words = [TimedWord(1.396, 1.636, " T"), TimedWord(1.636, 1.636, "'es"), TimedWord(1.636, 1.756, " l"),
+             TimedWord(1.756, 1.756, "'autre.")]
+    refine(words, [(1.788, 2.66)])
+    assert "".join(w.text for w in words) == " T'es l'autre."
+    assert all(1.788 <= w.start < w.end <= 2.66 for w in words)
+
+
 def test_a_word_never_spans_a_detected_pause():
     words = [TimedWord(1.0, 2.5, " long")]
     refine(words, [(0.9, 1.3), (1.8, 2.6)])
