@@ -269,12 +269,13 @@ def _real_outputs(record: dict) -> dict:
 def _same_but_espeak(record: dict, reference: dict, got: dict, expected: dict) -> bool:
     """The dub differs from the reference only where eSpeak NG wrote other samples for the same line.
 
-    eSpeak NG 1.51 (Debian's) is not bit-stable for variants with breath noise (es+f2): in one soak a
-    resumed job's "pide no qué" came out 0.9985 correlated with the reference's, same length, and its
-    line of the mix differed (the track's loudness gain by 0.03 dB); a thousand runs of that command
-    by hand all gave the same bytes (upstream made it deterministic later: espeak-ng#1528). So: the
-    document, subtitles and video byte for byte, the same speech files made, and the mix the same
-    (35 dB or more alike) outside the lines whose speech file differs.
+    In one soak (before the runner stopped two threads sharing a job's stage host) a resumed job's
+    eSpeak NG line, es+f2 "pide no qué", came out 0.9985 correlated with the reference's, same length,
+    and the mix differed everywhere (the track's loudness gain by 0.03 dB). A thousand runs of that
+    command by hand all gave the same bytes, so the cause is not known: eSpeak NG 1.51's breath noise
+    comes from rand() (espeak-ng#1528), and the shared host may have played a part. So: the document,
+    subtitles and video byte for byte, the same speech files made, and the mix the same (35 dB or more
+    alike) outside the lines whose speech file differs.
     """
     import numpy as np
 
