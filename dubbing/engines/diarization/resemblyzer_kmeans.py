@@ -392,9 +392,10 @@ def kmeans(x: np.ndarray, k: int, n_init: int = 10, seed: int = 0, iterations: i
 
 def hidden_labels(emb: np.ndarray, first: np.ndarray, blks: list[np.ndarray], k: int,
                   hidden: dict[int, tuple[list[int], np.ndarray]]) -> np.ndarray:
-    """Window labels where ECAPA heard voices hidden in GE2E clusters (`hidden`: per cluster, its
-    blocks and their `hidden_split`): each such voice's blocks take a label of their own, which GE2E,
-    hearing them alike, would not keep; windows in no block go to the nearest centre."""
+    """`first`'s window labels (k of them, -1 for windows in no block), where ECAPA heard voices hidden
+    in GE2E clusters (`hidden`: per cluster, its blocks and their `hidden_split`): each such voice's
+    blocks take a label of their own, which GE2E, hearing them alike, would not keep; windows in no
+    block go to the nearest centre."""
     labels = first.copy()
     for members, group in hidden.values():
         for g in range(1, int(group.max()) + 1):
@@ -405,7 +406,7 @@ def hidden_labels(emb: np.ndarray, first: np.ndarray, blks: list[np.ndarray], k:
         unit = unit_rows(emb)
         nearest = (unit @ speaker_centres(unit, labels, k).T).argmax(axis=1)
         labels = np.where(labels >= 0, labels, nearest)
-    return labels
+    return np.unique(labels, return_inverse=True)[1]  # no gap where a voice took all of a label's windows
 
 
 def cluster(emb: np.ndarray, num_speakers: int | None, blks: list[np.ndarray] | None = None,
@@ -429,13 +430,14 @@ def cluster(emb: np.ndarray, num_speakers: int | None, blks: list[np.ndarray] | 
                         hidden[c] = split
                     else:
                         more += count_voices(voices[m], seconds[m]) - 1
-            if hidden and not more:  # with both, the k-means below as before
-                return hidden_labels(emb, first, blks, num_speakers, {c: (every[c], g) for c, g in hidden.items()})
-            more += sum(int(g.max()) for g in hidden.values())
+            hidden = {c: (every[c], g) for c, g in hidden.items()}
             if more:
                 # GE2E found the people but not where one ends: k-means on its windows with the count
                 # given did well on such conversations (DER 0.03-0.07, 0.24-0.45 with the count one short).
-                return kmeans(emb.astype(np.float64), min(num_speakers + more, n))
+                labels = kmeans(emb.astype(np.float64), min(num_speakers + more, n))
+                return hidden_labels(emb, labels, blks, int(labels.max()) + 1, hidden) if hidden else labels
+            if hidden:
+                return hidden_labels(emb, first, blks, num_speakers, hidden)
         if num_speakers == 1:
             return np.zeros(n, dtype=int)
         if all((first == k).any() for k in range(num_speakers)):
