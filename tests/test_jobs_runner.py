@@ -92,6 +92,7 @@ def _is_worker_of(pid: str, root: Path) -> bool:
 @pytest.mark.parametrize("limit", [1, 2])
 def test_two_jobs_under_the_concurrency_limit(env, tmp_path, monkeypatch, limit):
     monkeypatch.setenv("MAX_CONCURRENT_JOBS", str(limit))
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     ids = [submit(tmp_path, f"clip{i}.mp4", default_seconds=0.15) for i in range(2)]
     most_running = 0
     deadline = time.monotonic() + 60
@@ -103,6 +104,10 @@ def test_two_jobs_under_the_concurrency_limit(env, tmp_path, monkeypatch, limit)
         time.sleep(0.02)
     assert [client.get(i)["status"] for i in ids] == ["completed", "completed"]
     assert most_running == limit
+    # Jobs side by side get stage hosts whose OpenMP threads do not spin against each other.
+    logs = [Path(client.get(i)["job_dir"]) / "work" / "host_env.log" for i in ids]
+    policies = {line for log in logs for line in log.read_text().split()}
+    assert policies == ({"PASSIVE"} if limit > 1 else {"-"})
     if limit == 1:  # first come, first served
         first, second = (client.get(i) for i in ids)
         assert first["finished"] <= second["finished"]

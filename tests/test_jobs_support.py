@@ -94,6 +94,8 @@ def run_stage(job_dir, stage, *, progress=lambda *a: None, should_cancel=lambda:
         return StageResult(stage, 0.0, 0.0, True)
     with open(work / "runs.log", "a") as fh:
         fh.write(stage + "\n")
+    with open(work / "host_env.log", "a") as fh:  # how the worker set up its stage hosts
+        fh.write(os.environ.get("OMP_WAIT_POLICY", "-") + "\n")
     fail = spec.get("fail", {}).get(stage)
     if fail:
         count_file = work / f"fail_{stage}.count"
