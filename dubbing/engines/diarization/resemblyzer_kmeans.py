@@ -86,9 +86,10 @@ VOICE_EARLY = 0.55
 # blocks, not one: a block across a turn change is unlike everyone, and hearing the whole cluster
 # with the 2-means split instead found a person in one woman's two such blocks. Those blocks keep
 # their label (over the k-means that runs where the sampled check found a voice elsewhere): k-means
-# on GE2E's windows with the count one higher split the long talker instead (DER 0.31). On 216 stored and fresh conversations (441 checked clusters, 21 heard whole), 3 counts
-# became right and none wrong, with any HIDDEN_SIMILARITY of 0.4-0.6; on 84 drawn afterwards nothing
-# changed (6 clusters heard whole, none split).
+# on GE2E's windows with the count one higher split the long talker instead (DER 0.31). On 216
+# stored and fresh conversations (441 checked clusters, 21 heard whole), 3 counts became right and
+# none wrong, with any HIDDEN_SIMILARITY of 0.4-0.6; on 84 drawn afterwards nothing changed (6
+# clusters heard whole, none split).
 HIDDEN_SIMILARITY = 0.5
 HIDDEN_BLOCKS = 3
 # A short piece of speech between pauses (a trailing syllable after a breath, a one-word reply) is
@@ -264,21 +265,22 @@ def block_labels(first: np.ndarray, blks: list[np.ndarray]) -> list[int]:
     return out
 
 
-def cluster_blocks(first: np.ndarray, blks: list[np.ndarray]) -> dict[int, list[int]]:
-    """Per cluster with speech enough for two people, its blocks."""
+def block_seconds(blks: list[np.ndarray]) -> np.ndarray:
+    """The speech each block holds, by its windows' hops."""
+    return np.array([len(b) * HOP_S for b in blks])
+
+
+def voice_check_blocks(first: np.ndarray, blks: list[np.ndarray]) -> dict[int, tuple[list[int], list[int]]]:
+    """Per cluster with speech enough for two people, the blocks (up to VOICE_BLOCKS, spread over
+    the recording) whose ECAPA embeddings decide whether it is one person or more, and all its blocks
+    (heard where those are `worth_hearing_whole`)."""
     labels = block_labels(first, blks)
     out = {}
     for c in sorted(set(labels) - {-1}):
         members = [i for i, lab in enumerate(labels) if lab == c]
         if sum(len(blks[i]) for i in members) * HOP_S >= 2 * VOICE_MIN_S:
-            out[c] = members
+            out[c] = (spread(members, VOICE_BLOCKS), members)
     return out
-
-
-def voice_check_blocks(first: np.ndarray, blks: list[np.ndarray]) -> dict[int, list[int]]:
-    """Per cluster with speech enough for two people, the blocks (up to VOICE_BLOCKS, spread over
-    the recording) whose ECAPA embeddings decide whether it is one person or more."""
-    return {c: spread(members, VOICE_BLOCKS) for c, members in cluster_blocks(first, blks).items()}
 
 
 def block_clip(audio: np.ndarray, sr: int, wins, blk: np.ndarray) -> np.ndarray:
@@ -391,13 +393,13 @@ def kmeans(x: np.ndarray, k: int, n_init: int = 10, seed: int = 0, iterations: i
 
 
 def hidden_labels(emb: np.ndarray, first: np.ndarray, blks: list[np.ndarray], k: int,
-                  hidden: dict[int, tuple[list[int], np.ndarray]]) -> np.ndarray:
+                  hidden: list[tuple[list[int], np.ndarray]]) -> np.ndarray:
     """`first`'s window labels (k of them, -1 for windows in no block), where ECAPA heard voices hidden
-    in GE2E clusters (`hidden`: per cluster, its blocks and their `hidden_split`): each such voice's
+    in GE2E clusters (`hidden`: per such cluster, its blocks and their `hidden_split`): each such voice's
     blocks take a label of their own, which GE2E, hearing them alike, would not keep; windows in no
     block go to the nearest centre."""
     labels = first.copy()
-    for members, group in hidden.values():
+    for members, group in hidden:
         for g in range(1, int(group.max()) + 1):
             for i in np.array(members)[group == g]:
                 labels[blks[i]] = k
@@ -420,14 +422,13 @@ def cluster(emb: np.ndarray, num_speakers: int | None, blks: list[np.ndarray] | 
         blks = blks if blks is not None else [np.arange(n)]
         num_speakers, first = estimate_count(emb, blks)
         if voices is not None and (first >= 0).any():
-            seconds = np.array([len(b) * HOP_S for b in blks])
-            every = cluster_blocks(first, blks)
-            more, hidden = 0, {}
-            for c, m in voice_check_blocks(first, blks).items():
+            seconds = block_seconds(blks)
+            more, hidden = 0, []
+            for m, members in voice_check_blocks(first, blks).values():
                 if np.isfinite(voices[m]).all():
-                    split = split_by_voice(voices, seconds, m, every[c])
+                    split = split_by_voice(voices, seconds, m, members)
                     if split is not None:
-                        hidden[c] = (every[c], split)
+                        hidden.append((members, split))
                     else:
                         more += count_voices(voices[m], seconds[m]) - 1
             if more:
@@ -743,16 +744,15 @@ class ResemblyzerDiarizer(Diarizer):
             if picked:
                 out[picked] = self._ecapa([block_clip(audio, sr, wins, blks[i]) for i in picked])
 
-        seconds = np.array([len(b) * HOP_S for b in blks])
-        every = cluster_blocks(first, blks)
-        for c, members in voice_check_blocks(first, blks).items():
-            long = [i for i in members if len(blks[i]) * HOP_S >= VOICE_FIRST_S]
-            head = spread(long if len(long) >= VOICE_FIRST else members, VOICE_FIRST)
+        seconds = block_seconds(blks)
+        for sampled, members in voice_check_blocks(first, blks).values():
+            long = [i for i in sampled if seconds[i] >= VOICE_FIRST_S]
+            head = spread(long if len(long) >= VOICE_FIRST else sampled, VOICE_FIRST)
             embed(head)
-            if len(head) < len(members) and not plainly_one_voice(out[head]):
-                embed([i for i in members if i not in head])
-                if len(members) < len(every[c]) and worth_hearing_whole(out[members], seconds[members]):
-                    embed([i for i in every[c] if i not in members])
+            if len(head) < len(sampled) and not plainly_one_voice(out[head]):
+                embed([i for i in sampled if i not in head])
+                if len(sampled) < len(members) and worth_hearing_whole(out[sampled], seconds[sampled]):
+                    embed([i for i in members if i not in sampled])
         return out
 
     @classmethod
