@@ -401,6 +401,7 @@ def _accent_check(ctx, engine, samples, sr, windows, seconds, results: list[Wind
     the video, decoded in that one too (the likeliest of them for the window's audio); where that text
     is fluently in it (ACCENT_FLUENT) and Whisper finds it about as likely per token (ACCENT_MARGIN),
     does not loop and leaves no words out, the window is in that language: an accent, not a switch.
+    So is a window whose every segment looped in its own language (none is left to weigh).
 
     Whisper base hears Jordi Mas's Catalan-accented English as Greek: his windows at 0.3-0.8, and
     his three longest regions vouched for Greek at 0.71 (one of them Greek at 0.97). Decoded in Greek
@@ -417,8 +418,7 @@ def _accent_check(ctx, engine, samples, sr, windows, seconds, results: list[Wind
     todo: dict[str, list[int]] = {}
     for i, (w, sec) in enumerate(zip(results, seconds)):
         others = [lang for lang in sure if lang != w.language]
-        if others and w.language_probability < ACCENT_BELOW and sec >= VOUCH_SPEECH_S and w.logprob is not None \
-                and _has_words(w) and textlang.available():
+        if others and w.language_probability < ACCENT_BELOW and sec >= VOUCH_SPEECH_S and textlang.available():
             todo.setdefault(max(others, key=lambda lang: w.alternatives.get(lang, 0.0)), []).append(i)
     out = list(results)
     for lang, idx in sorted(todo.items()):
@@ -430,9 +430,10 @@ def _accent_check(ctx, engine, samples, sr, windows, seconds, results: list[Wind
                  for i in idx]
         for i, w, text, conf in zip(idx, decoded, texts, textlang.confidences(texts, codes)):
             old = results[i]
-            if textlang.long_enough(text) and conf.get(lang, 0.0) >= ACCENT_FLUENT and w.logprob is not None \
-                    and w.logprob >= old.logprob - ACCENT_MARGIN and _keeps_words(w, old, windows[i]) \
-                    and not _loops_more(w, old):
+            # A window whose every segment looped in its own language has no words and no likelihood.
+            likely = w.logprob is not None and (old.logprob is None or w.logprob >= old.logprob - ACCENT_MARGIN)
+            if textlang.long_enough(text) and conf.get(lang, 0.0) >= ACCENT_FLUENT and likely \
+                    and _keeps_words(w, old, windows[i]) and not _loops_more(w, old):
                 out[i] = WindowTranscript(lang, old.alternatives.get(lang, 0.0), w.segments, old.alternatives, w.logprob)
     return out
 
