@@ -149,6 +149,23 @@ def test_an_accented_speaker_between_two_french_women_keeps_his_english(conversa
     assert "barcelona" in " ".join(u.text for u in his).lower()
 
 
+def test_an_accented_speaker_heard_as_greek_beside_an_english_speaker_keeps_his_english(conversations, tmp_path):
+    """Jordi Mas beside an AMI woman (a fresh draw, seed 10023): his window was detected Greek at 0.79,
+    sure enough to stand, and Greek became the main language of the talk. Decoded in Greek, Whisper
+    translated him ("Είμαι ο Ιορδημάς", 16 of his turns tagged Greek). Decoded in English, the other
+    language heard surely there, his text is fluent English and about as likely per token
+    (`transcribe._accent_check`)."""
+    c = conversations.assemble("f10023", ["ami_tst:FEO070", "jordimas"], seconds=60.11604507365106, seed=10023)
+    doc = analyse(c.mp4(tmp_path / "media"), tmp_path / "job")
+    print([(u.start, u.end, u.speaker, u.language, u.text) for u in doc.utterances])
+    assert {u.language or doc.source_language for u in doc.utterances} == {"en"}
+    assert json.loads((tmp_path / "job" / "work" / "transcript.json").read_text())["language"] == "en"
+    his = [u for s, e, who, _ in c.turns if who == "jordimas" for u in doc.utterances
+           if min(e, u.end) - max(s, u.start) > 0.5]
+    assert his and all(u.language == "en" for u in his)
+    assert "barcelona" in " ".join(u.text for u in his).lower()
+
+
 def test_one_actress_speaking_spanish_and_english_is_one_person_with_each_turn_in_its_language(conversations,
                                                                                                 tmp_path):
     """Allison Smith recorded Asterisk's English and Spanish prompts: here she alternates them with a

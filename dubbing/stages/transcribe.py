@@ -149,7 +149,7 @@ def run(ctx: Context) -> dict:
             results[i] = WindowTranscript(lang, prob, again.segments, results[i].alternatives, again.logprob)
     if language is None:
         results = _decode_choice(ctx, engine, samples, sr, windows, seconds, results)
-        results = _accent_check(ctx, engine, samples, sr, windows, seconds, results)
+        results = _accent_check(ctx, engine, samples, sr, plan, seconds, results)
     plan, results = _retry_missed(ctx, engine, samples, sr, plan, results, regions, language)
     if language is None:
         plan, results = _split_languages(ctx, engine, samples, sr, plan, results, regions)
@@ -396,9 +396,9 @@ ACCENT_FLUENT = 0.9  # lingua's confidence that its decode in another language i
 ACCENT_MARGIN = 0.07  # nats per token that decode may be less likely and still be taken
 
 
-def _accent_check(ctx, engine, samples, sr, windows, seconds, results: list[WindowTranscript]) -> list[WindowTranscript]:
-    """Windows heard in a language at under ACCENT_BELOW, where another language is heard surely in
-    the video, decoded in that one too (the likeliest of them for the window's audio); where that text
+def _accent_check(ctx, engine, samples, sr, plan, seconds, results: list[WindowTranscript]) -> list[WindowTranscript]:
+    """Windows heard in a language at under ACCENT_BELOW that no other speaker is heard in surely, where
+    another language is heard surely in the video, decoded in that one too (the likeliest of them for the window's audio); where that text
     is fluently in it (ACCENT_FLUENT) and Whisper finds it about as likely per token (ACCENT_MARGIN),
     does not loop and leaves no words out, the window is in that language: an accent, not a switch.
     So is a window whose every segment looped in its own language (none is left to weigh).
@@ -412,13 +412,23 @@ def _accent_check(ctx, engine, samples, sr, windows, seconds, results: list[Wind
     "La parole est à madame..."; lingua's English confidence 0.0-0.3) or as a translation that
     Whisper finds 0.27-0.34 per token less likely than their own words (a Spanish actress at
     0.43-0.57); at 0.96 or more, where this check does not look, a Spanish voice's English
-    translation was likelier than its Spanish (+0.09). On 465 windows of 180 conversations.
+    translation was likelier than its Spanish (+0.09). On 465 windows of 180 conversations. A language
+    another speaker is heard in surely is no accent: a muffled English voice heard as English at 0.38
+    beside a sure English talker and a Spanish one, decoded in Spanish, became a fluent translation
+    ("Hola, este es Cristóf").
     """
     sure = _sure_languages(list(zip(results, seconds)), None)
+    speakers: dict[str, set[str]] = {}  # per language, the speakers with a window surely in it
+    for (spk, _), w in zip(plan, results):
+        if w.language_probability >= SURE:
+            speakers.setdefault(w.language, set()).add(spk)
+    windows = [pieces for _, pieces in plan]
     todo: dict[str, list[int]] = {}
-    for i, (w, sec) in enumerate(zip(results, seconds)):
+    for i, ((spk, _), w, sec) in enumerate(zip(plan, results, seconds)):
         others = [lang for lang in sure if lang != w.language]
-        if others and w.language_probability < ACCENT_BELOW and sec >= VOUCH_SPEECH_S and textlang.available():
+        alone = not speakers.get(w.language, set()) - {spk}
+        if others and alone and w.language_probability < ACCENT_BELOW and sec >= VOUCH_SPEECH_S \
+                and textlang.available():
             todo.setdefault(max(others, key=lambda lang: w.alternatives.get(lang, 0.0)), []).append(i)
     out = list(results)
     for lang, idx in sorted(todo.items()):
