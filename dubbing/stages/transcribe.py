@@ -398,8 +398,8 @@ ACCENT_MARGIN = 0.07  # nats per token that decode may be less likely and still 
 
 def _accent_check(ctx, engine, samples, sr, plan, seconds, results: list[WindowTranscript]) -> list[WindowTranscript]:
     """Windows heard in a language at under ACCENT_BELOW that no other speaker is heard in surely, where
-    another language is heard surely in the video, decoded in that one too (the likeliest of them for the window's audio); where that text
-    is fluently in it (ACCENT_FLUENT) and Whisper finds it about as likely per token (ACCENT_MARGIN),
+    another language is heard surely in the video, decoded in that one too (the likeliest of them for
+    the window's audio); where that text is fluently in it (ACCENT_FLUENT) and Whisper finds it about as likely per token (ACCENT_MARGIN),
     does not loop and leaves no words out, the window is in that language: an accent, not a switch.
     So is a window whose every segment looped in its own language (none is left to weigh).
 
@@ -417,18 +417,16 @@ def _accent_check(ctx, engine, samples, sr, plan, seconds, results: list[WindowT
     beside a sure English talker and a Spanish one, decoded in Spanish, became a fluent translation
     ("Hola, este es Cristóf").
     """
+    if not textlang.available():
+        return results
     sure = _sure_languages(list(zip(results, seconds)), None)
-    speakers: dict[str, set[str]] = {}  # per language, the speakers with a window surely in it
-    for (spk, _), w in zip(plan, results):
-        if w.language_probability >= SURE:
-            speakers.setdefault(w.language, set()).add(spk)
+    heard = heard_surely(plan, results)
     windows = [pieces for _, pieces in plan]
     todo: dict[str, list[int]] = {}
     for i, ((spk, _), w, sec) in enumerate(zip(plan, results, seconds)):
         others = [lang for lang in sure if lang != w.language]
-        alone = not speakers.get(w.language, set()) - {spk}
-        if others and alone and w.language_probability < ACCENT_BELOW and sec >= VOUCH_SPEECH_S \
-                and textlang.available():
+        alone = not any(w.language in langs for other, langs in heard.items() if other != spk)
+        if others and alone and w.language_probability < ACCENT_BELOW and sec >= VOUCH_SPEECH_S:
             todo.setdefault(max(others, key=lambda lang: w.alternatives.get(lang, 0.0)), []).append(i)
     out = list(results)
     for lang, idx in sorted(todo.items()):
@@ -627,13 +625,18 @@ def _without(pieces: list[Piece], spans: list[tuple[float, float]]) -> list[Piec
     return out
 
 
-def switching_speakers(plan, results) -> dict[str, set[str]]:
-    """Speakers heard surely in more than one language, with those languages."""
+def heard_surely(plan, results) -> dict[str, set[str]]:
+    """Per speaker, the languages of their windows heard at SURE or more."""
     heard: dict[str, set[str]] = {}
     for (spk, _), w in zip(plan, results):
         if w.language_probability >= SURE:
             heard.setdefault(spk, set()).add(w.language)
-    return {spk: langs for spk, langs in heard.items() if len(langs) > 1}
+    return heard
+
+
+def switching_speakers(plan, results) -> dict[str, set[str]]:
+    """Speakers heard surely in more than one language, with those languages."""
+    return {spk: langs for spk, langs in heard_surely(plan, results).items() if len(langs) > 1}
 
 
 def _split_languages(ctx, engine, samples, sr, plan, results, regions):
