@@ -394,3 +394,25 @@ def test_short_regions_unlike_every_voice_found_are_new_people_and_alike_ones_on
     assert 0.05 < STRANGER_CLEAR < 0.2 < STRANGER_SIMILARITY < 0.3
     assert stranger_labels(spans, voices, centres) == {(5.0, 5.6): 2, (9.0, 9.6): 2, (12.0, 12.9): 3}
     assert stranger_labels(spans[:1], voices[:1], centres) == {}
+
+
+def test_a_short_turn_is_compared_with_the_other_blocks_of_the_speaker_it_was_given_to():
+    from dubbing.engines.diarization.strangers import STRANGER_SIMILARITY, centres_apart, stranger_labels
+    axes = np.eye(192)
+    # Speaker 0's heard blocks: a 1.3 s greeting of a newcomer (0-1.5 s) and two of the speaker's own.
+    block_voices = np.array([axes[2], axes[0], 0.9 * axes[0] + 0.1 * axes[1], axes[1]])
+    owner = [0, 0, 0, 1]
+    block_spans = np.array([[0.0, 1.5], [3.0, 5.0], [8.0, 10.0], [11.0, 13.0]])
+    spans = np.array([[0.2, 1.5], [3.2, 4.4]])
+    voices = np.array([axes[2], axes[0]])
+    apart = centres_apart(block_voices, owner, block_spans, spans, 2)
+    assert apart.shape == (2, 2, 192)
+    # With the greeting's own block in the centre it is 0.5+ alike to speaker 0; apart from it, nobody's.
+    with_it = apart[1]  # the second span's centres hold the greeting's block
+    assert float(voices[0] @ with_it[0]) > STRANGER_SIMILARITY
+    assert float(voices[0] @ apart[0, 0]) < 0.01
+    assert stranger_labels(spans[:1], voices[:1], with_it) == {}
+    assert stranger_labels(spans, voices, apart) == {(0.2, 1.5): 2}
+    # A speaker all of whose heard blocks overlap the span keeps their whole centre.
+    lone = centres_apart(block_voices[:1], [0], block_spans[:1], spans[:1], 1)
+    assert np.allclose(lone[0, 0], axes[2])

@@ -491,6 +491,18 @@ def test_an_actress_recorded_in_two_sessions_is_one_person(conversations):
     _diarized_cleanly(conversations, c, 2, truth)
 
 
+def test_a_greeting_inside_another_speakers_few_blocks_is_its_own_person(conversations):
+    """A codec2 speaker's one 1.3 s greeting opening a four-person talk (a fresh draw, f10142): GE2E put
+    it in a cluster with the stereo file's left voice, and the three blocks ECAPA heard for that speaker
+    held the greeting itself, so it was 0.54 alike to "their" centre and only 0.17-0.19 to their other
+    two blocks. A short turn is now weighed against each speaker's blocks apart from it."""
+    if not {"co_es", "c2:hts1"} <= set(conversations.speaker_pool()):
+        pytest.skip("Debian's Asterisk prompts or codec2-examples are not installed (`make apt` installs them)")
+    c = conversations.assemble("f10142", ["ami_dev:MEE012", "stereo:left", "co_es", "c2:hts1"],
+                               seconds=31.469282409384274, seed=10142)
+    _diarized_cleanly(conversations, c, 4)
+
+
 @pytest.mark.parametrize("seed,people", [(5015, 4), (4006, 3)])
 def test_a_cluster_heard_whole_splits_for_a_hidden_voice_and_not_for_turn_changes(conversations, seed, people):
     """r5015: a Russian prompt voice's 7.8 s inside a Spanish actress's 49-block cluster, one block of hers

@@ -809,7 +809,10 @@ class ResemblyzerDiarizer(Diarizer):
         speech, frame, labels, blks = framed
         if not num_speakers and "stranger_spans" in state:  # a state saved before strangers were heard has none
             k = int(labels.max()) + 1 if len(labels) else 1
-            centres = strangers.voice_centres(state["block_voices"], block_labels(labels, blks), k)
+            wins = state["windows"]
+            block_spans = np.array([(wins[b[0]][0], wins[b[-1]][1]) for b in blks]).reshape(-1, 2)
+            centres = strangers.centres_apart(state["block_voices"], block_labels(labels, blks), block_spans,
+                                              state["stranger_spans"], k)
             if centres is not None:
                 frame = relabel(frame, strangers.stranger_labels(state["stranger_spans"], state["stranger_voices"], centres))
         return to_turns(speech, frame)
