@@ -311,6 +311,9 @@ class TTSEngine(Engine):
 
 class GenderClassifier(Engine):
     stage = "gender"
+    # Whether speakers may be classified side by side in threads: a cheap numpy engine gains two
+    # cores; a large model would hold two sets of activations at once.
+    concurrent = False
 
     @abstractmethod
     def classify(self, audio: np.ndarray, sr: int) -> tuple[str, float | None]:

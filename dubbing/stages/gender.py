@@ -52,9 +52,10 @@ def run(ctx: Context) -> dict:
     def classify(spk: str) -> tuple[str, float | None]:
         return _classify(engine, samples, sr, [(s, e) for s, e, who in turns if who == spk])
 
-    # Speakers side by side: the pitch tracker's FFTs let go of the GIL, and on two cores ten speakers
-    # of a 10-minute video took 0.95 s instead of 1.96 (the stage ran on one core).
-    with ThreadPoolExecutor(max_workers=max(1, min(cpu_threads(), len(speakers)))) as pool:
+    # Speakers side by side where the engine allows: the pitch tracker's FFTs let go of the GIL, and on
+    # two cores ten speakers of a 10-minute video took 0.95 s instead of 1.96 (the stage ran on one core).
+    workers = min(cpu_threads(), len(speakers)) if engine.concurrent else 1
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for i, (spk, (gender, score)) in enumerate(zip(speakers, pool.map(classify, speakers))):
             result[spk] = {"gender": gender, "median_f0": score}
             ctx.progress((i + 1) / len(speakers), f"{spk}: {gender}")

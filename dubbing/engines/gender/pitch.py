@@ -62,6 +62,7 @@ def median_f0(audio: np.ndarray, sr: int) -> float | None:
 
 class PitchGenderClassifier(GenderClassifier):
     name = "pitch"
+    concurrent = True  # numpy FFTs that let go of the GIL
     description = "median F0 (YIN); female at or above 165 Hz"
 
     @classmethod
