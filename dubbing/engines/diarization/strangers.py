@@ -98,9 +98,10 @@ def centres_apart(block_voices: np.ndarray, block_labels: list[int], block_spans
 
 
 def stranger_labels(spans: np.ndarray, voices: np.ndarray, centres: np.ndarray) -> dict[tuple[float, float], int]:
-    """New labels (from len(centres) on) for the regions far from every speaker's voice, grouped into
-    people by how alike they are; a group with under STRANGER_TOTAL_S of speech stays with its neighbours
-    unless it is plainly nobody there (STRANGER_CLEAR)."""
+    """New labels (from the number of speakers on) for the regions far from every speaker's voice, grouped
+    into people by how alike they are; a group with under STRANGER_TOTAL_S of speech stays with its
+    neighbours unless it is plainly nobody there (STRANGER_CLEAR). `centres`: the speakers' ECAPA centres
+    [k, 192], or one set per region [regions, k, 192] (`centres_apart`)."""
     if not len(spans):
         return {}
     unit = unit_rows(voices)
