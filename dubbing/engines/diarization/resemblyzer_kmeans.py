@@ -292,9 +292,15 @@ def voice_check_blocks(first: np.ndarray, blks: list[np.ndarray]) -> dict[int, t
     return out
 
 
+def block_span(wins, blk: np.ndarray) -> tuple[float, float]:
+    """The seconds a block's windows span."""
+    return float(wins[blk[0]][0]), float(wins[blk[-1]][1])
+
+
 def block_clip(audio: np.ndarray, sr: int, wins, blk: np.ndarray) -> np.ndarray:
     """The audio a block's windows span."""
-    return audio[int(wins[blk[0]][0] * sr):int(wins[blk[-1]][1] * sr)]
+    start, end = block_span(wins, blk)
+    return audio[int(start * sr):int(end * sr)]
 
 
 def spread(items: list[int], k: int) -> list[int]:
@@ -819,8 +825,7 @@ class ResemblyzerDiarizer(Diarizer):
         speech, frame, labels, blks = framed
         if not num_speakers and "stranger_spans" in state:  # a state saved before strangers were heard has none
             k = int(labels.max()) + 1 if len(labels) else 1
-            wins = state["windows"]
-            block_spans = np.array([(wins[b[0]][0], wins[b[-1]][1]) for b in blks]).reshape(-1, 2)
+            block_spans = np.array([block_span(state["windows"], b) for b in blks]).reshape(-1, 2)
             centres = strangers.centres_apart(state["block_voices"], block_labels(labels, blks), block_spans,
                                               state["stranger_spans"], k)
             if centres is not None:
