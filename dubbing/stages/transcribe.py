@@ -399,8 +399,9 @@ ACCENT_MARGIN = 0.07  # nats per token that decode may be less likely and still 
 def _accent_check(ctx, engine, samples, sr, plan, seconds, results: list[WindowTranscript]) -> list[WindowTranscript]:
     """Windows heard in a language at under ACCENT_BELOW that no other speaker is heard in surely, where
     another language is heard surely in the video, decoded in that one too (the likeliest of them for
-    the window's audio); where that text is fluently in it (ACCENT_FLUENT) and Whisper finds it about as likely per token (ACCENT_MARGIN),
-    does not loop and leaves no words out, the window is in that language: an accent, not a switch.
+    the window's audio); where that text is fluently in it (ACCENT_FLUENT) and Whisper finds it about as
+    likely per token (ACCENT_MARGIN), does not loop and leaves no words out, the window is in that
+    language: an accent, not a switch.
     So is a window whose every segment looped in its own language (none is left to weigh).
 
     Whisper base hears Jordi Mas's Catalan-accented English as Greek: his windows at 0.3-0.8, and
