@@ -206,7 +206,7 @@ def test_an_unsure_window_is_decoded_at_once_in_the_language_it_would_be_heard_a
         def detect_language(self, _):
             return [[("<|nn|>", 0.4), ("<|en|>", 0.3), ("<|fr|>", 0.2)], [("<|fr|>", 0.9), ("<|en|>", 0.05)]]
 
-    recorder = _LanguageRecorder(Inner(), lambda found: [_language_for(*f, {"en", "fr"}, "en") for f in found])
+    recorder = _LanguageRecorder(Inner(), lambda found: [_language_for(*f, {"en", "fr"}, "en", 8.0) for f in found])
     ranked = recorder.detect_language(None)
     assert [r[0][0] for r in ranked] == ["<|en|>", "<|fr|>"]  # what the batched pipeline prompts with
     assert recorder.chosen == ["en", "fr"] and recorder.found[0][0] == "nn"
@@ -239,6 +239,28 @@ def test_the_first_batch_chooses_from_the_languages_detected_with_it():
     assert _choice_as_heard([20.0, 3.0, 10.0])([english, unsure_fr, sure_fr]) == ["en", "fr", "fr"]
     # Alone, with nothing heard surely yet, a window keeps the language detected in it.
     assert _choice_as_heard([12.0])([jordi]) == ["el"]
+
+
+def test_a_one_word_window_takes_a_language_heard_nowhere_else_only_when_very_sure():
+    """A far-field man's one word ("Monkey.", 0.8 s) was detected German at 0.77 and decoded as "und
+    ich"; a window with under VOUCH_SPEECH_S of speech stands on its own language only at SWITCH_SURE
+    (a short Chinese turn is 0.997 sure), and takes one heard surely elsewhere as before."""
+    from dubbing.stages.transcribe import _choice_as_heard, _choose_from, _unsure
+
+    monkey = ("de", 0.77, {"de": 0.77, "en": 0.08, "nl": 0.05})
+    english, french = ("en", 0.96, {"en": 0.96}), ("fr", 0.99, {"fr": 0.99})
+    assert _choice_as_heard([0.8, 20.0, 20.0])([monkey, english, french]) == ["en", "en", "fr"]
+    assert _choice_as_heard([3.0, 20.0, 20.0])([monkey, english, french]) == ["de", "en", "fr"]
+    zh = ("zh", 0.997, {"zh": 0.997})
+    assert _choice_as_heard([0.86, 20.0])([zh, english]) == ["zh", "en"]
+    # Later batches choose the same way, window by window.
+    assert _choose_from({"en", "fr"}, "en", [0.8, 3.0], [monkey, monkey]) == ["en", "de"]
+    assert _choose_from({"en", "de"}, "en", [0.8], [monkey]) == ["de"]
+    # And a short window decoded in its unsure language is heard again in the main one.
+    heard = WindowTranscript("de", 0.77, [], dict(monkey[2]))
+    sure_en = WindowTranscript("en", 0.96, [], {"en": 0.96})
+    assert _unsure([(heard, 0.8), (sure_en, 20.0)], "en") == {0: "en"}
+    assert _unsure([(heard, 3.0), (sure_en, 20.0)], "en") == {}
 
 
 def test_an_unsure_window_keeps_its_language_when_its_longest_regions_alone_are_sure_of_it():

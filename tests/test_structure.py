@@ -503,6 +503,22 @@ def test_a_greeting_inside_another_speakers_few_blocks_is_its_own_person(convers
     _diarized_cleanly(conversations, c, 4)
 
 
+def test_a_one_word_turn_is_not_given_a_language_nobody_else_speaks(conversations, tmp_path):
+    """A fresh draw (f10330): a far-field man's "Monkey." (0.8 s) opening a talk of an English voice
+    and a French one was detected German at 0.77, decoded as "und ich" and sent to a German
+    translator. A window that short stands on its own language only at SWITCH_SURE."""
+    if "june_fr" not in conversations.speaker_pool():
+        pytest.skip("Debian's Asterisk prompt packages are not installed (`make apt` installs them)")
+    c = conversations.assemble("f10330", ["june_fr", "ami_tst:MEE071", "autoeditor"], seconds=32.57748589209302,
+                               seed=10330)
+    doc = analyse(c.mp4(tmp_path / "media"), tmp_path / "job")
+    print([(u.start, u.end, u.speaker, u.language, u.text) for u in doc.utterances])
+    assert {u.language or doc.source_language for u in doc.utterances} == {"en", "fr"}
+    assert conversations.wrong_tags(doc, c.turns) <= 1  # his second word (0.6 s) gets no line
+    figures = line_figures(doc, c.turns)
+    assert figures["speakers"] == 3 and figures["der"] <= 0.05
+
+
 @pytest.mark.parametrize("seed,people", [(5015, 4), (4006, 3)])
 def test_a_cluster_heard_whole_splits_for_a_hidden_voice_and_not_for_turn_changes(conversations, seed, people):
     """r5015: a Russian prompt voice's 7.8 s inside a Spanish actress's 49-block cluster, one block of hers
