@@ -169,6 +169,18 @@ def test_apertium_translates_in_one_call_keeping_line_count():
     assert "casa" in out[2].lower() and "buenos" in out[0].lower()
 
 
+def test_apertium_reaches_a_pair_without_its_own_mode_through_spanish():
+    from dubbing.engines.translation.apertium import installed_modes, routes
+    if ("fr", "es") not in installed_modes() or ("es", "en") not in installed_modes():
+        pytest.skip("Apertium's fr-es and eng-spa pairs are not installed (`make apt` installs them)")
+    assert ("fr", "en") not in installed_modes() and routes()[("fr", "en")] == ("fr-es", "spa-eng")
+    assert routes()[("en", "es")] == ("eng-spa",)  # a pair's own mode comes first
+    engine = registry.get_engine("translation", "apertium")
+    assert ("fr", "en") in engine.pairs() and registry.check_pair("apertium", "fr", "en") is None
+    out = engine.translate(["Le chat est sur la table.", "", "Bonjour à tous."], "fr", "en")
+    assert out[0] == "The cat is on the table." and out[1] == "" and "#" not in out[2]
+
+
 @pytest.mark.parametrize("engine_name, voice", [("espeak", "es+m3"), ("espeak", "ca+f2"),
                                                 ("piper", "en_US-joe-medium")])
 def test_tts_engines_make_speech(tmp_path, engine_name, voice):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from dubbing import pipeline
+from dubbing.engines import registry
 from dubbing.errors import UnsupportedPairError
 from dubbing.models import Document, DubSettings
 from tests.conftest import MEDIA, ffmpeg, shared_media
@@ -114,9 +115,14 @@ def test_four_voices_in_four_languages_it_was_never_tuned_on_are_counted_and_tag
     assert figures["speakers"] == 4
     assert figures["der"] <= 0.05 and figures["mixed"] <= 1 and figures["coverage"] >= 0.95
     assert conversations.wrong_tags(doc, c.turns) == 0
-    # Italian has no translator here: its lines are kept and flagged, the others translated.
     assert {u.language or doc.source_language for u in doc.utterances} == {"en", "es", "fr", "it"}
-    assert all(u.note for u in doc.utterances if u.language == "it")
+    # Italian is translated where Apertium's Italian pair is installed (an optional package); else its
+    # lines are kept and flagged, the others translated.
+    italian = [u for u in doc.utterances if u.language == "it"]
+    if ("it", "es") in registry.supported_pairs("apertium"):
+        assert all(u.translated_text and not u.note for u in italian)
+    else:
+        assert all(u.note for u in italian)
 
 
 @pytest.mark.parametrize("condition", ["music", "quick"])
@@ -242,14 +248,15 @@ def test_an_unsupported_pair_is_refused_before_the_lines_are_made(tmp_path):
     ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=160x120:r=10", "-i", wav, "-shortest", "-c:v", "libx264",
            "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", mp4)
     job = tmp_path / "job"
-    # Apertium reaches English from Spanish, Catalan, Galician and Esperanto, not from French.
-    pipeline.prepare(mp4, job, DubSettings(target_language="en", translator="apertium"))
+    # Apertium reaches Catalan from English, and from Spanish, Galician and Esperanto through English; French
+    # would take three steps.
+    pipeline.prepare(mp4, job, DubSettings(target_language="ca", translator="apertium"))
     with pytest.raises(UnsupportedPairError) as err:
         for stage in pipeline.ANALYSIS_STAGES:
             pipeline.run_stage(job, stage)
     assert not (job / "work" / "transcript.json").exists()
     # It says what was heard, and what to do when that guess is wrong.
-    assert err.value.message.startswith("the speech was detected as French (fr) and apertium cannot translate fr to en")
+    assert err.value.message.startswith("the speech was detected as French (fr) and apertium cannot translate fr to ca")
     assert "choose it as the spoken language" in err.value.message
 
 
