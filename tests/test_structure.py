@@ -248,15 +248,15 @@ def test_an_unsupported_pair_is_refused_before_the_lines_are_made(tmp_path):
     ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=160x120:r=10", "-i", wav, "-shortest", "-c:v", "libx264",
            "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", mp4)
     job = tmp_path / "job"
-    # Apertium reaches Catalan from English, and from Spanish, Galician and Esperanto through English; French
+    # Apertium reaches Galician only from English (and from Spanish, Catalan and Esperanto through it); French
     # would take three steps.
-    pipeline.prepare(mp4, job, DubSettings(target_language="ca", translator="apertium"))
+    pipeline.prepare(mp4, job, DubSettings(target_language="gl", translator="apertium"))
     with pytest.raises(UnsupportedPairError) as err:
         for stage in pipeline.ANALYSIS_STAGES:
             pipeline.run_stage(job, stage)
     assert not (job / "work" / "transcript.json").exists()
     # It says what was heard, and what to do when that guess is wrong.
-    assert err.value.message.startswith("the speech was detected as French (fr) and apertium cannot translate fr to ca")
+    assert err.value.message.startswith("the speech was detected as French (fr) and apertium cannot translate fr to gl")
     assert "choose it as the spoken language" in err.value.message
 
 
