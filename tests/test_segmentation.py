@@ -404,6 +404,62 @@ def test_missed_stretches_given_the_same_sentence_together_are_heard_again_alone
     assert engine.calls == [[3]] and [s.text for w in results[2:] for s in w.segments] == ["Yes."] * 3
 
 
+def test_an_unsure_window_of_a_speaker_heard_in_two_languages_takes_the_likelier_of_them():
+    """The French CommonVoice man: his window decoded in French, his missed turn (heard alone, Hebrew
+    at 0.39 with English likelier than French) decoded in English as a translation. Decoded in French
+    too, Whisper finds his own words likelier, and the turn is French. A decode that keeps the words
+    of the window's language under the other prompt does not move it; a sure window is not decoded
+    again; a speaker heard in one language costs nothing."""
+    from dubbing import textlang
+    from dubbing.stages import transcribe
+    if not textlang.available():
+        pytest.skip("lingua-language-detector is not installed")
+
+    class Ctx:
+        def check_cancel(self):
+            pass
+
+        def progress(self, *_):
+            pass
+
+    def heard(lang, text, logprob, start, prob=0.3):
+        return WindowTranscript(lang, prob, [Segment(start, start + 2.0, text, [Word(start, start + 2.0, text)])],
+                                {"he": 0.39}, logprob)
+
+    class Engine:  # each window's decode per language, by its first piece's start
+        def __init__(self, decodes):
+            self.decodes, self.calls = decodes, []
+
+        def transcribe_windows(self, audio, sr, windows, *, language=None, gap=0.5, choose=None, progress=None):
+            self.calls.append((language, [w[0].start for w in windows]))
+            return [self.decodes[(w[0].start, language)] for w in windows]
+
+    french, english = "La parole est à madame Annie Loueroux.", "The word is in Adam, in the name of the Lord."
+    plan = [("A", [Piece(0.0, 3.0)]), ("B", [Piece(4.0, 9.0)]), ("A", [Piece(10.0, 13.0)])]
+    window = heard("fr", french, -0.35, 0.0)
+    other = heard("en", "Good morning, everyone.", -0.2, 4.0, prob=0.98)
+    missed = heard("en", english, None, 10.0, prob=0.39)  # a missed stretch heard with others: no likelihood
+    decodes = {(0.0, "en"): heard("en", "The word is to madam Annie.", -0.8, 0.0),
+               (10.0, "fr"): heard("fr", french, -0.3, 10.0), (10.0, "en"): heard("en", english, -0.7, 10.0)}
+    engine = Engine(decodes)
+    out = transcribe._speaker_languages(Ctx(), engine, None, 16000, plan, [window, other, missed])
+    assert sorted(engine.calls) == [("en", [0.0, 10.0]), ("fr", [10.0])]  # B, sure and of one language: not heard
+    assert [w.language for w in out] == ["fr", "en", "fr"] and out[2].segments == decodes[(10.0, "fr")].segments
+    assert out[0] is window  # the translation of his French is less likely: his window stays
+    # Likelier in French, but still English words: Whisper kept them under the French prompt.
+    decodes[(10.0, "fr")] = heard("fr", "The word is in Adam, in the name of the Lord.", -0.3, 10.0)
+    out = transcribe._speaker_languages(Ctx(), Engine(decodes), None, 16000, plan, [window, other, missed])
+    assert out[2] is missed
+    # Less likely than its own language: kept.
+    decodes[(10.0, "fr")] = heard("fr", french, -0.75, 10.0)
+    assert transcribe._speaker_languages(Ctx(), Engine(decodes), None, 16000, plan, [window, other, missed])[2] is missed
+    # A speaker heard in one language only is never decoded again.
+    engine = Engine(decodes)
+    alone = heard("fr", french, None, 10.0)
+    assert transcribe._speaker_languages(Ctx(), engine, None, 16000, plan, [window, other, alone]) == [window, other, alone]
+    assert engine.calls == []
+
+
 def test_an_unsure_window_decoded_again_takes_the_likeliest_of_the_close_languages_that_does_not_loop():
     """An accented English speaker among French women, detected Greek at 0.20 and English at 0.18, was
     decoded in French (the language heard surely) as a French translation of his words. Decoded again

@@ -161,6 +161,7 @@ def run(ctx: Context) -> dict:
         plan, results = _split_languages(ctx, engine, samples, sr, plan, results, regions)
         retagged = _text_languages(plan, results)
         results = _decode_retagged(ctx, engine, samples, sr, plan, results, retagged)
+        results = _speaker_languages(ctx, engine, samples, sr, plan, results)
         plan, results = _sentence_languages(plan, results, regions)
     found = _found(plan, results)
     segments = []
@@ -546,6 +547,56 @@ def _decode_retagged(ctx, engine, samples, sr, plan, decoded: list[WindowTranscr
                     and not _loops_more(w, before):
                 out[i] = WindowTranscript(lang, retagged[i].language_probability, w.segments, before.alternatives,
                                           w.logprob)
+    return out
+
+
+def _speaker_languages(ctx, engine, samples, sr, plan, results: list[WindowTranscript]) -> list[WindowTranscript]:
+    """Windows heard unsurely (under SURE) in one of the languages their speaker is heard in, decoded in
+    the speaker's other languages too: the decode Whisper finds likeliest per token wins, under the
+    guards of `_decode_retagged` (it keeps every piece's words and does not loop), unless its text is
+    surely still in the window's language.
+
+    A missed turn heard again alone is detected on its own, and a voice Whisper cannot place goes to
+    the language likeliest among those heard surely: the French CommonVoice man's window was French,
+    and his missed turn, detected as Hebrew with English likelier than French, was decoded in English
+    as a translation ("The word is in Adam, in the name of the Lord.") and went to the English
+    translator. Whisper finds its own words likelier than a translation of them, so the turn decoded
+    in French too is taken in French. It works both ways: where the speaker's first window was the
+    one decoded in the wrong language, the turns heard right bring theirs to it. A missed stretch
+    heard with others has no likelihood of its own, so it is decoded in its own language again too.
+    """
+    spoken: dict[str, set[str]] = {}
+    for (spk, _), w in zip(plan, results):
+        if _has_words(w):
+            spoken.setdefault(spk, set()).add(w.language)
+    todo: dict[str, list[int]] = {}
+    for i, ((spk, _), w) in enumerate(zip(plan, results)):
+        others = spoken.get(spk, set()) - {w.language}
+        if w.language_probability < SURE and others and _has_words(w):
+            for lang in others | ({w.language} if w.logprob is None else set()):
+                todo.setdefault(lang, []).append(i)
+    decoded: dict[tuple[int, str], WindowTranscript] = {}
+    for lang, idx in sorted(todo.items()):
+        ctx.check_cancel()
+        ctx.progress(0.97, f"decoding {len(idx)} window(s) in '{lang}', a language of their speaker")
+        decoded.update(((i, lang), w) for i, w in
+                       zip(idx, engine.transcribe_windows(samples, sr, [plan[i][1] for i in idx], language=lang)))
+    candidates = [(i, lang, w) for (i, lang), w in decoded.items() if lang != results[i].language]
+    texts = [_text(w) for _, _, w in candidates]
+    confs = textlang.confidences(texts, [{lang, results[i].language} for i, lang, _ in candidates]) \
+        if candidates and textlang.available() else [{} for _ in candidates]
+    out = list(results)
+    best: dict[int, float] = {}
+    for (i, lang, w), text, conf in zip(candidates, texts, confs):
+        old = results[i]
+        own = decoded.get((i, old.language), old).logprob
+        # Whisper may keep the speaker's words under the other prompt ("A gente desconectado" in
+        # Italian, likelier than in Spanish): a text surely in the window's language stays there.
+        kept_words = textlang.retag(text, lang, conf, frozenset({old.language})) == old.language
+        if w.logprob is not None and own is not None and w.logprob > max(own, best.get(i, own)) and not kept_words \
+                and _keeps_words(w, old, plan[i][1]) and not _loops_more(w, old):
+            best[i] = w.logprob
+            out[i] = WindowTranscript(lang, old.alternatives.get(lang, 0.0), w.segments, old.alternatives, w.logprob)
     return out
 
 
