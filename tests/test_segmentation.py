@@ -241,6 +241,27 @@ def test_the_first_batch_chooses_from_the_languages_detected_with_it():
     assert _choice_as_heard([12.0])([jordi]) == ["el"]
 
 
+def test_a_voice_whisper_cannot_place_takes_the_likeliest_of_its_guesses_that_can_be_dubbed():
+    """Jordi Mas's accented English (Greek 0.22, English 0.19) and the French CommonVoice man (Hebrew
+    0.43, Spanish 0.16, French 0.14) beside a Chinese woman, the only voice heard surely: their audio
+    does not find Chinese among its five likeliest, and they were decoded in Chinese and refused. Among
+    Whisper's guesses, the likeliest language with a translator to the target is taken."""
+    from dubbing.stages.transcribe import _choose_from, _language_for
+
+    dubbable = {"en", "fr", "ca", "it", "pt", "gl", "eo", "es"}.__contains__  # Apertium's to Spanish
+    jordi = ("el", 0.22, {"el": 0.22, "en": 0.19, "es": 0.12, "la": 0.07, "gl": 0.04})
+    cv_fr = ("he", 0.43, {"he": 0.43, "ja": 0.10, "fr": 0.14, "ar": 0.05, "yo": 0.03})
+    assert _choose_from({"zh"}, "zh", [9.8, 12.0], [jordi, cv_fr], dubbable) == ["en", "fr"]
+    assert _choose_from({"zh"}, "zh", [9.8, 12.0], [jordi, cv_fr]) == ["zh", "zh"]  # nothing known to dub
+    # A sure language among its guesses still comes first (Spanish, at 0.12, over English's 0.19)...
+    assert _language_for(*jordi, {"es", "zh"}, "zh", 9.8, dubbable) == "es"
+    # ...a window of too little speech to judge its guesses goes to the main language, as before...
+    assert _language_for(*jordi, {"zh"}, "zh", 1.2, dubbable) == "zh"
+    # ...and so does every window where the main language can be dubbed: Whisper may write the
+    # speaker's own words under its prompt, for the text check to place (`_text_languages`).
+    assert _choose_from({"de"}, "de", [9.8, 12.0], [jordi, cv_fr], {"de", "en", "fr"}.__contains__) == ["de", "de"]
+
+
 def test_a_one_word_window_takes_a_language_heard_nowhere_else_only_when_very_sure():
     """A far-field man's one word ("Monkey.", 0.8 s) was detected German at 0.77 and decoded as "und
     ich"; a window with under VOUCH_SPEECH_S of speech stands on its own language only at SWITCH_SURE

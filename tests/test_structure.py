@@ -266,10 +266,14 @@ def test_a_dub_is_refused_only_when_too_little_of_it_could_be_translated():
     from dubbing.stages.transcribe import _check_translatable
     # Chinese heard a little more than French (a call under music): the French half is dubbed,
     # the Chinese lines flagged.
-    _check_translatable("apertium", Counter({"zh": 40.0, "fr": 39.9}), "es")
-    _check_translatable("apertium", Counter({"es": 10.0, "zh": 15.0}), "es")  # already Spanish counts
+    for heard in (Counter({"zh": 40.0, "fr": 39.9}), Counter({"es": 10.0, "zh": 15.0})):  # already Spanish counts
+        _check_translatable("apertium", heard, "es", heard)
     with pytest.raises(UnsupportedPairError, match=r"detected as Chinese \(zh\) and apertium cannot"):
-        _check_translatable("apertium", Counter({"zh": 40.0, "fr": 10.0}), "es")
+        _check_translatable("apertium", Counter({"zh": 40.0, "fr": 10.0}), "es", Counter({"zh": 40.0, "fr": 10.0}))
+    # Chinese leads what was heard surely (unsure windows count a tenth), but the English and French
+    # turns, all unsure, are most of the speech: they are dubbed.
+    _check_translatable("apertium", Counter({"zh": 8.2, "fr": 2.1, "en": 1.0}), "es",
+                        Counter({"zh": 8.25, "fr": 20.9, "en": 9.8}))
 
 
 def test_redetect_with_a_count_reuses_the_embeddings_and_keeps_untouched_lines(conversations, tmp_path):

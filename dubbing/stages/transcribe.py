@@ -20,7 +20,8 @@ hers heard, not surely, as Spanish).
 from __future__ import annotations
 
 from collections import Counter
-from functools import partial
+from collections.abc import Callable
+from functools import lru_cache, partial
 
 from .. import audio, segmentation, textlang, vad
 from ..engines import langcodes, registry
@@ -60,6 +61,14 @@ def _heard(found: list[tuple[WindowTranscript, float]]) -> Counter:
     return sure
 
 
+def _spoken(found: list[tuple[WindowTranscript, float]]) -> Counter:
+    """Seconds of speech per language the windows are decoded in."""
+    out = Counter()
+    for w, seconds in found:
+        out[w.language] += seconds
+    return out
+
+
 def _main_language(found: list[tuple[WindowTranscript, float]]) -> str:
     return _heard(found).most_common(1)[0][0]
 
@@ -75,11 +84,15 @@ def _has_pair(translator: str, source: str, target: str) -> bool:
     return True
 
 
-def _check_translatable(translator: str, heard: Counter, target: str) -> None:
+def _check_translatable(translator: str, heard: Counter, target: str, spoken: Counter) -> None:
     """Refuse when the main language has no translator to the target and the languages that have one
-    hold under TRANSLATABLE_SHARE of the speech: a dub of a few lines is no dub. Otherwise the job
-    goes on and the lines no translator takes are flagged (a French and Chinese call under music was
-    heard as 50.1% Chinese, and refused, with its French half translatable)."""
+    hold under TRANSLATABLE_SHARE of the speech (`spoken`: seconds per language each window is
+    decoded in, unsure ones in full): a dub of a few lines is no dub. Otherwise the job goes on and
+    the lines no translator takes are flagged (a French and Chinese call under music was heard as
+    50.1% Chinese, and refused, with its French half translatable). The main language is the one
+    `heard` leads with, where unsure windows count a tenth; the share counts what will be dubbed: a
+    Chinese woman's 4.5 s, heard surely, led a 33 s talk whose accented English and French turns
+    were all unsure, and it was refused."""
     main = heard.most_common(1)[0][0]
     if main == target:
         return
@@ -88,8 +101,8 @@ def _check_translatable(translator: str, heard: Counter, target: str) -> None:
         return
     except UnsupportedPairError as exc:
         refusal = exc
-    if sum(sec for lang, sec in heard.items() if _has_pair(translator, lang, target)) \
-            >= TRANSLATABLE_SHARE * sum(heard.values()):
+    if sum(sec for lang, sec in spoken.items() if _has_pair(translator, lang, target)) \
+            >= TRANSLATABLE_SHARE * sum(spoken.values()):
         return
     raise UnsupportedPairError(
         f"the speech was detected as {langcodes.name(main)} ({main}) and {refusal.message}. If the video is in "
@@ -117,9 +130,12 @@ def run(ctx: Context) -> dict:
     windows = [pieces for _, pieces in plan]
     seconds = [sum(p.end - p.start for p in w) for w in windows]
     results: list[WindowTranscript] = []
-    choose = _choice_as_heard(seconds) if language is None else None
+    # Languages with a translator to the target (or the target itself): where Whisper cannot place a
+    # voice, the likeliest of them among its guesses (`_language_for`).
+    dubbable = lru_cache(maxsize=None)(partial(_has_pair, s.translator, target=s.target_language))
+    choose = _choice_as_heard(seconds, dubbable) if language is None else None
     vouched: dict[int, str] = {}
-    vouch = partial(_vouch, ctx, engine, samples, sr, windows, seconds, regions, set())
+    vouch = partial(_vouch, ctx, engine, samples, sr, windows, seconds, regions, set(), dubbable=dubbable)
     for b in range(0, len(windows), BATCH):
         ctx.check_cancel()
         done = len(results)
@@ -135,18 +151,18 @@ def run(ctx: Context) -> dict:
             found = list(zip(results, seconds))
             heard = _heard(found)
             main = heard.most_common(1)[0][0]
-            _check_translatable(s.translator, heard, s.target_language)
+            _check_translatable(s.translator, heard, s.target_language, _spoken(found))
             # From now on an unsure window is decoded at once in the language it would be heard
             # again in (3.7 s of 50 at 10 minutes went to hearing such windows twice).
             sure = _sure_languages(found, main)
         if language is None:
-            choose = partial(_choose_from, sure, main, seconds[b + BATCH:b + 2 * BATCH])
+            choose = partial(_choose_from, sure, main, seconds[b + BATCH:b + 2 * BATCH], dubbable=dubbable)
     main, redo = language, {}
     if language is None:
         results, again = vouch(results)
         found = list(zip(results, seconds))
         main = _main_language(found)
-        redo = {**_unsure(found, main), **vouched, **again}
+        redo = {**_unsure(found, main, dubbable), **vouched, **again}
     for lang in sorted(set(redo.values())):
         idx = [i for i, lg in redo.items() if lg == lang]
         ctx.progress(0.96, f"transcribing {len(idx)} unsure window(s) again in '{lang}'")
@@ -173,9 +189,7 @@ def run(ctx: Context) -> dict:
     segments.sort(key=lambda g: g["start"])
     if not any(g["text"].strip() for g in segments):
         raise SilentInputError("no speech was recognised in the audio; nothing to dub")
-    languages = Counter()
-    for w, sec in found:
-        languages[w.language] += sec
+    languages = _spoken(found)
     if language is None:
         # Counted again after the second hearings: the main language and the last check of the pair
         # rest on the same figures as "languages" (a retried window can change which language leads).
@@ -191,7 +205,7 @@ def run(ctx: Context) -> dict:
                      "language_probability": round(w.language_probability, 3)} for (spk, pieces), w in zip(plan, results)],
         "segments": segments})
     if language is None:
-        _check_translatable(s.translator, heard, s.target_language)
+        _check_translatable(s.translator, heard, s.target_language, languages)
     return {"engine": name, "model": engine.model, "language": main,
             "languages": {k: round(v, 1) for k, v in languages.items()}, "windows": len(windows),
             "segments": len(segments)}
@@ -215,7 +229,7 @@ def _sure_languages(found: list[tuple[WindowTranscript, float]], main: str | Non
     return sure or ({main} if main else set())
 
 
-def _choice_as_heard(seconds: list[float]) -> LanguageChoice:
+def _choice_as_heard(seconds: list[float], dubbable: Callable[[str], bool] = lambda lang: False) -> LanguageChoice:
     """The first batch's choice: each window's language as `_language_for` gives it from the languages
     heard in the windows detected so far, its own batch's included (the engine detects a batch's
     languages before it decodes any). An accented speaker's window, detected Greek at 0.51 beside two
@@ -229,22 +243,37 @@ def _choice_as_heard(seconds: list[float]) -> LanguageChoice:
                      for (lang, p, alternatives), sec in zip(found, seconds[start:]))
         main = _main_language(heard)
         sure = _sure_languages(heard, main)
-        return _choose_from(sure, main, seconds[start:], found)
+        return _choose_from(sure, main, seconds[start:], found, dubbable)
     return choose
 
 
-def _choose_from(sure: set[str], main: str, seconds: list[float], found: list[Detection]) -> list[str]:
+def _choose_from(sure: set[str], main: str, seconds: list[float], found: list[Detection],
+                 dubbable: Callable[[str], bool] = lambda lang: False) -> list[str]:
     """Each window's language as `_language_for` gives it (`seconds`: the speech of each, in order)."""
-    return [_language_for(*f, sure, main, sec) for f, sec in zip(found, seconds)]
+    return [_language_for(*f, sure, main, sec, dubbable) for f, sec in zip(found, seconds)]
 
 
 def _language_for(detected: str, p: float, alternatives: dict[str, float], sure: set[str], main: str,
-                  seconds: float) -> str:
+                  seconds: float, dubbable: Callable[[str], bool] = lambda lang: False) -> str:
     """The language to transcribe a window of `seconds` of speech in: its own when sure (see SURE) or
-    heard surely elsewhere, else the likeliest of those heard surely, else the main one."""
+    heard surely elsewhere, else the likeliest of those heard surely among the languages its audio
+    found likeliest, else the main one; unless the main one cannot be dubbed (not `dubbable`), where a
+    window with VOUCH_SPEECH_S of speech takes the likeliest of its languages that can.
+
+    Whisper base cannot place some voices: Jordi Mas's accented English came out as Greek 0.22,
+    English 0.19, Spanish 0.12, the French CommonVoice man as Hebrew 0.43, French 0.14. With a
+    Chinese woman the only voice heard surely, both were decoded in Chinese, the main language, which
+    their audio did not find among its five likeliest, and the talk was refused as Chinese; now they
+    are English and French. Where the main language can be dubbed it stays the choice: decoded in
+    English, Whisper wrote the French man's own words, and the text check (`_text_languages`) made
+    them French; decoded in Spanish, his likeliest language that can be dubbed, they came out as
+    Spanish ("La parrole está madame a Nile Huero").
+    """
     if p >= (SURE if seconds >= VOUCH_SPEECH_S else SWITCH_SURE) or detected in sure:
         return detected
     ranked = [(q, lang) for lang, q in alternatives.items() if lang in sure]
+    if not ranked and seconds >= VOUCH_SPEECH_S and not dubbable(main):
+        ranked = [(q, lang) for lang, q in alternatives.items() if dubbable(lang)]
     return max(ranked)[1] if ranked else main
 
 
@@ -253,7 +282,8 @@ def _detected(w: WindowTranscript) -> str:
     return max(w.alternatives, key=w.alternatives.get) if w.alternatives else w.language
 
 
-def _unsure(found: list[tuple[WindowTranscript, float]], main: str) -> dict[int, str]:
+def _unsure(found: list[tuple[WindowTranscript, float]], main: str,
+            dubbable: Callable[[str], bool] = lambda lang: False) -> dict[int, str]:
     """Windows whose detected language is unsure and heard nowhere else with confidence: which language
     instead. A window already decoded in another language than it was detected in is checked against
     its detection too (the languages heard surely may have grown since)."""
@@ -261,7 +291,7 @@ def _unsure(found: list[tuple[WindowTranscript, float]], main: str) -> dict[int,
     redo = {}
     for i, (w, seconds) in enumerate(found):
         detected = _detected(w)
-        lang = _language_for(detected, w.language_probability, w.alternatives, sure, main, seconds)
+        lang = _language_for(detected, w.language_probability, w.alternatives, sure, main, seconds, dubbable)
         if lang != w.language:
             redo[i] = lang
     return redo
@@ -275,7 +305,8 @@ VOUCH_SPEECH_S = 1.5  # and at least this much speech in them: on two 0.55 s reg
 
 
 def _vouch(ctx, engine, samples, sr, windows, seconds, regions, checked: set[int],
-           results: list[WindowTranscript]) -> tuple[list[WindowTranscript], dict[int, str]]:
+           results: list[WindowTranscript], dubbable: Callable[[str], bool] = lambda lang: False
+           ) -> tuple[list[WindowTranscript], dict[int, str]]:
     """`results` with the windows about to be heard in another language than the one detected in
     them made sure of it when their longest speech regions, heard one by one, are sure of it; and
     those of them already decoded in another language, with the language to hear them again in.
@@ -293,7 +324,7 @@ def _vouch(ctx, engine, samples, sr, windows, seconds, regions, checked: set[int
     """
     results, again = list(results), {}
     found = list(zip(results, seconds))
-    redo = _unsure(found, _main_language(found))
+    redo = _unsure(found, _main_language(found), dubbable)
     for i, w in enumerate(results):
         detected = _detected(w)
         if i in checked or redo.get(i, w.language) == detected:
