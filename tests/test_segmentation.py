@@ -473,11 +473,13 @@ def test_an_unsure_window_of_a_speaker_heard_in_two_languages_takes_the_likelier
     assert out[2] is missed
     # Less likely than its own language: kept.
     decodes[(10.0, "fr")] = heard("fr", french, -0.75, 10.0)
-    assert transcribe._speaker_languages(Ctx(), Engine(decodes), None, 16000, plan, [window, other, missed])[2] is missed
+    out = transcribe._speaker_languages(Ctx(), Engine(decodes), None, 16000, plan, [window, other, missed])
+    assert out[2] is missed
     # A speaker heard in one language only is never decoded again.
     engine = Engine(decodes)
     alone = heard("fr", french, None, 10.0)
-    assert transcribe._speaker_languages(Ctx(), engine, None, 16000, plan, [window, other, alone]) == [window, other, alone]
+    out = transcribe._speaker_languages(Ctx(), engine, None, 16000, plan, [window, other, alone])
+    assert out == [window, other, alone]
     assert engine.calls == []
 
 
