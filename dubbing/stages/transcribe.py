@@ -389,6 +389,11 @@ def _loops_more(again: WindowTranscript, first: WindowTranscript) -> bool:
     return compression_ratio(_text(again)) > max(LOOP_RATIO, compression_ratio(_text(first)))
 
 
+def _holds_up(again: WindowTranscript, first: WindowTranscript, pieces: list[Piece]) -> bool:
+    """A second decode that may replace the first: it keeps every piece's words and loops no more."""
+    return _keeps_words(again, first, pieces) and not _loops_more(again, first)
+
+
 def _decode_choice(ctx, engine, samples, sr, windows, seconds, results: list[WindowTranscript]) -> list[WindowTranscript]:
     """Unsure windows decoded in a language not among the five their audio found likeliest (the main
     one, where no language heard surely was among them), whose text is in the language they were decoded
@@ -492,7 +497,7 @@ def _accent_check(ctx, engine, samples, sr, plan, seconds, results: list[WindowT
             # A window whose every segment looped in its own language has no words and no likelihood.
             likely = w.logprob is not None and (old.logprob is None or w.logprob >= old.logprob - ACCENT_MARGIN)
             if textlang.long_enough(text) and conf.get(lang, 0.0) >= ACCENT_FLUENT and likely \
-                    and _keeps_words(w, old, windows[i]) and not _loops_more(w, old):
+                    and _holds_up(w, old, windows[i]):
                 out[i] = WindowTranscript(lang, old.alternatives.get(lang, 0.0), w.segments, old.alternatives, w.logprob)
     return out
 
@@ -574,8 +579,7 @@ def _decode_retagged(ctx, engine, samples, sr, plan, decoded: list[WindowTranscr
         ctx.progress(0.97, f"transcribing {len(idx)} window(s) again in '{lang}', the language of their text")
         for i, w in zip(idx, engine.transcribe_windows(samples, sr, [plan[i][1] for i in idx], language=lang)):
             before = decoded[i]
-            if w.logprob is not None and w.logprob >= before.logprob and _keeps_words(w, before, plan[i][1]) \
-                    and not _loops_more(w, before):
+            if w.logprob is not None and w.logprob >= before.logprob and _holds_up(w, before, plan[i][1]):
                 out[i] = WindowTranscript(lang, retagged[i].language_probability, w.segments, before.alternatives,
                                           w.logprob)
     return out
@@ -584,8 +588,7 @@ def _decode_retagged(ctx, engine, samples, sr, plan, decoded: list[WindowTranscr
 def _speaker_languages(ctx, engine, samples, sr, plan, results: list[WindowTranscript]) -> list[WindowTranscript]:
     """Windows heard unsurely (under SURE) in one of the languages their speaker is heard in, decoded in
     the speaker's other languages too: the decode Whisper finds likeliest per token wins, under the
-    guards of `_decode_retagged` (it keeps every piece's words and does not loop), unless its text is
-    surely still in the window's language.
+    guards of `_decode_retagged` (`_holds_up`), unless its text is surely still in the window's language.
 
     A missed turn heard again alone is detected on its own, and a voice Whisper cannot place goes to
     the language likeliest among those heard surely: the French CommonVoice man's window was French,
@@ -624,8 +627,9 @@ def _speaker_languages(ctx, engine, samples, sr, plan, results: list[WindowTrans
         # Whisper may keep the speaker's words under the other prompt ("A gente desconectado" in
         # Italian, likelier than in Spanish): a text surely in the window's language stays there.
         kept_words = textlang.retag(text, lang, conf, frozenset({old.language})) == old.language
-        if w.logprob is not None and own is not None and w.logprob > max(own, best.get(i, own)) and not kept_words \
-                and _keeps_words(w, old, plan[i][1]) and not _loops_more(w, old):
+        # Against the likeliest decode so far: the window's own, or another of its speaker's languages.
+        if w.logprob is not None and own is not None and w.logprob > best.get(i, own) and not kept_words \
+                and _holds_up(w, old, plan[i][1]):
             best[i] = w.logprob
             out[i] = WindowTranscript(lang, old.alternatives.get(lang, 0.0), w.segments, old.alternatives, w.logprob)
     return out
