@@ -402,22 +402,46 @@ def with_replies(name: str, talkers: list[str], replier: str, *, replies: int, s
             for _ in range(int(rng.integers(1, 1 + min(3, len(pool[spk].pieces))))):
                 said.append(pool[spk].pieces[next_piece[spk] % len(pool[spk].pieces)])
                 next_piece[spk] += 1
-        for j, piece in enumerate(said):
-            piece = _normalise(piece, levels[spk])
-            turns.append((round(t, 3), round(t + len(piece) / SR, 3), spk, pool[spk].language))
-            parts.append(piece)
-            t += len(piece) / SR
-            if j < len(said) - 1:
-                inner = float(rng.uniform(0.15, 0.6))
-                parts.append(np.zeros(int(inner * SR), np.float32))
-                t += int(inner * SR) / SR
-        gap = float(rng.choice(GAPS["usual"][0], p=GAPS["usual"][1]))
-        parts.append(np.zeros(int(gap * SR), np.float32))
-        t += int(gap * SR) / SR
+        t = _say(parts, turns, t, pool[spk], said, levels[spk], rng)
         last, i = spk, i + 1
+    return _ended(name, parts, turns, rng)
+
+
+def _say(parts: list[np.ndarray], turns: list, t: float, speaker: Speaker, said: list[np.ndarray], level: float,
+         rng: np.random.Generator) -> float:
+    """One turn: `said` at `level` with breaths between the pieces, then the usual gap. Returns the time after it."""
+    for j, piece in enumerate(said):
+        piece = _normalise(piece, level)
+        turns.append((round(t, 3), round(t + len(piece) / SR, 3), speaker.name, speaker.language))
+        parts.append(piece)
+        t += len(piece) / SR
+        if j < len(said) - 1:
+            inner = float(rng.uniform(0.15, 0.6))
+            parts.append(np.zeros(int(inner * SR), np.float32))
+            t += int(inner * SR) / SR
+    gap = float(rng.choice(GAPS["usual"][0], p=GAPS["usual"][1]))
+    parts.append(np.zeros(int(gap * SR), np.float32))
+    return t + int(gap * SR) / SR
+
+
+def _ended(name: str, parts: list[np.ndarray], turns: list, rng: np.random.Generator) -> Conversation:
     audio = np.concatenate(parts + [np.zeros(int(0.5 * SR), np.float32)])
     audio = audio + 0.002 * rng.standard_normal(len(audio)).astype(np.float32)
     return Conversation(name, np.clip(audio, -1, 1).astype(np.float32), turns)
+
+
+def whole_turns(name: str, speakers: list[str], *, rounds: int = 1, seed: int = 0) -> Conversation:
+    """Each person's whole recording (all of their pieces) as one turn, in a random order each round:
+    a conversation put together by hand from a few single-speaker clips. A person whose clip is one
+    short phrase (Uberi's 0.8 s of Chinese) then says it once, beside whoever the order puts next."""
+    pool = speaker_pool()
+    rng = np.random.default_rng(seed)
+    levels = {s: float(rng.uniform(0.03, 0.12)) for s in speakers}
+    parts, turns, t = [np.zeros(int(0.4 * SR), np.float32)], [], 0.4
+    for _ in range(rounds):
+        for spk in rng.permutation(speakers):
+            t = _say(parts, turns, t, pool[str(spk)], pool[str(spk)].pieces, levels[str(spk)], rng)
+    return _ended(name, parts, turns, rng)
 
 
 def replies_conversation(seed: int) -> Conversation | None:

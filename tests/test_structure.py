@@ -514,6 +514,15 @@ def test_a_greeting_inside_another_speakers_few_blocks_is_its_own_person(convers
     _diarized_cleanly(conversations, c, 4)
 
 
+def test_a_one_phrase_speaker_is_weighed_against_the_speech_of_others_not_their_windows(conversations):
+    """Five people of the shared media, each saying their whole clip once (`whole_turns`): Uberi's 0.8 s
+    Chinese phrase opens the talk, 0.3 s before the French man. GE2E put the phrase in his cluster, whose
+    other block's windows start in that pause, so both of his blocks overlapped the phrase and the check
+    weighed it against a centre that held it (0.64 alike), not against his speech (-0.02)."""
+    c = conversations.whole_turns("w51", ["jfk", "cv_fr", "uberi_zh", "uberi_fr", "lj"], seed=51)
+    _diarized_cleanly(conversations, c, 5)
+
+
 def test_a_speaker_heard_surely_in_her_language_elsewhere_is_not_checked_for_an_accent(conversations, tmp_path):
     """A fresh draw (f10303): an American actress's Spanish prompts beside an English radio voice and a
     French one, Spanish at 0.96-0.97 in two windows and 0.87 in a third. Checked for an accent, the third

@@ -297,6 +297,16 @@ def block_span(wins, blk: np.ndarray) -> tuple[float, float]:
     return float(wins[blk[0]][0]), float(wins[blk[-1]][1])
 
 
+def block_speech(wins, regions, blk: np.ndarray) -> tuple[float, float]:
+    """The seconds of a block's own speech region that its windows span. A window reaches past its
+    region into the pause and the next person's speech (that is where a block's window ends), but
+    the block holds that region's voice."""
+    start, end = block_span(wins, blk)
+    mid = (wins[blk[0]][0] + wins[blk[0]][1]) / 2
+    region = next(((a, b) for a, b in regions if a <= mid < b), (start, end))
+    return max(start, region[0]), min(end, region[1])
+
+
 def block_clip(audio: np.ndarray, sr: int, wins, blk: np.ndarray) -> np.ndarray:
     """The audio a block's windows span."""
     start, end = block_span(wins, blk)
@@ -825,7 +835,8 @@ class ResemblyzerDiarizer(Diarizer):
         speech, frame, labels, blks = framed
         if not num_speakers and "stranger_spans" in state:  # a state saved before strangers were heard has none
             k = int(labels.max()) + 1 if len(labels) else 1
-            block_spans = np.array([block_span(state["windows"], b) for b in blks]).reshape(-1, 2)
+            regions = [(float(a), float(b)) for a, b in state["regions"]]
+            block_spans = np.array([block_speech(state["windows"], regions, b) for b in blks]).reshape(-1, 2)
             centres = strangers.centres_apart(state["block_voices"], block_labels(labels, blks), block_spans,
                                               state["stranger_spans"], k)
             if centres is not None:

@@ -81,7 +81,9 @@ def centres_apart(block_voices: np.ndarray, block_labels: list[int], block_spans
     """`voice_centres` per span [spans, k, 192], each from the blocks that do not overlap that span (a
     speaker's own centre where all of their blocks do). A short turn that the clusters gave to someone
     else is often one of the few blocks heard for them: a 1.3 s greeting, one of its speaker's three
-    blocks, was 0.54 alike to that centre and 0.17-0.19 to the other two blocks, the other person's."""
+    blocks, was 0.54 alike to that centre and 0.17-0.19 to the other two blocks, the other person's.
+    `block_spans`: the speech each block stands for (its windows reach into the pause beyond it, and
+    counted so, the next turn's block overlapped a 0.8 s phrase 0.3 s before it: see `block_speech`)."""
     whole = voice_centres(block_voices, block_labels, k)
     if whole is None:
         return None
