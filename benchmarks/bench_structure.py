@@ -3,7 +3,7 @@
 
     .venv/bin/python benchmarks/bench_structure.py [NAME ...]
     .venv/bin/python benchmarks/bench_structure.py --held-out [clean|noise15|music12|quick|codec2|codec2quick|
-                                                               prompts|promptsquick|replies ...]
+                                                               prompts|promptsquick|replies|whole ...]
 
 Runs the analysis stages (probe .. translate, the offline defaults) on the development
 conversations assembled from distinct real people (tests/conversations.py) and on the
@@ -13,7 +13,8 @@ and prints its time against the analysis time (target < 10%). With --held-out it
 conversations made after the values were chosen (tests/conversations.py HELD_OUT), as they are,
 under pink noise at 15 dB, under a music bed at 12 dB, or with quick replies (gaps of 0-0.2 s); or
 conversations of the narrowband radio voices of Debian's codec2-examples, or of the voices of Debian's
-Asterisk prompts and pocketsphinx-testdata, with usual or quick replies.
+Asterisk prompts and pocketsphinx-testdata, with usual or quick replies; or the mixed-language voices of
+../shared/media each saying their whole clip once, in a random order (whole).
 "tags" counts the true turns whose line is in another language. Targets (issue 13): count right,
 DER <= 0.10 (0.25 s collar), at most one line holding >= 0.2 s of a second speaker, lines cover >= 90%
 of the true speech.
@@ -66,6 +67,8 @@ HELD_OUT = {  # --held-out CONDITION: the held-out conversations as they are, un
     "promptsquick": lambda: conv.prompt_held_out(gaps="quick"),
     # One person who only says two to four short things beside one to three who talk (made 2026-12-05).
     "replies": lambda: conv.replies_held_out(),
+    # Each person's whole clip as one turn: the mixed-language voices, as one would put them together by hand.
+    "whole": lambda: conv.whole_held_out(),
 }
 
 

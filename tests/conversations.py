@@ -424,6 +424,16 @@ def _say(parts: list[np.ndarray], turns: list, t: float, speaker: Speaker, said:
     return t + int(gap * SR) / SR
 
 
+MIXED_VOICES = ["jfk", "cv_fr", "uberi_zh", "uberi_fr", "lj"]  # the shared media's English, French and Chinese
+
+
+def whole_held_out() -> list[Conversation]:
+    """12 conversations of `whole_turns` (seeds 200-211, made after the values were chosen): the mixed-language
+    voices, and Jordi Mas too on odd seeds."""
+    return [whole_turns(f"w{seed}", MIXED_VOICES + (["jordimas"] if seed % 2 else []), seed=seed)
+            for seed in range(200, 212)]
+
+
 def _ended(name: str, parts: list[np.ndarray], turns: list, rng: np.random.Generator) -> Conversation:
     audio = np.concatenate(parts + [np.zeros(int(0.5 * SR), np.float32)])
     audio = audio + 0.002 * rng.standard_normal(len(audio)).astype(np.float32)

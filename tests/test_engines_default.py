@@ -388,6 +388,48 @@ def test_the_encoder_hears_the_longest_clip_of_a_batch_and_a_little_padding(tmp_
     assert heard[-1][-1] == 1000 and found[0] == "en"
 
 
+def test_a_short_turn_is_screened_against_the_windows_of_others_and_a_speaker_it_empties_is_no_one():
+    from dubbing.engines.diarization.resemblyzer_kmeans import FPS, LEFTOVER_S, leftovers
+    from dubbing.engines.diarization.strangers import STRANGER_SCREEN, screened, window_centres_apart
+    axes = np.eye(256)
+    # Speaker 0's windows: a French man's turn (0-2.5 s) and a French woman's (10-12.5 s), GE2E 0.63 alike;
+    # speaker 1's: someone else throughout.
+    man, woman = axes[0], 0.63 * axes[0] + np.sqrt(1 - 0.63 ** 2) * axes[1]
+    wins = np.array([[0.0, 1.5], [0.5, 2.0], [1.0, 2.5], [4.0, 5.5], [4.5, 6.0], [10.0, 11.5], [11.0, 12.5]])
+    unit = np.array([man, man, man, axes[2], axes[2], woman, woman])
+    labels = np.array([0, 0, 0, 1, 1, 0, 0])
+    spans = [(10.2, 12.3), (4.1, 5.9)]
+    apart = window_centres_apart(unit, labels, wins, spans, 2)
+    assert apart.shape == (2, 2, 256) and np.allclose(apart[0, 0], man)
+    assert np.allclose(apart[1, 1], axes[2])  # every window of speaker 1 overlaps: the whole centre
+    whole = np.array([(man + woman) / np.linalg.norm(man + woman), axes[2]])
+    assert float(woman @ whole[0]) > STRANGER_SCREEN > 0.63
+    assert list(screened(np.array([woman]), whole)) == [False]
+    assert list(screened(np.array([woman, axes[2]]), apart)) == [True, False]
+    # Such a turn must be plainly unlike everyone to ECAPA (STRANGER_CLEAR), not just under the usual bar.
+    from dubbing.engines.diarization.strangers import STRANGER_CLEAR, STRANGER_SIMILARITY, stranger_labels
+    voices, centres = np.eye(192)[2:4], np.eye(192)[:2]
+    voices[0] = 0.2 * centres[0] + np.sqrt(1 - 0.04) * voices[0]
+    two = np.array([[10.2, 12.3], [20.0, 21.5]])
+    assert STRANGER_CLEAR < 0.2 < STRANGER_SIMILARITY
+    assert stranger_labels(two, voices, centres) == {(10.2, 12.3): 2, (20.0, 21.5): 3}
+    assert stranger_labels(two, voices, centres, np.array([STRANGER_CLEAR, STRANGER_CLEAR])) == {(20.0, 21.5): 2}
+    # Both turns of speaker 0 became strangers (2, 3): the 0.2 s of padding left of them goes to a neighbour.
+    speech = np.zeros(130, dtype=bool)
+    speech[0:27] = speech[40:60] = speech[100:127] = True
+    before = np.where(speech, 0, -1)
+    before[40:60] = 1
+    after = before.copy()
+    after[1:26], after[101:126] = 2, 3
+    out = leftovers(speech, before, after)
+    assert set(out[speech]) == {1, 2, 3} and out[0] == out[26] == 2 and out[100] == out[126] == 3
+    # A speaker left with LEFTOVER_S of speech or more keeps it.
+    kept = after.copy()
+    kept[101:126] = 0
+    assert (speech & (kept == 0)).sum() >= LEFTOVER_S * FPS
+    assert np.array_equal(leftovers(speech, before, kept), kept)
+
+
 def test_short_regions_unlike_every_voice_found_are_new_people_and_alike_ones_one_person():
     from dubbing.engines.diarization.strangers import STRANGER_CLEAR, STRANGER_SIMILARITY, stranger_labels
     axes = np.eye(192)

@@ -523,6 +523,15 @@ def test_a_one_phrase_speaker_is_weighed_against_the_speech_of_others_not_their_
     _diarized_cleanly(conversations, c, 5)
 
 
+def test_two_people_of_one_short_turn_each_in_one_cluster_are_two(conversations):
+    """The same five (`whole_turns`, another order): the French man opens, the French woman closes, 2 s
+    each. GE2E made them one cluster (0.63 alike), which the voice check does not hear (under 9 s), and
+    screened against a centre half made of itself neither turn reached ECAPA, which finds them -0.02
+    alike. Each is now screened against the cluster's other windows, and heard plainly unlike everyone."""
+    c = conversations.whole_turns("w20", ["jfk", "cv_fr", "uberi_zh", "uberi_fr", "lj"], seed=20)
+    _diarized_cleanly(conversations, c, 5)
+
+
 def test_a_speaker_heard_surely_in_her_language_elsewhere_is_not_checked_for_an_accent(conversations, tmp_path):
     """A fresh draw (f10303): an American actress's Spanish prompts beside an English radio voice and a
     French one, Spanish at 0.96-0.97 in two windows and 0.87 in a third. Checked for an accent, the third

@@ -54,6 +54,10 @@ MIN_SPEAKER_S = 2.0
 DISTINCT_MIN_S = 1.0
 DISTINCT_SIMILARITY = 0.6
 SPREAD_SEVERAL = 0.74
+# A speaker left with less than this once the strangers took their speech is no one (`leftovers`), as a
+# cluster under MIN_SPEAKER_S is: a cluster of one 1.1 s phrase and the edges of two other turns (1.5 s)
+# was a person of its own once the phrase became a stranger.
+LEFTOVER_S = MIN_SPEAKER_S
 SHORT_REGION_S = 1.5  # a speech region this short, standing apart, is labelled on its own
 # A second opinion on the count from a stronger speaker encoder (ECAPA-TDNN, `ecapa.py`): GE2E
 # hears two far-field speakers of one meeting as one (centres 0.86 alike). Each cluster holding
@@ -611,6 +615,23 @@ def relabel(frame: np.ndarray, region_labels: dict[tuple[float, float], int]) ->
     return frame
 
 
+def leftovers(speech: np.ndarray, before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """`after` (strangers relabelled) with what little is left of a speaker whose speech the strangers took
+    given to the nearest other label. Two people of one short turn each, one GE2E cluster, both became
+    strangers, and the padding of their regions (0.1-0.7 s beyond the quiet edges the check hears) was a
+    person of its own."""
+    out = after.copy()
+    for lab in np.unique(before[speech]):
+        left = speech & (after == lab)
+        if not left.any() or left.sum() >= LEFTOVER_S * FPS or left.sum() == (speech & (before == lab)).sum():
+            continue
+        others = np.flatnonzero(speech & (after != lab) & (after >= 0))
+        for i in np.flatnonzero(left):
+            if others.size:
+                out[i] = after[others[np.abs(others - i).argmin()]]
+    return out
+
+
 def to_turns(speech: np.ndarray, frame: np.ndarray) -> list[Turn]:
     """Turns of the speech frames by their labels; one person's turns under MERGE_GAP_S apart are one."""
     order: dict[int, str] = {}
@@ -778,9 +799,17 @@ class ResemblyzerDiarizer(Diarizer):
             fresh = [s for s in spans if s not in known]
             known.update(zip(fresh, self.embed_pieces(mel, fresh)))
             ge2e = np.array([known[s] for s in spans])
-            keep = strangers.screened(ge2e, speaker_centres(unit_rows(state["embeddings"]), labels, k))
+            unit = unit_rows(state["embeddings"])
+            plain = strangers.screened(ge2e, speaker_centres(unit, labels, k))
+            # A turn only unlike its speaker's other windows (their centre was partly made of it) must be
+            # plainly unlike everyone to ECAPA too: at the usual bar four far-field men's pieces were new
+            # people in 85 conversations.
+            apart = strangers.screened(ge2e, strangers.window_centres_apart(unit, labels, state["windows"], spans, k))
+            keep = plain | apart
+            bars = np.where(plain, strangers.STRANGER_SIMILARITY, strangers.STRANGER_CLEAR)[keep]
             spans = [s for s, ok in zip(spans, keep) if ok]
         return {"stranger_spans": np.array(spans, dtype=np.float64).reshape(-1, 2),
+                "stranger_bars": np.asarray(bars if spans else [], dtype=np.float64),
                 "stranger_voices": self._ecapa([audio[int(a * sr):int(min(b, a + strangers.HEAR_S) * sr)]
                                                 for a, b in spans]).reshape(-1, 192)}
 
@@ -840,7 +869,9 @@ class ResemblyzerDiarizer(Diarizer):
             centres = strangers.centres_apart(state["block_voices"], block_labels(labels, blks), block_spans,
                                               state["stranger_spans"], k)
             if centres is not None:
-                frame = relabel(frame, strangers.stranger_labels(state["stranger_spans"], state["stranger_voices"], centres))
+                found = strangers.stranger_labels(state["stranger_spans"], state["stranger_voices"], centres,
+                                                  state.get("stranger_bars"))
+                frame = leftovers(speech, frame, relabel(frame, found))
         return to_turns(speech, frame)
 
     @classmethod

@@ -58,10 +58,29 @@ def candidate_spans(regions: list[tuple[float, float]]) -> list[tuple[float, flo
 
 
 def screened(piece_emb: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """Which candidates' GE2E embeddings are unlike every GE2E speaker centre."""
+    """Which candidates' GE2E embeddings are unlike every GE2E speaker centre: one set [k, 256] for all,
+    or one per candidate [candidates, k, 256] (`window_centres_apart`)."""
     if not len(piece_emb):
         return np.zeros(0, dtype=bool)
-    return (unit_rows(piece_emb) @ unit_rows(centres).T).max(axis=1) < STRANGER_SCREEN
+    centres = np.broadcast_to(centres, (len(piece_emb), *centres.shape[-2:]))
+    return np.einsum("nd,nkd->nk", unit_rows(piece_emb), centres).max(axis=1) < STRANGER_SCREEN
+
+
+def window_centres_apart(unit: np.ndarray, labels: np.ndarray, wins: np.ndarray, spans: list[tuple[float, float]],
+                         k: int) -> np.ndarray:
+    """Each speaker's GE2E centre per span [spans, k, 256], from their windows that do not overlap it (their
+    whole centre where all do). Two people of one short turn each, a French man's and a French woman's,
+    made one GE2E cluster (0.63 alike); screened against a centre half made of itself, neither turn was
+    heard by ECAPA, which finds them -0.02 alike."""
+    whole = unit_rows(np.array([unit[labels == c].mean(axis=0) for c in range(k)]))
+    out = np.repeat(whole[None], len(spans), axis=0)
+    for n, (a, b) in enumerate(spans):
+        apart = (wins[:, 1] <= a) | (wins[:, 0] >= b)
+        for c in range(k):
+            rows = unit[apart & (labels == c)]
+            if len(rows):
+                out[n, c] = unit_rows(rows.mean(axis=0))
+    return out
 
 
 def voice_centres(block_voices: np.ndarray, block_labels: list[int], k: int) -> np.ndarray | None:
@@ -99,17 +118,19 @@ def centres_apart(block_voices: np.ndarray, block_labels: list[int], block_spans
     return out
 
 
-def stranger_labels(spans: np.ndarray, voices: np.ndarray, centres: np.ndarray) -> dict[tuple[float, float], int]:
+def stranger_labels(spans: np.ndarray, voices: np.ndarray, centres: np.ndarray,
+                    bars: np.ndarray | None = None) -> dict[tuple[float, float], int]:
     """New labels (from the number of speakers on) for the regions far from every speaker's voice, grouped
     into people by how alike they are; a group with under STRANGER_TOTAL_S of speech stays with its
     neighbours unless it is plainly nobody there (STRANGER_CLEAR). `centres`: the speakers' ECAPA centres
-    [k, 192], or one set per region [regions, k, 192] (`centres_apart`)."""
+    [k, 192], or one set per region [regions, k, 192] (`centres_apart`). `bars`: the similarity each region
+    must be under (STRANGER_SIMILARITY where not given)."""
     if not len(spans):
         return {}
     unit = unit_rows(voices)
     centres = np.broadcast_to(centres, (len(spans), *centres.shape[-2:]))  # one set for all, or per span
     nearest = np.einsum("nd,nkd->nk", unit, centres).max(axis=1)
-    far = np.flatnonzero(nearest < STRANGER_SIMILARITY)
+    far = np.flatnonzero(nearest < (STRANGER_SIMILARITY if bars is None else np.asarray(bars)))
     groups: list[list[int]] = []
     for i in far:
         home = next((g for g in groups if max(float(unit[i] @ unit[j]) for j in g) >= STRANGER_GROUP), None)
