@@ -287,11 +287,8 @@ def assemble(name: str, speakers: list[str], *, seconds: float = 50.0, seed: int
         t += int(gap * SR) / SR
         order.append(spk)
         last = spk
-    audio = np.concatenate(parts + [np.zeros(int(0.5 * SR), np.float32)])
-    audio = audio + noise * rng.standard_normal(len(audio)).astype(np.float32)
     # Each piece is a turn of the truth: the breaths between one speaker's pieces are silence.
-    merged = turns
-    return Conversation(name, np.clip(audio, -1, 1).astype(np.float32), merged)
+    return _ended(name, parts, turns, rng, noise)
 
 
 # The development set: 2, 3 and 4 people, mixed genders, two women, one source meeting or several.
@@ -306,7 +303,8 @@ DEV_SET = {
     "four_mixed_sources": (["jfk", "lj", "pyannote_sample:speaker90", "ami_dev:MEE009"], 70.0, 8),
 }
 # English, French and Chinese turns from different people: every turn must be heard and tagged.
-MIXED_LANGUAGE = (["jfk", "cv_fr", "uberi_zh", "uberi_fr", "lj"], 40.0, 9)
+MIXED_VOICES = ["jfk", "cv_fr", "uberi_zh", "uberi_fr", "lj"]  # the shared media's English, French and Chinese
+MIXED_LANGUAGE = (MIXED_VOICES, 40.0, 9)
 
 
 # Made after the values of the diarizer and of segmentation.py were chosen, to check them on
@@ -424,19 +422,11 @@ def _say(parts: list[np.ndarray], turns: list, t: float, speaker: Speaker, said:
     return t + int(gap * SR) / SR
 
 
-MIXED_VOICES = ["jfk", "cv_fr", "uberi_zh", "uberi_fr", "lj"]  # the shared media's English, French and Chinese
-
-
-def whole_held_out() -> list[Conversation]:
-    """12 conversations of `whole_turns` (seeds 200-211, made after the values were chosen): the mixed-language
-    voices, and Jordi Mas too on odd seeds."""
-    return [whole_turns(f"w{seed}", MIXED_VOICES + (["jordimas"] if seed % 2 else []), seed=seed)
-            for seed in range(200, 212)]
-
-
-def _ended(name: str, parts: list[np.ndarray], turns: list, rng: np.random.Generator) -> Conversation:
+def _ended(name: str, parts: list[np.ndarray], turns: list, rng: np.random.Generator,
+           noise: float = 0.002) -> Conversation:
+    """The conversation of `parts`, with half a second of silence after it and a little noise throughout."""
     audio = np.concatenate(parts + [np.zeros(int(0.5 * SR), np.float32)])
-    audio = audio + 0.002 * rng.standard_normal(len(audio)).astype(np.float32)
+    audio = audio + noise * rng.standard_normal(len(audio)).astype(np.float32)
     return Conversation(name, np.clip(audio, -1, 1).astype(np.float32), turns)
 
 
@@ -452,6 +442,13 @@ def whole_turns(name: str, speakers: list[str], *, rounds: int = 1, seed: int = 
         for spk in rng.permutation(speakers):
             t = _say(parts, turns, t, pool[str(spk)], pool[str(spk)].pieces, levels[str(spk)], rng)
     return _ended(name, parts, turns, rng)
+
+
+def whole_held_out() -> list[Conversation]:
+    """12 conversations of `whole_turns` (seeds 200-211, made after the values were chosen): the mixed-language
+    voices, and Jordi Mas too on odd seeds."""
+    return [whole_turns(f"w{seed}", MIXED_VOICES + (["jordimas"] if seed % 2 else []), seed=seed)
+            for seed in range(200, 212)]
 
 
 def replies_conversation(seed: int) -> Conversation | None:

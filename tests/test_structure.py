@@ -519,7 +519,7 @@ def test_a_one_phrase_speaker_is_weighed_against_the_speech_of_others_not_their_
     Chinese phrase opens the talk, 0.3 s before the French man. GE2E put the phrase in his cluster, whose
     other block's windows start in that pause, so both of his blocks overlapped the phrase and the check
     weighed it against a centre that held it (0.64 alike), not against his speech (-0.02)."""
-    c = conversations.whole_turns("w51", ["jfk", "cv_fr", "uberi_zh", "uberi_fr", "lj"], seed=51)
+    c = conversations.whole_turns("w51", conversations.MIXED_VOICES, seed=51)
     _diarized_cleanly(conversations, c, 5)
 
 
@@ -528,7 +528,7 @@ def test_two_people_of_one_short_turn_each_in_one_cluster_are_two(conversations)
     each. GE2E made them one cluster (0.63 alike), which the voice check does not hear (under 9 s), and
     screened against a centre half made of itself neither turn reached ECAPA, which finds them -0.02
     alike. Each is now screened against the cluster's other windows, and heard plainly unlike everyone."""
-    c = conversations.whole_turns("w20", ["jfk", "cv_fr", "uberi_zh", "uberi_fr", "lj"], seed=20)
+    c = conversations.whole_turns("w20", conversations.MIXED_VOICES, seed=20)
     _diarized_cleanly(conversations, c, 5)
 
 
