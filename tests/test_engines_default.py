@@ -399,10 +399,10 @@ def test_a_short_turn_is_screened_against_the_windows_of_others_and_a_speaker_it
     unit = np.array([man, man, man, axes[2], axes[2], woman, woman])
     labels = np.array([0, 0, 0, 1, 1, 0, 0])
     spans = [(10.2, 12.3), (4.1, 5.9)]
-    apart = window_centres_apart(unit, labels, wins, spans, 2)
+    whole = np.array([(man + woman) / np.linalg.norm(man + woman), axes[2]])
+    apart = window_centres_apart(unit, labels, wins, spans, whole)
     assert apart.shape == (2, 2, 256) and np.allclose(apart[0, 0], man)
     assert np.allclose(apart[1, 1], axes[2])  # every window of speaker 1 overlaps: the whole centre
-    whole = np.array([(man + woman) / np.linalg.norm(man + woman), axes[2]])
     assert float(woman @ whole[0]) > STRANGER_SCREEN > 0.63
     assert list(screened(np.array([woman]), whole)) == [False]
     assert list(screened(np.array([woman, axes[2]]), apart)) == [True, False]

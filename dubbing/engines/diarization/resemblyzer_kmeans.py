@@ -800,11 +800,13 @@ class ResemblyzerDiarizer(Diarizer):
             known.update(zip(fresh, self.embed_pieces(mel, fresh)))
             ge2e = np.array([known[s] for s in spans])
             unit = unit_rows(state["embeddings"])
-            plain = strangers.screened(ge2e, speaker_centres(unit, labels, k))
+            whole = speaker_centres(unit, labels, k)
+            plain = strangers.screened(ge2e, whole)
             # A turn only unlike its speaker's other windows (their centre was partly made of it) must be
             # plainly unlike everyone to ECAPA too: at the usual bar four far-field men's pieces were new
             # people in 85 conversations.
-            apart = strangers.screened(ge2e, strangers.window_centres_apart(unit, labels, state["windows"], spans, k))
+            apart = strangers.screened(ge2e, strangers.window_centres_apart(unit, labels, state["windows"], spans,
+                                                                            whole))
             keep = plain | apart
             bars = np.where(plain, strangers.STRANGER_SIMILARITY, strangers.STRANGER_CLEAR)[keep]
             spans = [s for s, ok in zip(spans, keep) if ok]

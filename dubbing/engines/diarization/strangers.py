@@ -62,21 +62,20 @@ def screened(piece_emb: np.ndarray, centres: np.ndarray) -> np.ndarray:
     or one per candidate [candidates, k, 256] (`window_centres_apart`)."""
     if not len(piece_emb):
         return np.zeros(0, dtype=bool)
-    centres = np.broadcast_to(centres, (len(piece_emb), *centres.shape[-2:]))
+    centres = np.broadcast_to(unit_rows(centres), (len(piece_emb), *centres.shape[-2:]))
     return np.einsum("nd,nkd->nk", unit_rows(piece_emb), centres).max(axis=1) < STRANGER_SCREEN
 
 
 def window_centres_apart(unit: np.ndarray, labels: np.ndarray, wins: np.ndarray, spans: list[tuple[float, float]],
-                         k: int) -> np.ndarray:
+                         whole: np.ndarray) -> np.ndarray:
     """Each speaker's GE2E centre per span [spans, k, 256], from their windows that do not overlap it (their
-    whole centre where all do). Two people of one short turn each, a French man's and a French woman's,
-    made one GE2E cluster (0.63 alike); screened against a centre half made of itself, neither turn was
-    heard by ECAPA, which finds them -0.02 alike."""
-    whole = unit_rows(np.array([unit[labels == c].mean(axis=0) for c in range(k)]))
+    `whole` centre [k, 256] where all do). Two people of one short turn each, a French man's and a French
+    woman's, made one GE2E cluster (0.63 alike); screened against a centre half made of itself, neither turn
+    was heard by ECAPA, which finds them -0.02 alike."""
     out = np.repeat(whole[None], len(spans), axis=0)
     for n, (a, b) in enumerate(spans):
         apart = (wins[:, 1] <= a) | (wins[:, 0] >= b)
-        for c in range(k):
+        for c in range(len(whole)):
             rows = unit[apart & (labels == c)]
             if len(rows):
                 out[n, c] = unit_rows(rows.mean(axis=0))
