@@ -254,6 +254,11 @@ def test_a_short_piece_moves_to_the_neighbour_it_sounds_like_only_by_a_clear_mar
     a, b = np.cos(np.pi / 4 - 0.5 * PIECE_MARGIN), np.sin(np.pi / 4 - 0.5 * PIECE_MARGIN)
     assert moved([a, b, 0.0]) == {}  # nearer A, but not by PIECE_MARGIN
     assert moved(clearly_a, span=(8.0, 8.4)) == {}  # far from the change: the windows hear it well enough
+    # A piece the change cuts (4.8-5.3 s: 0.2 s of A's frames, 0.3 s of B's) is one person's, whole:
+    # the one of the two its own embedding is nearer, even by less than PIECE_MARGIN.
+    assert moved([a, b, 0.0], span=(4.8, 5.3)) == {(4.8, 5.3): 0}
+    assert moved([b, a, 0.0], span=(4.8, 5.3)) == {(4.8, 5.3): 1}
+    assert moved([b, a, 0.0], span=(4.0, 4.5)) == {}  # all A's frames, and not PIECE_MARGIN nearer B
 
 
 def test_the_last_syllable_after_a_breath_stays_with_its_speaker():
