@@ -525,3 +525,8 @@ def test_an_unsure_window_decoded_again_takes_the_likeliest_of_the_close_languag
     # Neither likelier by the margin: the window keeps its first decode.
     engine = Engine({"el": greek, "en": heard("en", english.segments[0].text, -0.50)})
     assert transcribe._decode_choice(Ctx(), engine, None, 16000, windows, seconds, [his]) == [his]
+    # English far behind Greek (0.14 against 0.27) is still the next likeliest, and decoded too.
+    engine = Engine({"el": greek, "en": english})
+    far = WindowTranscript("fr", 0.27, his.segments, {"el": 0.27, "en": 0.14, "bn": 0.11}, -0.55)
+    assert transcribe._decode_choice(Ctx(), engine, None, 16000, windows, seconds, [far])[0].language == "en"
+    assert sorted(engine.calls) == ["el", "en"]

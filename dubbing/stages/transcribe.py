@@ -506,14 +506,18 @@ CLOSE_ALTERNATIVE = 0.7  # a language the audio found this much as likely as the
 
 
 def _close_languages(w: WindowTranscript) -> list[str]:
-    """The detected language of an unsure window, and those its audio found nearly as likely: an
-    accented English speaker among French women, detected Greek at 0.20 and English at 0.18, decoded
-    in French came out as a French translation of his words, and decoded in Greek as one Greek
-    sentence eleven times, likelier than the French (a loop, not taken)."""
+    """The detected language of an unsure window, the next likeliest, and any other its audio found nearly
+    as likely: an accented English speaker among French women, detected Greek at 0.20 and English at
+    0.18, decoded in French came out as a French translation of his words, and decoded in Greek as one
+    Greek sentence eleven times, likelier than the French (a loop, not taken). The next likeliest is
+    decoded however far behind: with his turn's last 0.1 s in his window he was Greek at 0.27 and English
+    at 0.14, and only the French translation and the Greek loop were weighed."""
     detected = _detected(w)
     top = w.alternatives.get(detected, 0.0)
-    return [detected] + [lang for lang, q in w.alternatives.items()
-                         if lang not in (detected, w.language) and q >= CLOSE_ALTERNATIVE * top]
+    others = sorted((lang for lang in w.alternatives if lang not in (detected, w.language)),
+                    key=w.alternatives.get, reverse=True)
+    return [detected] + [lang for n, lang in enumerate(others)
+                         if n == 0 or w.alternatives[lang] >= CLOSE_ALTERNATIVE * top]
 
 
 def _speech_in(pieces: list[Piece], regions: list[tuple[float, float]]) -> list[Piece]:
