@@ -72,9 +72,16 @@ def window_centres_apart(unit: np.ndarray, labels: np.ndarray, wins: np.ndarray,
     `whole` centre [k, 256] where all do). Two people of one short turn each, a French man's and a French
     woman's, made one GE2E cluster (0.63 alike); screened against a centre half made of itself, neither turn
     was heard by ECAPA, which finds them -0.02 alike."""
+    return _centres_apart(unit, np.asarray(labels), np.asarray(wins), spans, whole)
+
+
+def _centres_apart(unit: np.ndarray, labels: np.ndarray, row_spans: np.ndarray, spans,
+                   whole: np.ndarray) -> np.ndarray:
+    """Per span [spans, k, d], each label's unit mean of the `unit` rows whose `row_spans` do not overlap
+    it; `whole` [k, d] where every row of a label does."""
     out = np.repeat(whole[None], len(spans), axis=0)
     for n, (a, b) in enumerate(spans):
-        apart = (wins[:, 1] <= a) | (wins[:, 0] >= b)
+        apart = (row_spans[:, 1] <= a) | (row_spans[:, 0] >= b)
         for c in range(len(whole)):
             rows = unit[apart & (labels == c)]
             if len(rows):
@@ -105,16 +112,9 @@ def centres_apart(block_voices: np.ndarray, block_labels: list[int], block_spans
     whole = voice_centres(block_voices, block_labels, k)
     if whole is None:
         return None
-    out = np.repeat(whole[None], len(spans), axis=0)
     heard = np.isfinite(block_voices).all(axis=1)
-    labels = np.asarray(block_labels)
-    for n, (a, b) in enumerate(spans):
-        apart = heard & ((block_spans[:, 1] <= a) | (block_spans[:, 0] >= b))
-        for c in range(k):
-            rows = block_voices[apart & (labels == c)]
-            if len(rows):
-                out[n, c] = unit_rows(unit_rows(rows).mean(axis=0))
-    return out
+    return _centres_apart(unit_rows(block_voices[heard]), np.asarray(block_labels)[heard],
+                          np.asarray(block_spans)[heard], spans, whole)
 
 
 def stranger_labels(spans: np.ndarray, voices: np.ndarray, centres: np.ndarray,
