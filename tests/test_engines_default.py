@@ -453,6 +453,14 @@ def test_short_regions_unlike_every_voice_found_are_new_people_and_alike_ones_on
     assert 0.05 < STRANGER_CLEAR < 0.2 < STRANGER_SIMILARITY < 0.3
     assert stranger_labels(spans, voices, centres) == {(5.0, 5.6): 2, (9.0, 9.6): 2, (12.0, 12.9): 3}
     assert stranger_labels(spans[:1], voices[:1], centres) == {}
+    # A one-word reply under CLEAR_MIN_S is too noisy to be a person on its own, however unlike everyone:
+    # alone it stays with its neighbours; with another reply alike enough (1.2 s together) it is one.
+    from dubbing.engines.diarization.strangers import CLEAR_MIN_S, STRANGER_MIN_S
+    assert STRANGER_MIN_S < 0.6 < CLEAR_MIN_S <= 0.9
+    word = np.array([[30.0, 30.6]])
+    assert stranger_labels(word, near(5, 0, 0.05)[None], centres) == {}
+    assert stranger_labels(np.concatenate([word, spans[1:2]]), np.array([near(2, 0, 0.05), voices[1]]),
+                           centres) == {(30.0, 30.6): 2, (5.0, 5.6): 2}
 
 
 def test_a_short_turn_is_compared_with_the_other_blocks_of_the_speaker_it_was_given_to():
