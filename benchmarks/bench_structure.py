@@ -3,7 +3,7 @@
 
     .venv/bin/python benchmarks/bench_structure.py [NAME ...]
     .venv/bin/python benchmarks/bench_structure.py --held-out [clean|noise15|music12|quick|codec2|codec2quick|
-                                                               prompts|promptsquick|replies|whole ...]
+                                                               prompts|promptsquick|replies|whole|digits ...]
 
 Runs the analysis stages (probe .. translate, the offline defaults) on the development
 conversations assembled from distinct real people (tests/conversations.py) and on the
@@ -14,7 +14,8 @@ conversations made after the values were chosen (tests/conversations.py HELD_OUT
 under pink noise at 15 dB, under a music bed at 12 dB, or with quick replies (gaps of 0-0.2 s); or
 conversations of the narrowband radio voices of Debian's codec2-examples, or of the voices of Debian's
 Asterisk prompts and pocketsphinx-testdata, with usual or quick replies; or the mixed-language voices of
-../shared/media each saying their whole clip once, in a random order (whole).
+../shared/media each saying their whole clip once, in a random order (whole); or a prompt voice answering
+one to three talkers with numbers, a recording each (digits).
 "tags" counts the true turns whose line is in another language. Targets (issue 13): count right,
 DER <= 0.10 (0.25 s collar), at most one line holding >= 0.2 s of a second speaker, lines cover >= 90%
 of the true speech.
@@ -69,6 +70,8 @@ HELD_OUT = {  # --held-out CONDITION: the held-out conversations as they are, un
     "replies": lambda: conv.replies_held_out(),
     # Each person's whole clip as one turn: the mixed-language voices, as one would put them together by hand.
     "whole": lambda: conv.whole_held_out(),
+    # One to three people talk and a prompt voice answers with numbers, never the same one twice (made 2026-12-07).
+    "digits": lambda: conv.digit_replies_held_out(),
 }
 
 

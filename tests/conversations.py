@@ -378,10 +378,10 @@ REPLIERS = ["allison_en", "june_fr", "carlo_it", "menardi_it", "ivr_ru", "armell
 
 
 def with_replies(name: str, talkers: list[str], replier: str, *, replies: int, seconds: float = 50.0,
-                 seed: int = 0) -> Conversation:
+                 seed: int = 0, pool: dict[str, Speaker] | None = None) -> Conversation:
     """`talkers` alternate in turns of one to three pieces; `replier` says `replies` short single pieces
-    at random turns among theirs."""
-    pool = speaker_pool()
+    at random turns among theirs (the speakers of `pool`, `speaker_pool()` where not given)."""
+    pool = pool or speaker_pool()
     rng = np.random.default_rng(seed)
     people = talkers + [replier]
     levels = {s: float(rng.uniform(0.03, 0.12)) for s in people}
@@ -470,6 +470,60 @@ def replies_conversation(seed: int) -> Conversation | None:
 def replies_held_out() -> list[Conversation]:
     """18 conversations with a replier (seeds 4000-4017); those whose voices are not installed are left out."""
     return [c for c in map(replies_conversation, range(4000, 4018)) if c is not None]
+
+
+# Asterisk's prompt voices saying the numbers 0-20, each number a recording of its own (0.4-1.4 s once
+# trimmed): a replier who never says the same thing twice, where the pool's short speakers repeat their
+# one or two pieces (made 2026-12-07, after strangers.STRANGER_MIN_S was chosen).
+DIGIT_VOICES = [("digits_allison_en", "en_US_f_Allison/digits", "en", "allison"),
+                ("digits_june_fr", "fr_CA_f_June/digits", "fr", "june"),
+                ("digits_carlo_it", "it_IT_m_Carlo/digits", "it", "carlo"),
+                ("digits_menardi_it", "it_IT_f_Menardi/digits", "it", "menardi"),
+                ("digits_ivr_ru", "ru_RU_f_IvrvoiceRU/digits", "ru", "ivr_ru"),
+                ("digits_allison_es", "es_MX_f_Allison/digits", "es", "allison"),
+                ("digits_co_es", "digits/es", "es", "co_es"),
+                ("digits_armelle_fr", "digits/fr", "fr", "armelle")]
+
+
+@lru_cache(maxsize=1)
+def digit_speakers() -> dict[str, Speaker]:
+    """The DIGIT_VOICES that are installed, each number's recording trimmed to its sound and 0.05 s."""
+    out = {}
+    for name, folder, language, person in DIGIT_VOICES:
+        files = sorted(p for p in (ASTERISK / folder).glob("*.*") if p.stem.isdigit() and int(p.stem) <= 20) \
+            if (ASTERISK / folder).is_dir() else []
+        pieces = []
+        for path in files:
+            x = load16k(path)
+            loud = np.flatnonzero(np.abs(x) > 0.02 * np.abs(x).max())
+            if len(loud):
+                pieces.append(x[max(0, loud[0] - 800):loud[-1] + 800])
+        if pieces:
+            out[name] = Speaker(name, language, "unknown", person, pieces)
+    return out
+
+
+def digit_replies_conversation(seed: int) -> Conversation | None:
+    """One to three talkers of the pool and a DIGIT_VOICES replier (by `seed`) who answers two to four times
+    with a number; None where the replier's voice is not installed."""
+    pool, digits = speaker_pool(), digit_speakers()
+    replier = DIGIT_VOICES[seed % len(DIGIT_VOICES)][0]
+    if replier not in digits:
+        return None
+    rng = np.random.default_rng(seed)
+    while True:
+        talkers = [str(s) for s in rng.choice(sorted(pool), 1 + seed % 3, replace=False)]
+        sources = [pool[s].source for s in talkers] + [digits[replier].source]
+        if len(set(sources)) == len(sources):
+            break
+    return with_replies(f"d{seed}", talkers, replier, replies=2 + seed % 3, seconds=float(rng.uniform(35, 60)),
+                        seed=seed, pool={**pool, **digits})
+
+
+def digit_replies_held_out() -> list[Conversation]:
+    """96 conversations of `digit_replies_conversation` (seeds 0-95); those whose voices are not installed
+    are left out."""
+    return [c for c in map(digit_replies_conversation, range(96)) if c is not None]
 
 
 def with_background(c: Conversation, kind: str, snr_db: float, seed: int = 0) -> Conversation:
