@@ -46,9 +46,9 @@ STRANGER_GROUP = 0.15
 # least, of 302 of 0.8-4 s), and one-word replies of 0.9 s were 0.03 alike to the one talker.
 STRANGER_TOTAL_S = 1.0
 STRANGER_CLEAR = 0.1
-# ... and they hold this much: one region under it is too noisy to make a person alone. Made so, three
-# far-field women's 0.55-0.65 s phrases were each a person of one line, the rest of her speech under her
-# neighbour's label, and a far-field man got a second label (of 300 fresh conversations).
+# ... and they hold this much: one region under it is too noisy to make a person alone. Made so, in 3 of
+# 300 fresh conversations a far-field woman's one 0.55-0.65 s phrase was a person of one line, the rest of
+# her speech under her neighbour's label, and in another a far-field man got a second label.
 CLEAR_MIN_S = 0.8
 
 
