@@ -630,3 +630,35 @@ def test_a_piece_between_pauses_is_one_persons_whole(conversations, i, gaps):
         assert heard[-2:-1] < [0.2], (t, heard)
     assert conversations.diarization_error(c.turns, turns) <= 0.02
     assert ResemblyzerDiarizer.recluster(diarizer.state, None) == turns
+
+
+def test_a_talker_who_says_the_same_words_again_and_again_is_heard_each_time(tmp_path):
+    """Whisper hears "one, two, three" said seven times in a row as one loop of it, dropped as a
+    decoding loop, and the missed stretch heard again alone loops the same way. Each detected region
+    heard on its own gets its words."""
+    import numpy as np
+
+    from dubbing import audio, vad
+    from dubbing.engines import registry
+    from dubbing.engines.base import Piece
+    from dubbing.stages.context import Context
+    from dubbing.stages.transcribe import _retry_missed
+
+    sr = 16000
+    x, rate = audio.read(shared_media("en_one_two_three.wav"), mono=True)
+    x = audio.resample(x, rate, sr)
+    pause, step = np.zeros(int(0.6 * sr), np.float32), 0.6 + len(x) / sr
+    samples = np.concatenate([pause] + [x, pause] * 7)
+    engine = registry.get_engine("stt", "faster-whisper", "base")
+    plan = [("A", [Piece(0.0, round(len(samples) / sr, 3))])]
+    results = engine.transcribe_windows(samples, sr, [plan[0][1]], language="en")
+    assert not any(seg.words for seg in results[0].segments)  # the loop this is about
+    ctx = Context(tmp_path, DubSettings(target_language="es"))
+    plan, results = _retry_missed(ctx, engine, samples, sr, plan, results, vad.tight_regions(samples, sr), "en")
+    words = [x for w in results for seg in w.segments for x in seg.words]
+    for k in range(7):
+        a, b = 0.6 + k * step, (k + 1) * step
+        said = "".join(x.text for x in words if a - 0.3 <= x.start and x.end <= b + 0.3).lower()
+        for number in (("one", "1"), ("two", "2"), ("three", "3")):
+            assert any(n in said for n in number), (k, said)
+    assert {spk for spk, _ in plan} == {"A"}

@@ -837,7 +837,7 @@ def _retry_missed(ctx, engine, samples, sr, plan, results, regions, language):
     and its window's counting as the speaker's own. Whisper skips speech in another language than
     the one it decodes (French turns in a window heard surely as English), and a short stretch alone
     is not to be trusted far: an accented English speaker's missed 0.5-1 s "And I" was German at
-    p=0.8, and had made a German line."""
+    p=0.8, and had made a German line. A stretch still wordless alone is heard region by region."""
     heard = [(x.start, x.end) for w in results for seg in w.segments for x in seg.words]
     missed: list[tuple[str, Piece, WindowTranscript]] = []
     for r0, r1 in unheard(regions, heard):
@@ -864,6 +864,15 @@ def _retry_missed(ctx, engine, samples, sr, plan, results, regions, language):
     # again. One that got no word is heard again alone: eight to a window skip more than four, yet
     # cost fewer windows in all (see RETRY_GROUP).
     sure = _sure_languages(_found(plan, results), None)
+
+    def keep(items: list[tuple[str, Piece]], heard: list[WindowTranscript]) -> list[tuple[str, Piece]]:
+        """Stretches heard alone that got words join the plan; the rest are returned."""
+        for (spk, piece), w in zip(items, heard):
+            if _has_words(w):
+                plan.append((spk, [piece]))
+                results.append(w)
+        return [item for item, w in zip(items, heard) if not _has_words(w)]
+
     for own, items in by_language.items():
         ctx.check_cancel()
         choose = None if language else (
@@ -889,13 +898,25 @@ def _retry_missed(ctx, engine, samples, sr, plan, results, regions, language):
         if not alone:
             continue
         ctx.check_cancel()
-        again = engine.transcribe_windows(samples, sr, [[piece] for _, piece in alone], language=language,
-                                          choose=choose)
-        for (spk, piece), w in zip(alone, again):
-            if _has_words(w):
-                plan.append((spk, [piece]))
-                results.append(w)
+        wordless = keep(alone, engine.transcribe_windows(samples, sr, [[piece] for _, piece in alone],
+                                                          language=language, choose=choose))
+        # A long stretch still wordless alone was most often one loop: a talker who says the same
+        # sentences again and again came out as one 28 s segment of them (compression ratio 6) that
+        # `looped` drops. Each detected region of it heard alone has nothing to repeat.
+        apart = [(spk, p) for spk, piece in wordless for p in _regions_apart(piece, regions)]
+        if apart:
+            ctx.check_cancel()
+            keep(apart, engine.transcribe_windows(samples, sr, [[piece] for _, piece in apart], language=language,
+                                                  choose=choose))
     return plan, results
+
+
+def _regions_apart(piece: Piece, regions: list[tuple[float, float]]) -> list[Piece]:
+    """The detected regions of a missed stretch, each with a little margin, where it holds two or more."""
+    inside = [p for p in _speech_in([piece], regions) if p.end - p.start >= MISSED_SPEECH_S]
+    if len(inside) < 2:
+        return []
+    return [Piece(round(max(piece.start, p.start - 0.1), 3), round(min(piece.end, p.end + 0.1), 3)) for p in inside]
 
 
 # Missed stretches heard together in one window. Over the 40 fresh conversations and the 10-minute
