@@ -895,15 +895,16 @@ def _retry_missed(ctx, engine, samples, sr, plan, results, regions, language):
                     results.append(part)
                 else:
                     alone.append((spk, piece))
-        if not alone:
-            continue
-        ctx.check_cancel()
-        wordless = keep(alone, engine.transcribe_windows(samples, sr, [[piece] for _, piece in alone],
-                                                          language=language, choose=choose))
-        # A long stretch still wordless alone was most often one loop: a talker who says the same
-        # sentences again and again came out as one 28 s segment of them (compression ratio 6) that
-        # `looped` drops. Each detected region of it heard alone has nothing to repeat.
-        apart = [(spk, p) for spk, piece in wordless for p in _regions_apart(piece, regions)]
+        if alone:
+            ctx.check_cancel()
+            keep(alone, engine.transcribe_windows(samples, sr, [[piece] for _, piece in alone], language=language,
+                                                  choose=choose))
+        # A stretch with regions still unheard after that was most often one loop: a talker who says
+        # the same sentences again and again came out as one 28 s segment of them (compression ratio 6)
+        # that `looped` drops, or as a few words and then the loop. Each region heard alone has
+        # nothing to repeat.
+        heard_now = [(x.start, x.end) for w in results for seg in w.segments for x in seg.words]
+        apart = [(spk, p) for spk, piece in items for p in _regions_apart(piece, regions, heard_now)]
         if apart:
             ctx.check_cancel()
             keep(apart, engine.transcribe_windows(samples, sr, [[piece] for _, piece in apart], language=language,
@@ -911,12 +912,13 @@ def _retry_missed(ctx, engine, samples, sr, plan, results, regions, language):
     return plan, results
 
 
-def _regions_apart(piece: Piece, regions: list[tuple[float, float]]) -> list[Piece]:
-    """The detected regions of a missed stretch, each with a little margin, where it holds two or more."""
-    inside = [p for p in _speech_in([piece], regions) if p.end - p.start >= MISSED_SPEECH_S]
+def _regions_apart(piece: Piece, regions: list[tuple[float, float]], heard: list[tuple[float, float]]) -> list[Piece]:
+    """The detected regions of a missed stretch that no word is near yet, each with a little margin,
+    where there are two or more."""
+    inside = unheard([(p.start, p.end) for p in _speech_in([piece], regions)], heard)
     if len(inside) < 2:
         return []
-    return [Piece(round(max(piece.start, p.start - 0.1), 3), round(min(piece.end, p.end + 0.1), 3)) for p in inside]
+    return [Piece(round(max(piece.start, a - 0.1), 3), round(min(piece.end, b + 0.1), 3)) for a, b in inside]
 
 
 # Missed stretches heard together in one window. Over the 40 fresh conversations and the 10-minute
