@@ -650,10 +650,10 @@ def test_a_talker_who_says_the_same_words_again_and_again_is_heard_each_time(tmp
     from dubbing.stages.transcribe import _retry_missed
 
     sr = 16000
-    x, rate = audio.read(shared_media(name), mono=True)
-    x = audio.resample(x, rate, sr)
-    gap, step = np.zeros(int(pause * sr), np.float32), pause + len(x) / sr
-    samples = np.concatenate([gap] + [x, gap] * times)
+    voice, rate = audio.read(shared_media(name), mono=True)
+    voice = audio.resample(voice, rate, sr)
+    gap, step = np.zeros(int(pause * sr), np.float32), pause + len(voice) / sr
+    samples = np.concatenate([gap] + [voice, gap] * times)
     engine = registry.get_engine("stt", "faster-whisper", "base")
     plan = [("A", [Piece(0.0, round(len(samples) / sr, 3))])]
     results = engine.transcribe_windows(samples, sr, [plan[0][1]], language=language)

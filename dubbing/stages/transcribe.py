@@ -837,7 +837,7 @@ def _retry_missed(ctx, engine, samples, sr, plan, results, regions, language):
     and its window's counting as the speaker's own. Whisper skips speech in another language than
     the one it decodes (French turns in a window heard surely as English), and a short stretch alone
     is not to be trusted far: an accented English speaker's missed 0.5-1 s "And I" was German at
-    p=0.8, and had made a German line. A stretch still wordless alone is heard region by region."""
+    p=0.8, and had made a German line. Regions of a stretch still unheard after that are heard one by one."""
     heard = [(x.start, x.end) for w in results for seg in w.segments for x in seg.words]
     missed: list[tuple[str, Piece, WindowTranscript]] = []
     for r0, r1 in unheard(regions, heard):
@@ -865,13 +865,12 @@ def _retry_missed(ctx, engine, samples, sr, plan, results, regions, language):
     # cost fewer windows in all (see RETRY_GROUP).
     sure = _sure_languages(_found(plan, results), None)
 
-    def keep(items: list[tuple[str, Piece]], heard: list[WindowTranscript]) -> list[tuple[str, Piece]]:
-        """Stretches heard alone that got words join the plan; the rest are returned."""
+    def keep(items: list[tuple[str, Piece]], heard: list[WindowTranscript]) -> None:
+        """Stretches heard alone that got words join the plan."""
         for (spk, piece), w in zip(items, heard):
             if _has_words(w):
                 plan.append((spk, [piece]))
                 results.append(w)
-        return [item for item, w in zip(items, heard) if not _has_words(w)]
 
     for own, items in by_language.items():
         ctx.check_cancel()
