@@ -838,7 +838,7 @@ def _retry_missed(ctx, engine, samples, sr, plan, results, regions, language):
     the one it decodes (French turns in a window heard surely as English), and a short stretch alone
     is not to be trusted far: an accented English speaker's missed 0.5-1 s "And I" was German at
     p=0.8, and had made a German line. Regions of a stretch still unheard after that are heard one by one."""
-    heard = [(x.start, x.end) for w in results for seg in w.segments for x in seg.words]
+    heard = _word_times(results)
     missed: list[tuple[str, Piece, WindowTranscript]] = []
     for r0, r1 in unheard(regions, heard):
         for (spk, pieces), w in zip(plan, results):
@@ -902,13 +902,17 @@ def _retry_missed(ctx, engine, samples, sr, plan, results, regions, language):
         # the same sentences again and again came out as one 28 s segment of them (compression ratio 6)
         # that `looped` drops, or as a few words and then the loop. Each region heard alone has
         # nothing to repeat.
-        heard_now = [(x.start, x.end) for w in results for seg in w.segments for x in seg.words]
-        apart = [(spk, p) for spk, piece in items for p in _regions_apart(piece, regions, heard_now)]
+        heard = _word_times(results)
+        apart = [(spk, p) for spk, piece in items for p in _regions_apart(piece, regions, heard)]
         if apart:
             ctx.check_cancel()
             keep(apart, engine.transcribe_windows(samples, sr, [[piece] for _, piece in apart], language=language,
                                                   choose=choose))
     return plan, results
+
+
+def _word_times(results: list[WindowTranscript]) -> list[tuple[float, float]]:
+    return [(x.start, x.end) for w in results for seg in w.segments for x in seg.words]
 
 
 def _regions_apart(piece: Piece, regions: list[tuple[float, float]], heard: list[tuple[float, float]]) -> list[Piece]:
