@@ -489,15 +489,15 @@ DIGIT_VOICES = [("digits_allison_en", "en_US_f_Allison/digits", "en", "allison")
 def digit_speakers() -> dict[str, Speaker]:
     """The DIGIT_VOICES that are installed, each number's recording trimmed to its sound and 0.05 s."""
     from concurrent.futures import ThreadPoolExecutor
+    files = {name: sorted(p for p in (ASTERISK / folder).glob("*.*") if p.stem.isdigit() and int(p.stem) <= 20)
+             if (ASTERISK / folder).is_dir() else [] for name, folder, _, _ in DIGIT_VOICES}
+    # 168 short files in all: one ffmpeg each, several at once (most of a call is ffmpeg starting up).
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        loaded = {name: list(pool.map(load16k, paths)) for name, paths in files.items()}
     out = {}
-    for name, folder, language, person in DIGIT_VOICES:
-        files = sorted(p for p in (ASTERISK / folder).glob("*.*") if p.stem.isdigit() and int(p.stem) <= 20) \
-            if (ASTERISK / folder).is_dir() else []
+    for name, _, language, person in DIGIT_VOICES:
         pieces = []
-        # 168 short files in all: one ffmpeg each, several at once (most of a call is ffmpeg starting up).
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            loaded = list(pool.map(load16k, files))
-        for x in loaded:
+        for x in loaded[name]:
             loud = np.flatnonzero(np.abs(x) > 0.02 * np.abs(x).max())
             if len(loud):
                 pieces.append(x[max(0, loud[0] - 800):loud[-1] + 800])
