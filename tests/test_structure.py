@@ -318,38 +318,44 @@ def test_only_a_speaker_heard_in_two_languages_is_checked_region_by_region():
     assert switching_speakers(plan, results) == {"A": {"en", "fr"}}
 
 
-def test_missed_stretches_are_heard_a_few_to_a_window_each_with_its_own_words(tmp_path, monkeypatch):
-    """Speech the first pass skipped is heard again, four stretches to a window with a second of
-    silence between: each stretch gets its own words, and keeps its speaker."""
+def test_missed_stretches_are_heard_again_each_with_its_own_words(tmp_path, monkeypatch):
+    """Speech the first pass skipped is heard again: short stretches a few to a window with a second of
+    silence between, long ones each alone, side by side in one batch. Each stretch gets its own words,
+    and keeps its speaker."""
     import numpy as np
 
     from dubbing import audio
     from dubbing.engines import registry
     from dubbing.engines.base import Piece, WindowTranscript
     from dubbing.stages.context import Context
-    from dubbing.stages.transcribe import RETRY_GROUP, _retry_missed
+    from dubbing.stages.transcribe import RETRY_ALONE_S, _retry_missed
 
-    names = ["en_one_two_three.wav", "en_jfk_inaugural.flac", "en_ljspeech_LJ050-0131.wav"]
-    sr, parts, pieces, t = 16000, [], [], 0.0
-    for name in names:
+    def speech(name: str) -> np.ndarray:
         x, rate = audio.read(shared_media(name), mono=True)
-        x = audio.resample(x, rate, sr)
+        return audio.resample(x, rate, 16000)
+
+    counting = speech("en_one_two_three.wav")
+    said = [counting[:int(0.6 * 16000)], counting[int(0.95 * 16000):int(1.65 * 16000)], counting[int(1.95 * 16000):],
+            speech("en_jfk_inaugural.flac"), speech("en_ljspeech_LJ050-0131.wav")]
+    sr, parts, pieces, t = 16000, [], [], 0.0
+    for x in said:
         parts += [x, np.zeros(3 * sr, np.float32)]
         pieces.append(Piece(round(t, 3), round(t + len(x) / sr, 3)))
         t += len(x) / sr + 3
     samples = np.concatenate(parts)
-    assert len(pieces) <= RETRY_GROUP  # all three go in one window
+    assert [p.end - p.start + 0.2 < RETRY_ALONE_S for p in pieces] == [True, True, True, False, False]
     ctx = Context(tmp_path, DubSettings(target_language="es"))
     engine = registry.get_engine("stt", "faster-whisper", "base")
     calls = []
     heard_as = engine.transcribe_windows
     monkeypatch.setattr(engine, "transcribe_windows",
-                        lambda *a, **k: calls.append(len(a[2])) or heard_as(*a, **k))
+                        lambda *a, **k: calls.append([len(w) for w in a[2]]) or heard_as(*a, **k))
     # The first pass heard nothing: every stretch of speech is missed.
-    plan = [("A", pieces[:2]), ("B", pieces[2:])]
+    plan = [("A", pieces[:4]), ("B", pieces[4:])]
     results = [WindowTranscript("en", 0.99, []), WindowTranscript("en", 0.99, [])]
     plan, results = _retry_missed(ctx, engine, samples, sr, plan, results, [(p.start, p.end) for p in pieces], None)
-    assert calls == [1]  # one window held all three, and each got words there
+    # One window held the three short ones and each got words there; the long ones were heard alone.
+    assert calls == [[3], [1, 1]]
     heard = {}
     for (spk, ps), w in zip(plan[2:], results[2:]):
         assert len(ps) == 1
@@ -358,9 +364,11 @@ def test_missed_stretches_are_heard_a_few_to_a_window_each_with_its_own_words(tm
         heard[k] = (spk, text)
         assert all(pieces[k].start - 0.2 <= x.start and x.end <= pieces[k].end + 0.2
                    for seg in w.segments for x in seg.words)
-    assert heard[0][0] == "A" and "three" in heard[0][1]
-    assert heard[1][0] == "A" and "country" in heard[1][1] and "review" not in heard[1][1]
-    assert heard[2][0] == "B" and "review" in heard[2][1] and "country" not in heard[2][1]
+    assert [heard[k][0] for k in range(5)] == ["A", "A", "A", "A", "B"]
+    for k, word in enumerate(["one", "two", "three"]):
+        assert word in heard[k][1] or str(k + 1) in heard[k][1], heard[k]
+    assert "country" in heard[3][1] and "review" not in heard[3][1]
+    assert "review" in heard[4][1] and "country" not in heard[4][1]
 
 
 def test_two_women_on_a_telephone_line_are_counted_two(conversations):
