@@ -483,6 +483,56 @@ def test_an_unsure_window_of_a_speaker_heard_in_two_languages_takes_the_likelier
     assert engine.calls == []
 
 
+def test_a_window_heard_surely_in_a_close_language_of_its_speakers_other_one_takes_the_likelier_decode():
+    """A Czech voice actress (Fish Fillets, Debian's fillets-ng-data-cs): Whisper base heard one of her
+    windows as Czech at 0.95 and another as Polish at 0.95, and wrote that one in Polish. Sure or not,
+    between close languages (`langcodes.siblings`) the window is decoded in her other one too, and
+    Whisper found her Czech likelier (-0.608 per token against -0.623); Polish words under the Polish
+    prompt do not keep it Polish. Her Czech window stays (Polish, -0.92, is less likely). A speaker
+    heard surely in two languages that are not close is not decoded again."""
+    from dubbing.stages import transcribe
+
+    class Ctx:
+        def check_cancel(self):
+            pass
+
+        def progress(self, *_):
+            pass
+
+    def heard(lang, text, logprob, start, prob=0.95):
+        return WindowTranscript(lang, prob, [Segment(start, start + 2.0, text, [Word(start, start + 2.0, text)])],
+                                {lang: prob}, logprob)
+
+    class Engine:
+        def __init__(self, decodes):
+            self.decodes, self.calls = decodes, []
+
+        def transcribe_windows(self, audio, sr, windows, *, language=None, gap=0.5, choose=None, progress=None):
+            self.calls.append((language, [w[0].start for w in windows]))
+            return [self.decodes[(w[0].start, language)] for w in windows]
+
+    plan = [("A", [Piece(0.0, 3.0)]), ("B", [Piece(4.0, 9.0)]), ("A", [Piece(10.0, 13.0)])]
+    czech = heard("cs", "Mohlo by stát před kontrolkou hard disku.", -0.47, 0.0)
+    other = heard("en", "Good morning, everyone.", -0.2, 4.0, prob=0.98)
+    polish = heard("pl", "Walka pokracuje i grubyna. To jest wlażki.", -0.623, 10.0)
+    decodes = {(0.0, "pl"): heard("pl", "Mogę by stać przed kontrolku harddysku.", -0.92, 0.0),
+               (10.0, "cs"): heard("cs", "Válka pokračuje i dlubyna. To je zvláštní.", -0.608, 10.0)}
+    engine = Engine(decodes)
+    out = transcribe._speaker_languages(Ctx(), engine, None, 16000, plan, [czech, other, polish])
+    assert sorted(engine.calls) == [("cs", [10.0]), ("pl", [0.0])]  # B, of one language: not heard again
+    assert [w.language for w in out] == ["cs", "en", "cs"] and out[2].segments == decodes[(10.0, "cs")].segments
+    assert out[0] is czech
+    # Less likely in Czech: the Polish window stays.
+    decodes[(10.0, "cs")] = heard("cs", "Válka pokračuje i dlubyna. To je zvláštní.", -0.7, 10.0)
+    assert transcribe._speaker_languages(Ctx(), Engine(decodes), None, 16000, plan, [czech, other, polish])[2] is polish
+    # An actress heard surely in Spanish and in English: not close languages, nothing decoded again.
+    engine = Engine(decodes)
+    spanish, english = heard("es", "Hola a todos.", -0.3, 0.0), heard("en", "Hello everyone.", -0.3, 10.0)
+    assert transcribe._speaker_languages(Ctx(), engine, None, 16000, plan, [spanish, other, english]) \
+        == [spanish, other, english]
+    assert engine.calls == []
+
+
 def test_an_unsure_window_decoded_again_takes_the_likeliest_of_the_close_languages_that_does_not_loop():
     """An accented English speaker among French women, detected Greek at 0.20 and English at 0.18, was
     decoded in French (the language heard surely) as a French translation of his words. Decoded again

@@ -92,6 +92,11 @@ MMS_SUFFIX = {"az": "azj-script_latin", "ur": "urd-script_arabic", "uz": "uzb-sc
 # Languages written without spaces between sentences.
 NO_SPACE_SCRIPTS = {"zh", "ja", "th", "km", "my"}
 
+# Close languages a speech recogniser's language ID takes for one another, surely: Whisper base heard
+# one Czech actress's turns as Czech (0.95) and as Polish (0.95), a Dutch actor's as German.
+SIBLINGS = [{"cs", "sk", "pl"}, {"nl", "af", "de"}, {"da", "no", "nn", "sv"}, {"ru", "uk", "be"},
+            {"hr", "sr", "bs", "sl"}, {"es", "gl", "pt", "ca"}, {"id", "ms", "jw"}, {"hi", "ur"}]
+
 
 def name(code: str) -> str:
     return LANGUAGES.get(code, (code,))[0]
@@ -110,6 +115,11 @@ def mms_suffix(code: str) -> str | None:
 def flores(code: str) -> str | None:
     row = LANGUAGES.get(code)
     return row[2] if row else None
+
+
+def siblings(code: str) -> set[str]:
+    """The languages `code` is easily taken for (SIBLINGS), itself not among them."""
+    return set().union(*(group for group in SIBLINGS if code in group)) - {code}
 
 
 def joiner(code: str) -> str:

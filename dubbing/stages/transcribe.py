@@ -593,6 +593,8 @@ def _speaker_languages(ctx, engine, samples, sr, plan, results: list[WindowTrans
     """Windows heard unsurely (under SURE) in one of the languages their speaker is heard in, decoded in
     the speaker's other languages too: the decode Whisper finds likeliest per token wins, under the
     guards of `_decode_retagged` (`_holds_up`), unless its text is surely still in the window's language.
+    A window heard surely is decoded again only in its speaker's languages close to its own
+    (`langcodes.siblings`), where its text follows the prompt and the likelihood alone decides.
 
     A missed turn heard again alone is detected on its own, and a voice Whisper cannot place goes to
     the language likeliest among those heard surely: the French CommonVoice man's window was French,
@@ -610,7 +612,10 @@ def _speaker_languages(ctx, engine, samples, sr, plan, results: list[WindowTrans
     todo: dict[str, list[int]] = {}
     for i, ((spk, _), w) in enumerate(zip(plan, results)):
         others = spoken.get(spk, set()) - {w.language}
-        if w.language_probability < SURE and others and _has_words(w):
+        if w.language_probability >= SURE:
+            # Sure of a language, Whisper can still be wrong between close ones (`langcodes.siblings`).
+            others &= langcodes.siblings(w.language)
+        if others and _has_words(w):
             for lang in others | ({w.language} if w.logprob is None else set()):
                 todo.setdefault(lang, []).append(i)
     decoded: dict[tuple[int, str], WindowTranscript] = {}
@@ -630,7 +635,9 @@ def _speaker_languages(ctx, engine, samples, sr, plan, results: list[WindowTrans
         own = decoded.get((i, old.language), old).logprob
         # Whisper may keep the speaker's words under the other prompt ("A gente desconectado" in
         # Italian, likelier than in Spanish): a text surely in the window's language stays there.
-        kept_words = textlang.retag(text, lang, conf, frozenset({old.language})) == old.language
+        # Not between close languages, though: decoded in Polish, a Czech actress's words came out Polish.
+        kept_words = lang not in langcodes.siblings(old.language) \
+            and textlang.retag(text, lang, conf, frozenset({old.language})) == old.language
         # Against the likeliest decode so far: the window's own, or another of its speaker's languages.
         if w.logprob is not None and own is not None and w.logprob > best.get(i, own) and not kept_words \
                 and _holds_up(w, old, plan[i][1]):
