@@ -12,7 +12,8 @@ APT_PACKAGES := ffmpeg sox espeak-ng flite festival festvox-us-slt-hts festvox-c
 # Wanted, not needed: the tests that use them skip, saying why, where they could not be installed.
 APT_OPTIONAL := codec2-examples asterisk-core-sounds-en-g722 asterisk-core-sounds-es-g722 asterisk-core-sounds-fr-g722 \
 	asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722 asterisk-prompt-it-menardi-wav asterisk-prompt-es-co \
-	asterisk-prompt-fr-armelle pocketsphinx-testdata apertium-spa-ita apertium-spa-cat
+	asterisk-prompt-fr-armelle pocketsphinx-testdata apertium-spa-ita apertium-spa-cat \
+	fillets-ng-data-nl fillets-ng-data-cs
 APT_OPTIONAL_TRIED := .apt-optional-failed
 PORT ?= 8501
 # Loopback only unless you choose otherwise (then configure a login: README "Serving a team").
@@ -28,7 +29,8 @@ setup: apt $(PIP_STAMP)
 # Debian packages: ffmpeg/ffprobe, eSpeak NG, Flite and Festival HTS voices, Apertium and its pairs,
 # Chromium for browser tests, redis-server for the Redis job queue (DUBBING_QUEUE) and its tests,
 # codec2-examples, Asterisk's prompts and pocketsphinx-testdata for their recorded voices (more real people,
-# in five languages, for the structure tests and benchmark), and Apertium's Italian-Spanish pair (without it
+# in five languages, for the structure tests and benchmark), Fish Fillets' Dutch and Czech dubs (acted voices,
+# 72 MB), and Apertium's Italian-Spanish pair (without it
 # Italian lines are flagged for a person to translate) and Spanish-Catalan pair (without it the two go
 # through English, which a close pair loses most by).
 apt:

@@ -3,7 +3,7 @@
 
     .venv/bin/python benchmarks/bench_structure.py [NAME ...]
     .venv/bin/python benchmarks/bench_structure.py --held-out [clean|noise15|music12|quick|codec2|codec2quick|
-                                                               prompts|promptsquick|replies|whole|digits ...]
+                                                               prompts|promptsquick|replies|whole|digits|acted ...]
 
 Runs the analysis stages (probe .. translate, the offline defaults) on the development
 conversations assembled from distinct real people (tests/conversations.py) and on the
@@ -15,7 +15,9 @@ under pink noise at 15 dB, under a music bed at 12 dB, or with quick replies (ga
 conversations of the narrowband radio voices of Debian's codec2-examples, or of the voices of Debian's
 Asterisk prompts and pocketsphinx-testdata, with usual or quick replies; or the mixed-language voices of
 ../shared/media each saying their whole clip once, in a random order (whole); or a prompt voice answering
-one to three talkers with numbers, a recording each (digits).
+one to three talkers with numbers, a recording each (digits); or the voice actors of Fish Fillets' Dutch
+and Czech dubs (Debian's fillets-ng-data-nl and -cs) with the pool's people (acted; lines in Dutch or
+Czech, which no translator here takes, are made and flagged instead of the dub being refused).
 "tags" counts the true turns whose line is in another language. Targets (issue 13): count right,
 DER <= 0.10 (0.25 s collar), at most one line holding >= 0.2 s of a second speaker, lines cover >= 90%
 of the true speech.
@@ -72,6 +74,8 @@ HELD_OUT = {  # --held-out CONDITION: the held-out conversations as they are, un
     "whole": lambda: conv.whole_held_out(),
     # One to three people talk and a prompt voice answers with numbers, never the same one twice (made 2026-12-07).
     "digits": lambda: conv.digit_replies_held_out(),
+    # Voice actors of a game's Dutch and Czech dubs, with the pool's people (made 2026-12-07).
+    "acted": lambda: conv.acted_held_out(),
 }
 
 
@@ -80,6 +84,11 @@ def main() -> None:
     held = args[:1] == ["--held-out"]
     conditions = (args[1:] or list(HELD_OUT)) if held else []
     tmp = Path(tempfile.mkdtemp(prefix="bench_structure_"))
+    if "acted" in conditions:
+        # No translator here takes Dutch or Czech: the lines are made and flagged, not refused (as they
+        # would be where another engine took the pair).
+        from dubbing.stages import transcribe
+        transcribe._check_translatable = lambda *args: None
     if held:
         wanted: set[str] = set()
         made = [replace(c, name=f"{c.name}_{cond}") for cond in conditions for c in HELD_OUT[cond]()]

@@ -11,7 +11,9 @@ amateurs and speech-coding test talkers from it: narrowband (8 kHz) voices, some
 none of the diarizer's values were chosen on (`codec2_held_out`). Where Debian's Asterisk prompt packages and
 pocketsphinx-testdata are installed (optional too), it holds eight voice actors of telephone menus in English,
 Spanish, French, Italian and Russian, one reader of an audio book and one talker of pocketsphinx's tests,
-added on 2026-12-05 after every value was chosen (`prompt_held_out`).
+added on 2026-12-05 after every value was chosen (`prompt_held_out`). Where Debian's fillets-ng-data-nl and
+-cs are installed (optional too), the Dutch and Czech voice actors of the game's two fish make acted
+conversations, added on 2026-12-07 (`acted_held_out`).
 
 Used by the structure tests (`tests/test_structure.py`) and `benchmarks/bench_structure.py`.
 Speakers of one source meeting are only combined with each other or with speakers of
@@ -20,6 +22,7 @@ other corpora, so that no person can appear under two names.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -41,6 +44,10 @@ CODEC2_SPEAKERS = [("cq_ref", "raw/cq_ref.raw", "male"), ("g3plx", "raw/g3plx.ra
                    ("vk5qi", "wav/vk5qi.wav", "male")]
 ASTERISK = Path("/usr/share/asterisk/sounds")  # Debian's asterisk-core-sounds-*-g722, asterisk-prompt-*
 POCKETSPHINX = Path("/usr/share/pocketsphinx/test/data")  # Debian's pocketsphinx-testdata
+FILLETS = Path("/usr/share/games/fillets-ng/sound")  # Debian's fillets-ng-data-nl and fillets-ng-data-cs
+# Levels of the Czech dub voiced by other people than the two fish (fan levels added later): ECAPA heard
+# their lines 0.05-0.26 like the rest of each fish's, where a fish's own levels were 0.35 or more.
+FILLETS_OTHER_VOICES = {"hanoi", "hole", "linux", "nowall", "rush", "corridor"}
 # Name, folder, language, gender, person. Allison Smith recorded both the English and the Spanish
 # prompts: one person, so never two of her in one conversation. "es" is asterisk-prompt-es-co's
 # Colombian voice, "fr" Armelle Desjardins (asterisk-prompt-fr-armelle); both are 8 kHz GSM.
@@ -252,9 +259,10 @@ GAPS = {  # seconds between turns, and how often
 
 
 def assemble(name: str, speakers: list[str], *, seconds: float = 50.0, seed: int = 0,
-             noise: float = 0.002, gaps: str = "usual") -> Conversation:
-    """Alternate the speakers' pieces in turns until about `seconds` long."""
-    pool = speaker_pool()
+             noise: float = 0.002, gaps: str = "usual", pool: dict[str, Speaker] | None = None) -> Conversation:
+    """Alternate the speakers' pieces in turns until about `seconds` long (`pool`: `speaker_pool` where
+    not given)."""
+    pool = pool or speaker_pool()
     rng = np.random.default_rng(seed)
     levels = {s: float(rng.uniform(0.03, 0.12)) for s in speakers}
     next_piece = {s: int(rng.integers(len(pool[s].pieces))) for s in speakers}
@@ -527,6 +535,66 @@ def digit_replies_held_out() -> list[Conversation]:
     """96 conversations of `digit_replies_conversation` (seeds 0-95); those whose voices are not installed
     are left out."""
     return [c for c in map(digit_replies_conversation, range(96)) if c is not None]
+
+
+@lru_cache(maxsize=1)
+def acted_speakers() -> dict[str, Speaker]:
+    """The voice actors of Fish Fillets' Dutch and Czech dubs that are installed (the small fish, a woman,
+    "m"; the big fish, a man, "v"): 60 pieces of 1-8 s of each, from 120 of their lines drawn at random.
+    Added on 2026-12-07, after every value was chosen: acted voices vary more than read ones (one actor's
+    pieces are 0.43-0.58 alike to ECAPA on average, the pool's voices 0.60-0.79)."""
+    from concurrent.futures import ThreadPoolExecutor
+    out = {}
+    for lang in ("nl", "cs"):
+        for role, gender in (("m", "female"), ("v", "male")):
+            files = sorted(p for p in FILLETS.glob(f"*/{lang}/*.ogg")
+                           if re.search(rf"^([a-z0-9]+-)?{role}-", p.name)
+                           and not (lang == "cs" and p.parent.parent.name in FILLETS_OTHER_VOICES))
+            if not files:
+                continue
+            picked = [files[i] for i in sorted(np.random.default_rng(7).choice(len(files), 120, replace=False))]
+            with ThreadPoolExecutor(max_workers=8) as pool:  # most of a call is ffmpeg starting up
+                pieces = [q for x in pool.map(load16k, picked) for q in _vad_pieces(x) if 1.0 <= len(q) / SR <= 8.0]
+            name = f"fil_{lang}_{role}"
+            out[name] = Speaker(name, lang, gender, f"fillets_{lang}", pieces[:60])
+    return out
+
+
+def acted_conversation(seed: int) -> Conversation | None:
+    """Two to four people, at least one of them an `acted_speakers` voice: both fish of one dub (seed % 3 ==
+    0), two fish of either dub (1), or one fish among the pool's people (2); 40-75 s, quick replies where
+    seed % 4 == 0, under noise where seed % 5 == 1, under music where it is 3. None where not installed."""
+    acted = acted_speakers()
+    if len(acted) < 4:
+        return None
+    full = {**speaker_pool(), **acted}
+    fish = sorted(acted)
+    others = sorted(set(full) - set(fish))
+    rng = np.random.default_rng(1000 + seed)
+    n = int(rng.integers(2, 5))
+    if seed % 3 == 0:
+        lang = ["nl", "cs"][int(rng.integers(2))]
+        pick = [f"fil_{lang}_m", f"fil_{lang}_v"]
+    elif seed % 3 == 1:
+        pick = [str(s) for s in rng.choice(fish, 2, replace=False)]
+    else:
+        pick = [str(rng.choice(fish))]
+    while len(pick) < n:
+        s = str(rng.choice(others))
+        if full[s].source not in {full[x].source for x in pick}:
+            pick.append(s)
+    c = assemble(f"u{seed}", pick, seconds=float(rng.uniform(40, 75)), seed=seed,
+                 gaps="quick" if seed % 4 == 0 else "usual", pool=full)
+    if seed % 5 == 1:
+        return with_background(c, "noise", 15, seed=seed)
+    if seed % 5 == 3:
+        return with_background(c, "music", 12, seed=seed)
+    return c
+
+
+def acted_held_out(n: int = 60) -> list[Conversation]:
+    """`acted_conversation` 0 to n-1 (none where the dubs are not installed)."""
+    return [c for c in (acted_conversation(i) for i in range(n)) if c is not None]
 
 
 def with_background(c: Conversation, kind: str, snr_db: float, seed: int = 0) -> Conversation:
