@@ -7,6 +7,27 @@ from dubbing.segmentation import (MIN_LINE_S, TimedWord, build, coverage, plan_w
                                   words_from_transcript)
 
 
+class Ctx:
+    """The stage context the transcribe stage's helpers report to, quiet."""
+
+    def check_cancel(self):
+        pass
+
+    def progress(self, *_):
+        pass
+
+
+class Decodes:
+    """An engine that gives each window's decode per language, by its first piece's start."""
+
+    def __init__(self, decodes):
+        self.decodes, self.calls = decodes, []
+
+    def transcribe_windows(self, audio, sr, windows, *, language=None, gap=0.5, choose=None, progress=None):
+        self.calls.append((language, [w[0].start for w in windows]))
+        return [self.decodes[(w[0].start, language)] for w in windows]
+
+
 def test_a_new_turns_first_word_that_swallowed_the_pause_goes_to_the_new_speaker():
     # Whisper stretches "Thank" back over the pause to where the first speaker stopped (2.0 s).
     words = [TimedWord(0.5, 1.2, " Ten"), TimedWord(1.2, 1.5, " of"), TimedWord(1.5, 2.0, " clubs."),
@@ -287,10 +308,6 @@ def test_a_one_word_window_takes_a_language_heard_nowhere_else_only_when_very_su
 def test_an_unsure_window_keeps_its_language_when_its_longest_regions_alone_are_sure_of_it():
     from dubbing.stages.transcribe import _unsure, _vouch
 
-    class Ctx:
-        def check_cancel(self):
-            pass
-
     class Engine:  # Whisper's language ID per region, as the real engine returns it
         def __init__(self, prob):
             self.prob, self.heard = prob, []
@@ -337,13 +354,6 @@ def test_an_unsure_window_keeps_its_language_when_its_longest_regions_alone_are_
 def test_a_missed_stretch_of_an_unsure_window_takes_another_language_only_when_very_sure():
     from dubbing.stages.transcribe import _retry_missed
 
-    class Ctx:
-        def check_cancel(self):
-            pass
-
-        def progress(self, *_):
-            pass
-
     class Engine:  # Whisper's detection per window, then the language `choose` picks, as the real engine
         def __init__(self, detected):
             self.detected, self.calls = detected, []
@@ -388,13 +398,6 @@ def test_missed_stretches_given_the_same_sentence_together_are_heard_again_alone
     turn it could not read. Such stretches are heard again alone; a short reply said twice is kept."""
     from dubbing.stages.transcribe import _retry_missed
 
-    class Ctx:
-        def check_cancel(self):
-            pass
-
-        def progress(self, *_):
-            pass
-
     class Engine:  # heard together: the first stretch's sentence over each; alone: each its own words
         def __init__(self, together):
             self.together, self.calls = together, []
@@ -436,24 +439,9 @@ def test_an_unsure_window_of_a_speaker_heard_in_two_languages_takes_the_likelier
     if not textlang.available():
         pytest.skip("lingua-language-detector is not installed")
 
-    class Ctx:
-        def check_cancel(self):
-            pass
-
-        def progress(self, *_):
-            pass
-
     def heard(lang, text, logprob, start, prob=0.3):
         return WindowTranscript(lang, prob, [Segment(start, start + 2.0, text, [Word(start, start + 2.0, text)])],
                                 {"he": 0.39}, logprob)
-
-    class Engine:  # each window's decode per language, by its first piece's start
-        def __init__(self, decodes):
-            self.decodes, self.calls = decodes, []
-
-        def transcribe_windows(self, audio, sr, windows, *, language=None, gap=0.5, choose=None, progress=None):
-            self.calls.append((language, [w[0].start for w in windows]))
-            return [self.decodes[(w[0].start, language)] for w in windows]
 
     french, english = "La parole est à madame Annie Loueroux.", "The word is in Adam, in the name of the Lord."
     plan = [("A", [Piece(0.0, 3.0)]), ("B", [Piece(4.0, 9.0)]), ("A", [Piece(10.0, 13.0)])]
@@ -462,21 +450,21 @@ def test_an_unsure_window_of_a_speaker_heard_in_two_languages_takes_the_likelier
     missed = heard("en", english, None, 10.0, prob=0.39)  # a missed stretch heard with others: no likelihood
     decodes = {(0.0, "en"): heard("en", "The word is to madam Annie.", -0.8, 0.0),
                (10.0, "fr"): heard("fr", french, -0.3, 10.0), (10.0, "en"): heard("en", english, -0.7, 10.0)}
-    engine = Engine(decodes)
+    engine = Decodes(decodes)
     out = transcribe._speaker_languages(Ctx(), engine, None, 16000, plan, [window, other, missed])
     assert sorted(engine.calls) == [("en", [0.0, 10.0]), ("fr", [10.0])]  # B, sure and of one language: not heard
     assert [w.language for w in out] == ["fr", "en", "fr"] and out[2].segments == decodes[(10.0, "fr")].segments
     assert out[0] is window  # the translation of his French is less likely: his window stays
     # Likelier in French, but still English words: Whisper kept them under the French prompt.
     decodes[(10.0, "fr")] = heard("fr", "The word is in Adam, in the name of the Lord.", -0.3, 10.0)
-    out = transcribe._speaker_languages(Ctx(), Engine(decodes), None, 16000, plan, [window, other, missed])
+    out = transcribe._speaker_languages(Ctx(), Decodes(decodes), None, 16000, plan, [window, other, missed])
     assert out[2] is missed
     # Less likely than its own language: kept.
     decodes[(10.0, "fr")] = heard("fr", french, -0.75, 10.0)
-    out = transcribe._speaker_languages(Ctx(), Engine(decodes), None, 16000, plan, [window, other, missed])
+    out = transcribe._speaker_languages(Ctx(), Decodes(decodes), None, 16000, plan, [window, other, missed])
     assert out[2] is missed
     # A speaker heard in one language only is never decoded again.
-    engine = Engine(decodes)
+    engine = Decodes(decodes)
     alone = heard("fr", french, None, 10.0)
     out = transcribe._speaker_languages(Ctx(), engine, None, 16000, plan, [window, other, alone])
     assert out == [window, other, alone]
@@ -492,24 +480,9 @@ def test_a_window_heard_surely_in_a_close_language_of_its_speakers_other_one_tak
     heard surely in two languages that are not close is not decoded again."""
     from dubbing.stages import transcribe
 
-    class Ctx:
-        def check_cancel(self):
-            pass
-
-        def progress(self, *_):
-            pass
-
     def heard(lang, text, logprob, start, prob=0.95):
         return WindowTranscript(lang, prob, [Segment(start, start + 2.0, text, [Word(start, start + 2.0, text)])],
                                 {lang: prob}, logprob)
-
-    class Engine:
-        def __init__(self, decodes):
-            self.decodes, self.calls = decodes, []
-
-        def transcribe_windows(self, audio, sr, windows, *, language=None, gap=0.5, choose=None, progress=None):
-            self.calls.append((language, [w[0].start for w in windows]))
-            return [self.decodes[(w[0].start, language)] for w in windows]
 
     plan = [("A", [Piece(0.0, 3.0)]), ("B", [Piece(4.0, 9.0)]), ("A", [Piece(10.0, 13.0)])]
     czech = heard("cs", "Mohlo by stát před kontrolkou hard disku.", -0.47, 0.0)
@@ -517,16 +490,17 @@ def test_a_window_heard_surely_in_a_close_language_of_its_speakers_other_one_tak
     polish = heard("pl", "Walka pokracuje i grubyna. To jest wlażki.", -0.623, 10.0)
     decodes = {(0.0, "pl"): heard("pl", "Mogę by stać przed kontrolku harddysku.", -0.92, 0.0),
                (10.0, "cs"): heard("cs", "Válka pokračuje i dlubyna. To je zvláštní.", -0.608, 10.0)}
-    engine = Engine(decodes)
+    engine = Decodes(decodes)
     out = transcribe._speaker_languages(Ctx(), engine, None, 16000, plan, [czech, other, polish])
     assert sorted(engine.calls) == [("cs", [10.0]), ("pl", [0.0])]  # B, of one language: not heard again
     assert [w.language for w in out] == ["cs", "en", "cs"] and out[2].segments == decodes[(10.0, "cs")].segments
     assert out[0] is czech
     # Less likely in Czech: the Polish window stays.
     decodes[(10.0, "cs")] = heard("cs", "Válka pokračuje i dlubyna. To je zvláštní.", -0.7, 10.0)
-    assert transcribe._speaker_languages(Ctx(), Engine(decodes), None, 16000, plan, [czech, other, polish])[2] is polish
+    out = transcribe._speaker_languages(Ctx(), Decodes(decodes), None, 16000, plan, [czech, other, polish])
+    assert out[2] is polish
     # An actress heard surely in Spanish and in English: not close languages, nothing decoded again.
-    engine = Engine(decodes)
+    engine = Decodes(decodes)
     spanish, english = heard("es", "Hola a todos.", -0.3, 0.0), heard("en", "Hello everyone.", -0.3, 10.0)
     assert transcribe._speaker_languages(Ctx(), engine, None, 16000, plan, [spanish, other, english]) \
         == [spanish, other, english]
@@ -539,13 +513,6 @@ def test_an_unsure_window_decoded_again_takes_the_likeliest_of_the_close_languag
     in Greek alone, Whisper said one Greek sentence eleven times, at a likelier -0.20 per token than his
     English (-0.39): both close languages are decoded, and a decode that loops is not taken."""
     from dubbing.stages import transcribe
-
-    class Ctx:
-        def check_cancel(self):
-            pass
-
-        def progress(self, *_):
-            pass
 
     def heard(lang, text, logprob, times=1):
         segments = [Segment(i * 2.0, i * 2.0 + 1.5, text, [Word(i * 2.0, i * 2.0 + 1.5, text)]) for i in range(times)]
