@@ -494,6 +494,7 @@ def test_a_window_heard_surely_in_a_close_language_of_its_speakers_other_one_tak
     out = transcribe._speaker_languages(Ctx(), engine, None, 16000, plan, [czech, other, polish])
     assert sorted(engine.calls) == [("cs", [10.0]), ("pl", [0.0])]  # B, of one language: not heard again
     assert [w.language for w in out] == ["cs", "en", "cs"] and out[2].segments == decodes[(10.0, "cs")].segments
+    assert out[2].language_probability == 0.95  # the audio was sure of the two; it still counts whole
     assert out[0] is czech
     # Less likely in Czech: the Polish window stays.
     decodes[(10.0, "cs")] = heard("cs", "Válka pokračuje i dlubyna. To je zvláštní.", -0.7, 10.0)

@@ -92,8 +92,9 @@ MMS_SUFFIX = {"az": "azj-script_latin", "ur": "urd-script_arabic", "uz": "uzb-sc
 # Languages written without spaces between sentences.
 NO_SPACE_SCRIPTS = {"zh", "ja", "th", "km", "my"}
 
-# Close languages a speech recogniser's language ID takes for one another, surely: Whisper base heard
-# one Czech actress's turns as Czech (0.95) and as Polish (0.95), a Dutch actor's as German.
+# Close languages a speech recogniser's language ID takes for one another, even surely: Whisper base heard
+# one Czech actress's turns as Czech (0.95) and as Polish (0.95), a Dutch actor's as German. Only those two
+# were seen here; the other groups are close languages of the same kind.
 SIBLINGS = [{"cs", "sk", "pl"}, {"nl", "af", "de"}, {"da", "no", "nn", "sv"}, {"ru", "uk", "be"},
             {"hr", "sr", "bs", "sl"}, {"es", "gl", "pt", "ca"}, {"id", "ms", "jw"}, {"hi", "ur"}]
 

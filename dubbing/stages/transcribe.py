@@ -642,7 +642,11 @@ def _speaker_languages(ctx, engine, samples, sr, plan, results: list[WindowTrans
         if w.logprob is not None and own is not None and w.logprob > best.get(i, own) and not kept_words \
                 and _holds_up(w, old, plan[i][1]):
             best[i] = w.logprob
-            out[i] = WindowTranscript(lang, old.alternatives.get(lang, 0.0), w.segments, old.alternatives, w.logprob)
+            # Between close languages the audio's sureness stands for the one decoded (Czech was 0.03 where
+            # Polish was 0.96): a window made unsure would count a tenth towards the main language.
+            sure = old.language_probability if lang in langcodes.siblings(old.language) else 0.0
+            out[i] = WindowTranscript(lang, max(old.alternatives.get(lang, 0.0), sure), w.segments, old.alternatives,
+                                      w.logprob)
     return out
 
 
