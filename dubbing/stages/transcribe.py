@@ -636,15 +636,15 @@ def _speaker_languages(ctx, engine, samples, sr, plan, results: list[WindowTrans
         # Whisper may keep the speaker's words under the other prompt ("A gente desconectado" in
         # Italian, likelier than in Spanish): a text surely in the window's language stays there.
         # Not between close languages, though: decoded in Polish, a Czech actress's words came out Polish.
-        kept_words = lang not in langcodes.siblings(old.language) \
-            and textlang.retag(text, lang, conf, frozenset({old.language})) == old.language
+        close = lang in langcodes.siblings(old.language)
+        kept_words = not close and textlang.retag(text, lang, conf, frozenset({old.language})) == old.language
         # Against the likeliest decode so far: the window's own, or another of its speaker's languages.
         if w.logprob is not None and own is not None and w.logprob > best.get(i, own) and not kept_words \
                 and _holds_up(w, old, plan[i][1]):
             best[i] = w.logprob
             # Between close languages the audio's sureness stands for the one decoded (Czech was 0.03 where
             # Polish was 0.96): a window made unsure would count a tenth towards the main language.
-            sure = old.language_probability if lang in langcodes.siblings(old.language) else 0.0
+            sure = old.language_probability if close else 0.0
             out[i] = WindowTranscript(lang, max(old.alternatives.get(lang, 0.0), sure), w.segments, old.alternatives,
                                       w.logprob)
     return out
