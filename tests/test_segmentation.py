@@ -471,13 +471,15 @@ def test_an_unsure_window_of_a_speaker_heard_in_two_languages_takes_the_likelier
     assert engine.calls == []
 
 
-def test_a_window_heard_surely_in_a_close_language_of_its_speakers_other_one_takes_the_likelier_decode():
+def test_a_speaker_heard_in_two_close_languages_is_given_the_one_likeliest_over_all_their_windows():
     """A Czech voice actress (Fish Fillets, Debian's fillets-ng-data-cs): Whisper base heard one of her
     windows as Czech at 0.95 and another as Polish at 0.95, and wrote that one in Polish. Sure or not,
-    between close languages (`langcodes.siblings`) the window is decoded in her other one too, and
-    Whisper found her Czech likelier (-0.608 per token against -0.623); Polish words under the Polish
-    prompt do not keep it Polish. Her Czech window stays (Polish, -0.92, is less likely). A speaker
-    heard surely in two languages that are not close is not decoded again."""
+    between close languages (`langcodes.siblings`) each window is decoded in her other one too, and
+    over both her windows Whisper finds her likelier in Czech: the Polish one goes to Czech, though
+    its Polish words under the Polish prompt are likely too. Window by window it is a coin toss: a
+    Russian voice's windows were likelier in Belarusian in 16 of 37, so one window tagged Belarusian
+    must not take the others there. A speaker heard surely in two languages that are not close is not
+    decoded again."""
     from dubbing.stages import transcribe
 
     def heard(lang, text, logprob, start, prob=0.95):
@@ -489,18 +491,34 @@ def test_a_window_heard_surely_in_a_close_language_of_its_speakers_other_one_tak
     other = heard("en", "Good morning, everyone.", -0.2, 4.0, prob=0.98)
     polish = heard("pl", "Walka pokracuje i grubyna. To jest wlażki.", -0.623, 10.0)
     decodes = {(0.0, "pl"): heard("pl", "Mogę by stać przed kontrolku harddysku.", -0.92, 0.0),
-               (10.0, "cs"): heard("cs", "Válka pokračuje i dlubyna. To je zvláštní.", -0.608, 10.0)}
+               (10.0, "cs"): heard("cs", "Válka pokračuje i dlubyna. To je zvláštní.", -0.7, 10.0)}
     engine = Decodes(decodes)
     out = transcribe._speaker_languages(Ctx(), engine, None, 16000, plan, [czech, other, polish])
     assert sorted(engine.calls) == [("cs", [10.0]), ("pl", [0.0])]  # B, of one language: not heard again
+    # Less likely in Czech than in Polish (-0.70 against -0.623), the window still goes with her Czech.
     assert [w.language for w in out] == ["cs", "en", "cs"] and out[2].segments == decodes[(10.0, "cs")].segments
     assert out[2].language_probability == 0.95  # the audio was sure of the two; it still counts whole
     assert out[0] is czech
-    # Less likely in Czech: the Polish window stays.
-    decodes[(10.0, "cs")] = heard("cs", "Válka pokračuje i dlubyna. To je zvláštní.", -0.7, 10.0)
+    # Likelier in Polish over both windows: both go to Polish.
+    decodes[(0.0, "pl")] = heard("pl", "Mogła by stać przed kontrolką twardego dysku.", -0.45, 0.0)
     out = transcribe._speaker_languages(Ctx(), Decodes(decodes), None, 16000, plan, [czech, other, polish])
-    assert out[2] is polish
+    assert [w.language for w in out] == ["pl", "en", "pl"] and out[2] is polish
+    # A Russian speaker, one of whose windows was tagged Belarusian: two of her Russian windows are a
+    # little likelier in Belarusian (measured: -0.387 against -0.389, -0.333 against -0.351), the third
+    # and the Belarusian one much likelier in Russian. All four are Russian.
+    plan = [("R", [Piece(t, t + 3.0)]) for t in (0.0, 4.0, 8.0, 12.0)]
+    russian = [heard("ru", "Набранный вами номер", -0.389, 0.0), heard("ru", "не обслуживается", -0.351, 4.0),
+               heard("ru", "Пожалуйста, перезвоните", -0.372, 8.0)]
+    belarusian = heard("be", "Калі ласка, паўтарыце", -0.52, 12.0, prob=0.8)
+    decodes = {(0.0, "be"): heard("be", "Набраны вамі нумар", -0.387, 0.0),
+               (4.0, "be"): heard("be", "не абслугоўваецца", -0.333, 4.0),
+               (8.0, "be"): heard("be", "Калі ласка, перазваніце", -0.470, 8.0),
+               (12.0, "ru"): heard("ru", "Пожалуйста, повторите", -0.30, 12.0)}
+    out = transcribe._speaker_languages(Ctx(), Decodes(decodes), None, 16000, plan, [*russian, belarusian])
+    assert [w.language for w in out] == ["ru"] * 4
+    assert out[:3] == russian and out[3].segments == decodes[(12.0, "ru")].segments
     # An actress heard surely in Spanish and in English: not close languages, nothing decoded again.
+    plan = [("A", [Piece(0.0, 3.0)]), ("B", [Piece(4.0, 9.0)]), ("A", [Piece(10.0, 13.0)])]
     engine = Decodes(decodes)
     spanish, english = heard("es", "Hola a todos.", -0.3, 0.0), heard("en", "Hello everyone.", -0.3, 10.0)
     assert transcribe._speaker_languages(Ctx(), engine, None, 16000, plan, [spanish, other, english]) \

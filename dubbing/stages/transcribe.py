@@ -593,8 +593,9 @@ def _speaker_languages(ctx, engine, samples, sr, plan, results: list[WindowTrans
     """Windows heard unsurely (under SURE) in one of the languages their speaker is heard in, decoded in
     the speaker's other languages too: the decode Whisper finds likeliest per token wins, under the
     guards of `_decode_retagged` (`_holds_up`), unless its text is surely still in the window's language.
-    A window heard surely is decoded again only in its speaker's languages close to its own
-    (`langcodes.siblings`), where its text follows the prompt and the likelihood alone decides.
+    Between close languages (`langcodes.siblings`) the speaker decides, not the window
+    (`_close_choices`): a window heard surely is decoded again in its speaker's languages close to
+    its own, and all the speaker's windows in those go to the one likeliest over all of them.
 
     A missed turn heard again alone is detected on its own, and a voice Whisper cannot place goes to
     the language likeliest among those heard surely: the French CommonVoice man's window was French,
@@ -624,7 +625,9 @@ def _speaker_languages(ctx, engine, samples, sr, plan, results: list[WindowTrans
         ctx.progress(0.97, f"decoding {len(idx)} window(s) in '{lang}', a language of their speaker")
         decoded.update(((i, lang), w) for i, w in
                        zip(idx, engine.transcribe_windows(samples, sr, [plan[i][1] for i in idx], language=lang)))
-    candidates = [(i, lang, w) for (i, lang), w in decoded.items() if lang != results[i].language]
+    # Close languages are left to the speaker's choice below.
+    candidates = [(i, lang, w) for (i, lang), w in decoded.items()
+                  if lang != results[i].language and lang not in langcodes.siblings(results[i].language)]
     texts = [_text(w) for _, _, w in candidates]
     confs = textlang.confidences(texts, [{lang, results[i].language} for i, lang, _ in candidates]) \
         if candidates and textlang.available() else [{} for _ in candidates]
@@ -635,19 +638,57 @@ def _speaker_languages(ctx, engine, samples, sr, plan, results: list[WindowTrans
         own = decoded.get((i, old.language), old).logprob
         # Whisper may keep the speaker's words under the other prompt ("A gente desconectado" in
         # Italian, likelier than in Spanish): a text surely in the window's language stays there.
-        # Not between close languages, though: decoded in Polish, a Czech actress's words came out Polish.
-        close = lang in langcodes.siblings(old.language)
-        kept_words = not close and textlang.retag(text, lang, conf, frozenset({old.language})) == old.language
+        kept_words = textlang.retag(text, lang, conf, frozenset({old.language})) == old.language
         # Against the likeliest decode so far: the window's own, or another of its speaker's languages.
         if w.logprob is not None and own is not None and w.logprob > best.get(i, own) and not kept_words \
                 and _holds_up(w, old, plan[i][1]):
             best[i] = w.logprob
-            # Between close languages the audio's sureness stands for the one decoded (Czech was 0.03 where
-            # Polish was 0.96): a window made unsure would count a tenth towards the main language.
-            sure = old.language_probability if close else 0.0
-            out[i] = WindowTranscript(lang, max(old.alternatives.get(lang, 0.0), sure), w.segments, old.alternatives,
-                                      w.logprob)
+            out[i] = WindowTranscript(lang, old.alternatives.get(lang, 0.0), w.segments, old.alternatives, w.logprob)
+    chosen = _close_choices(plan, results, decoded, spoken)
+    for i, w in enumerate(results):
+        lang = chosen.get((plan[i][0], w.language), w.language)
+        again = decoded.get((i, lang))
+        if out[i] is w and lang != w.language and again is not None and _holds_up(again, w, plan[i][1]):
+            # The audio's sureness stands for the language chosen (Czech was 0.03 where Polish was
+            # 0.96): a window made unsure would count a tenth towards the main language.
+            out[i] = WindowTranscript(lang, max(w.alternatives.get(lang, 0.0), w.language_probability),
+                                      again.segments, w.alternatives, again.logprob)
     return out
+
+
+def _close_choices(plan, results: list[WindowTranscript], decoded: dict,
+                   spoken: dict[str, set[str]]) -> dict[tuple[str, str], str]:
+    """(speaker, language): the speaker's close language (`langcodes.siblings`) their windows in any of
+    those are likeliest in per token, over all those windows (weighed by speech). Only for speakers
+    heard in two or more close languages.
+
+    Window by window, the likelier of two close decodes is a coin toss. Over 30-37 windows each of
+    one voice (not in any conversation of ours), Whisper base found a Russian woman's window likelier
+    in Belarusian in 16, a Colombian Spanish voice's likelier in Galician in 5, the Czech and Dutch
+    actors' likelier in Polish (6), Slovak (2-3) or Afrikaans (6); over all of a voice's windows its
+    own language was the likeliest for each of the six (Russian -0.280 against Belarusian -0.287).
+    """
+    chosen: dict[tuple[str, str], str] = {}
+    for speaker, heard_in in spoken.items():
+        for group in langcodes.SIBLINGS:
+            langs = heard_in & group
+            if len(langs) < 2:
+                continue
+            total, weight = dict.fromkeys(langs, 0.0), 0.0
+            for i, (spk, pieces) in enumerate(plan):
+                own = results[i]
+                if spk != speaker or own.language not in langs:
+                    continue
+                heard = {lang: decoded.get((i, lang), own if own.language == lang else None) for lang in langs}
+                if all(w is not None and w.logprob is not None for w in heard.values()):
+                    seconds = sum(p.end - p.start for p in pieces)
+                    weight += seconds
+                    for lang, w in heard.items():
+                        total[lang] += w.logprob * seconds
+            if weight:
+                best = max(sorted(total), key=total.get)
+                chosen.update(((speaker, lang), best) for lang in langs)
+    return chosen
 
 
 def _retag_by_text(results: list[WindowTranscript], sure: set[str],
