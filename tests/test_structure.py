@@ -743,12 +743,12 @@ def test_a_russian_voice_one_of_whose_windows_was_tagged_belarusian_stays_russia
     gap = np.zeros(sr // 2, np.float32)
     samples = np.concatenate([part for q in pieces for part in (q, gap)])
     starts = np.cumsum([0] + [len(q) + len(gap) for q in pieces]) / sr
-    plan = [("R", [Piece(starts[k], starts[k] + len(pieces[k]) / sr),
-                   Piece(starts[k + 1], starts[k + 1] + len(pieces[k + 1]) / sr)]) for k in range(0, len(pieces) - 1, 2)]
+    spans = [Piece(start, start + len(q) / sr) for start, q in zip(starts, pieces)]
+    plan = [("R", spans[k:k + 2]) for k in range(0, len(spans) - 1, 2)]  # windows of two pieces
     engine = registry.get_engine("stt", "faster-whisper", "base")
-    first = engine.transcribe_windows(samples, sr, [pieces for _, pieces in plan])
+    first = engine.transcribe_windows(samples, sr, [window for _, window in plan])
     assert {w.language for w in first} == {"ru"}
-    belarusian = engine.transcribe_windows(samples, sr, [pieces for _, pieces in plan], language="be")
+    belarusian = engine.transcribe_windows(samples, sr, [window for _, window in plan], language="be")
     assert any(b.logprob > w.logprob for b, w in zip(belarusian, first))  # the coin toss this is about
     tagged = [*first[:-1], transcribe.WindowTranscript("be", first[-1].language_probability, belarusian[-1].segments,
                                                        first[-1].alternatives, belarusian[-1].logprob)]

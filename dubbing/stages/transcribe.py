@@ -662,11 +662,12 @@ def _close_choices(plan, results: list[WindowTranscript], decoded: dict,
     those are likeliest in per token, over all those windows (weighed by speech). Only for speakers
     heard in two or more close languages.
 
-    Window by window, the likelier of two close decodes is a coin toss. Over 30-37 windows each of
-    one voice (not in any conversation of ours), Whisper base found a Russian woman's window likelier
-    in Belarusian in 16, a Colombian Spanish voice's likelier in Galician in 5, the Czech and Dutch
-    actors' likelier in Polish (6), Slovak (2-3) or Afrikaans (6); over all of a voice's windows its
-    own language was the likeliest for each of the six (Russian -0.280 against Belarusian -0.287).
+    Window by window, the likelier of two close decodes is a coin toss. Of the 22-37 windows of each
+    of six voices heard in its language or a close one (recordings no conversation of ours uses),
+    Whisper base found a Russian woman's likelier in Belarusian in 16, a Colombian Spanish voice's in
+    Galician in 5, the Czech and Dutch actors' in Polish (2-6), Slovak (2-3) or Afrikaans (6). Over all
+    of a voice's windows its own language was the likeliest for each of the six (Russian -0.280 per
+    token against Belarusian -0.287).
     """
     chosen: dict[tuple[str, str], str] = {}
     for speaker, heard_in in spoken.items():
