@@ -723,7 +723,7 @@ def test_a_czech_actress_heard_partly_as_polish_keeps_her_czech(acted, tmp_path,
     assert {g["language"] for g in segments} == {"cs"}
 
 
-def test_a_russian_voice_one_of_whose_windows_was_tagged_belarusian_stays_russian(conversations):
+def test_a_russian_voice_one_of_whose_windows_was_tagged_belarusian_stays_russian():
     """Whisper base can tag one window of a speaker with a close language (a Colombian Spanish voice's
     2 s window Portuguese; the Czech actress's Polish). Window by window, which of two close languages
     Whisper decodes likelier is a coin toss: this Russian voice (Debian's Asterisk prompts, recordings
@@ -733,6 +733,7 @@ def test_a_russian_voice_one_of_whose_windows_was_tagged_belarusian_stays_russia
 
     from dubbing.engines.base import Piece
     from dubbing.stages import transcribe
+    from tests import conversations
     from tests.test_segmentation import Ctx
     folder = conversations.ASTERISK / "ru_RU_f_IvrvoiceRU"
     if not folder.is_dir():
