@@ -49,7 +49,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
     if args.op == "list":
         return _list_lines(Path(args.dir))
     op_args = {k: getattr(args, k) for k in ("utt_id", "at", "word", "start", "end", "speaker", "text",
-                                              "translated_text", "gender") if getattr(args, k, None) is not None}
+                                              "translated_text", "gender", "language")
+               if getattr(args, k, None) is not None}
     result = pipeline.edit(Path(args.dir), args.op, base_revision=args.revision, **op_args)
     if result.created:
         print("created " + " ".join(map(str, result.created)))
@@ -104,6 +105,9 @@ def add_edit_parser(sub) -> None:
     o.add_argument("utt_id", type=int, metavar="ID")
     o.add_argument("--start", type=float)
     o.add_argument("--end", type=float)
+    o = ops.add_parser("language", help="say line ID is spoken in LANG (translated again from it on update)")
+    o.add_argument("utt_id", type=int, metavar="ID")
+    o.add_argument("language", metavar="LANG", help="a language code, e.g. cs")
 
 
 def _summary(out: Path, report: dict) -> None:

@@ -1,4 +1,5 @@
-"""Structural edits of a document: split, merge, add, delete, move to a speaker, nudge times.
+"""Structural edits of a document: split, merge, add, delete, move to a speaker, nudge times, and
+the spoken language of a line.
 
 Pure functions over a `Document` (no files, no engines): the command line
 (`python -m dubbing edit`), the job runner's client and the pages all call them,
@@ -16,6 +17,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
+from .engines import langcodes
 from .errors import DubbingError, ExitCode
 from .models import GENDERS, UNKNOWN, Document, Speaker, Utterance, Word
 
@@ -36,13 +38,13 @@ class EditResult:
     new_speaker: str | None = None  # key of a speaker this edit created
 
 
-OPERATIONS = ("split", "merge", "add", "delete", "speaker", "times")
+OPERATIONS = ("split", "merge", "add", "delete", "speaker", "times", "language")
 
 
 def apply(doc: Document, op: str, **args) -> EditResult:
     """Run one operation by name (as the command line and the runner's client name them)."""
     funcs = {"split": split, "merge": merge, "add": add, "delete": delete, "speaker": move_to_speaker,
-             "times": nudge}
+             "times": nudge, "language": set_language}
     if op not in funcs:
         raise EditError(f"unknown edit '{op}'; use one of {', '.join(OPERATIONS)}")
     try:
@@ -198,6 +200,28 @@ def nudge(doc: Document, utt_id: int, *, start: float | None = None, end: float 
     _check_neighbours(doc, probe, ignore=(u.id,))
     u.start, u.end = new_start, new_end
     doc.utterances.sort(key=lambda x: (x.start, x.id))
+    return EditResult(changed=[u.id])
+
+
+def set_language(doc: Document, utt_id: int, language: str) -> EditResult:
+    """Say which language a line is spoken in: Whisper base can hear a whole speaker in the wrong one of
+    two close languages (a Czech voice actor all as Polish, a Dutch one all as German).
+
+    The machine's translation is made again from the new language at the next translation; a
+    person's stays. A line the machine muted and flagged because no translator takes its language
+    is unmuted and its flag cleared: translated again, it is flagged again if the new pair has none
+    either."""
+    u = _line(doc, utt_id)
+    code = (language or "").strip().lower()
+    if code not in langcodes.LANGUAGES:
+        raise EditError(f"unknown language '{language}': give a code Whisper knows, such as en, es, fr, cs or pl")
+    if (u.language or doc.source_language) == code:
+        return EditResult()
+    u.language = "" if code == doc.source_language else code
+    if not u.translation_edited:
+        u.translation_source = None  # translated again, from the new language
+    if u.note and u.muted:
+        u.muted, u.note = False, ""
     return EditResult(changed=[u.id])
 
 

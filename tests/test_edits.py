@@ -232,6 +232,31 @@ def test_a_stage_save_merges_its_fields_into_a_persons_newer_edit(tmp_path):
     assert len(again.utterances) == 4
 
 
+def test_a_lines_language_is_said_and_its_translation_made_again_from_it():
+    """Whisper base can hear a speaker all in the wrong one of two close languages: a person says which
+    language a line is in. The machine's translation is made again; a person's stays; a line the machine
+    muted and flagged for want of a translator is unmuted for the new language's translation."""
+    doc = make_doc()
+    changed = edits.apply(doc, "language", utt_id=1, language="PL ")
+    assert changed.changed == [1] and doc.get(1).language == "pl" and doc.get(1).needs_translation
+    assert edits.set_language(doc, 1, "pl").changed == []  # already so: nothing to redo
+    edits.set_language(doc, 1, "en")  # the document's own language is stored as ""
+    assert doc.get(1).language == ""
+    # A person's translation stays theirs.
+    doc.get(2).translated_text = "Hasta luego."
+    edits.set_language(doc, 2, "cs")
+    assert doc.get(2).translated_text == "Hasta luego." and not doc.get(2).needs_translation
+    # Flagged by the machine (no translator for Polish here): unmuted, the flag cleared, translated again.
+    flagged = doc.get(0)
+    flagged.language, flagged.muted, flagged.note = "pl", True, "no translator here for pl -> es"
+    flagged.translated_text = flagged.machine_translation = ""
+    edits.set_language(doc, 0, "cs")
+    assert (flagged.language, flagged.muted, flagged.note, flagged.needs_translation) == ("cs", False, "", True)
+    with pytest.raises(edits.EditError, match="unknown language 'klingon'"):
+        edits.set_language(doc, 0, "klingon")
+    assert doc.validate() == []
+
+
 def test_the_apply_entry_point_names_operations():
     doc = make_doc()
     with pytest.raises(edits.EditError, match="unknown edit 'explode'"):

@@ -168,6 +168,42 @@ def test_each_operation_through_the_command_line_then_update(folder):
     print(f"re-made {len(expected)} of {len(new.utterances)} lines; audio identical on {compared:.0%} compared")
 
 
+def test_a_line_said_to_be_in_another_language_is_translated_from_it_on_update(folder):
+    """A line put in Russian (no translator here takes it to Spanish) is flagged on update and keeps the
+    original audio; put back in English it is translated and dubbed again. Only that line is re-made."""
+    before_dir = folder.parent / "before"
+    shutil.copytree(folder, before_dir)
+    doc = load(folder)
+    line = max(doc.utterances, key=lambda u: len(u.text.split()))
+    translation = line.translated_text
+    span = [(line.start, windows(doc)[line.id][4])]
+
+    def edit_then_update(language):
+        result = run_cli("edit", folder, "language", line.id, language)
+        assert result.returncode == 0 and f"changed {line.id}" in result.stdout, result.stderr
+        result = run_cli("update", folder)
+        assert result.returncode == 0, result.stderr
+        return load(folder).get(line.id), json.loads((folder / "report.json").read_text())
+
+    russian, report = edit_then_update("ru")
+    assert russian.language == "ru" and russian.muted and russian.translated_text == ""
+    assert "no translator here for ru -> es" in russian.note
+    assert report["remade_ids"] == []  # nothing to voice: the original plays there
+    assert_audio_same_outside(before_dir, folder, span)
+    a, _ = sf.read(str(before_dir / "dubbed_audio.wav"), dtype="int16")
+    b, sr = sf.read(str(folder / "dubbed_audio.wav"), dtype="int16")
+    inside = slice(int(line.start * sr), int(line.end * sr))
+    assert np.any(a[inside] != b[inside])  # its dub gave way to the original
+    english, report = edit_then_update("en")
+    assert english.language == "" and not english.muted and english.note == ""
+    # The same translator from the same words (alone it may word the start differently: "El nombre" for "nombre").
+    assert len(set(english.translated_text.split()) & set(translation.split())) >= 0.7 * len(translation.split())
+    assert report["remade_ids"] == [line.id]
+    assert_audio_same_outside(before_dir, folder, span)
+    bad = run_cli("edit", folder, "language", line.id, "klingon")
+    assert bad.returncode == ExitCode.USAGE and "unknown language 'klingon'" in bad.stderr
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("muted", "false", "muted: input should be a valid boolean"),
     ("translated_text", None, "translated_text: input should be a valid string"),

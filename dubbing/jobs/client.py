@@ -258,20 +258,22 @@ def edit(job_id: str, op: str, *, base_revision: int | None = None, translate: b
          start_worker: bool = True, **args) -> EditResult:
     """One structural edit of the job's document (dubbing.edits): `op` is split (utt_id, at= or word=),
     merge (utt_id), add (start, end, speaker, text[, translated_text, gender]), delete (utt_id),
-    speaker (utt_id, speaker[, gender]) or times (utt_id[, start, end]).
+    speaker (utt_id, speaker[, gender]), times (utt_id[, start, end]) or language (utt_id, language).
 
     Returns the EditResult (created/removed/changed ids, new_speaker). Refused with RevisionConflict when
     `base_revision` is given and the document moved on; EditError when the edit cannot be made.
-    With `translate`, lines that now need a translation are queued for one (job idle only).
+    With `translate`, lines that now need a translation (new ones, or one said to be in another
+    language) are queued for one (job idle only).
     """
     path = _document_path(job_id)
     with revisions.locked(path):
         _require_document(job_id, path)
         result = pipeline.edit(path.parent, op, base_revision=base_revision, **args)
         _note_edit(job_id)
-    if translate and result.created:
+    if translate and (result.created or result.changed):
         doc = Document.load(path)
-        todo = [u.id for u in doc.utterances if u.id in set(result.created) and u.needs_translation]
+        touched = {*result.created, *result.changed}
+        todo = [u.id for u in doc.utterances if u.id in touched and u.needs_translation]
         if todo:
             _queue_translation(job_id, todo, start_worker=start_worker)
     return result
