@@ -192,3 +192,27 @@ def test_structural_edits_from_the_line_pane(job):
     merged = [u for u in client.load_document(job).utterances if u.start == first.start]
     assert len(merged) == 1 and merged[0].end == nxt.end
     assert merged[0].text.split() == (first.text + " " + nxt.text).split()
+
+
+def test_a_lines_language_is_set_from_the_line_pane(job):
+    """Whisper can hear a speaker in the wrong one of two close languages: the reviewer says which
+    language the line is in and it is translated again from it. Put in Russian, which no translator
+    here takes to Spanish, the line is flagged and keeps the original audio; back in English it is
+    translated again."""
+    at = review(job)
+    line = client.load_document(job).utterances[0]
+    select(at, job, line.id)
+    at.selectbox(key=f"review_language_{line.id}_en").set_value("ru").run()
+    at.button(key="review_language").click().run()
+    no_exceptions(at)
+    assert not at.error, values(at.error)
+    at = settle(job, at)
+    flagged = client.load_document(job).get(line.id)
+    assert flagged.language == "ru" and flagged.muted and "no translator here for ru -> es" in flagged.note
+    assert "**Original** (Russian)" in all_text(at)  # the pane names the line's language
+    at.selectbox(key=f"review_language_{line.id}_ru").set_value("en").run()
+    at.button(key="review_language").click().run()
+    no_exceptions(at)
+    at = settle(job, at)
+    back = client.load_document(job).get(line.id)
+    assert back.language == "" and not back.muted and back.note == "" and back.translated_text

@@ -11,6 +11,7 @@ from typing import Callable
 
 import streamlit as st
 
+from ..engines.langcodes import LANGUAGES
 from ..models import Document, Utterance
 from . import languages, status, table
 from .clips import dubbed_clip, original_clip
@@ -111,8 +112,8 @@ def words_of(u: Utterance) -> list[str]:
 def _operations(doc: Document, u: Utterance, edit: Edit) -> None:
     keys = table.speaker_keys(doc)
     after = next((v for v in doc.utterances if v.start > u.start), None)
-    split_tab, merge_tab, speaker_tab, insert_tab, times_tab = st.tabs(
-        ["Split", "Merge or delete", "Speaker", "Insert a line", "Times"])
+    split_tab, merge_tab, speaker_tab, language_tab, insert_tab, times_tab = st.tabs(
+        ["Split", "Merge or delete", "Speaker", "Language", "Insert a line", "Times"])
     with split_tab:
         words = words_of(u)
         if len(words) < 2:
@@ -155,6 +156,8 @@ def _operations(doc: Document, u: Utterance, edit: Edit) -> None:
                 st.info("This line is already theirs.", icon=":material/info:")
             else:
                 edit("speaker", f"Line {u.id} now spoken by {names.get(target, target)}", utt_id=u.id, speaker=target)
+    with language_tab:
+        _language(doc, u, edit)
     with insert_tab:
         gap_start = u.end
         gap_end = after.start if after else max(doc.duration, u.end)
@@ -180,3 +183,18 @@ def _operations(doc: Document, u: Utterance, edit: Edit) -> None:
         ne = c2.number_input("End (s)", min_value=0.0, value=float(u.end), step=0.05, key=f"review_nudge_e_{u.id}")
         if c3.button("Set times", key="review_nudge", disabled=(ns, ne) == (u.start, u.end)):
             edit("times", f"Line {u.id} now {ns:.2f}–{ne:.2f} s", utt_id=u.id, start=ns, end=ne)
+
+
+def _language(doc: Document, u: Utterance, edit: Edit) -> None:
+    """The line's spoken language, for when the machine heard it wrong (Czech as Polish): the line is
+    then translated again from the language chosen."""
+    current = u.language or doc.source_language
+    codes = languages.sorted_codes(set(LANGUAGES) | {current})
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    code = c1.selectbox("Spoken in", codes, index=codes.index(current), format_func=languages.label,
+                        key=f"review_language_{u.id}_{current}")
+    if c2.button("Set language", key="review_language", disabled=code == current, icon=":material/translate:"):
+        edit("language", f"Line {u.id} is now in {languages.name(code)}; its translation is made again from it",
+             utt_id=u.id, language=code)
+    st.caption("The machine's translation is made again from the language you choose; a translation you wrote "
+               "stays. A line no translator here takes keeps the original audio until you write its translation.")

@@ -309,8 +309,23 @@ def test_reviewer_workbench_on_a_two_person_call(app, page: Page, shot, call_mp4
     assert inserted["translated_text"], "the new line is translated before approval"
     shots(page, shot, "15_inserted")
 
+    # 5b. A line the machine heard in the wrong language: the reviewer says which one (French, which has
+    # a translator to Spanish here), and it is translated again from it.
+    edited_ids = {h["id"] for h in halves} | {merged["id"], inserted["id"]}
+    said = next(u for u in doc["utterances"] if u["id"] not in edited_ids)
+    select_line(page, said["id"])
+    tab(page, "Language")
+    pick_option(page, page.get_by_role("combobox", name="Spoken in"), "French (fr)", typed="French")
+    rev = revision(runner, job_id)
+    page.get_by_role("button", name="Set language").click()
+    doc = after_edit(page, runner, job_id, n, rev, settled=lambda d: any(
+        u["id"] == said["id"] and u.get("language") == "fr" and u.get("translation_source") == u["text"]
+        for u in d["utterances"]))
+    expect(page.get_by_text("(French)", exact=False).first).to_be_visible()  # the pane names the language
+    shots(page, shot, "15b_language")
+
     # 6. Edit an original in the table: saved, translated again, shown before approval.
-    touched = {h["id"] for h in halves} | {merged["id"], inserted["id"]}
+    touched = edited_ids | {said["id"]}
     row = next(i for i, u in enumerate(doc["utterances"]) if u["id"] not in touched)
     first = doc["utterances"][row]
     edit_cell(page, ORIGINAL_COLUMN, row, NEW_ORIGINAL)
@@ -357,6 +372,7 @@ def test_reviewer_workbench_on_a_two_person_call(app, page: Page, shot, call_mp4
     assert merged["id"] in by_id and by_id[merged["id"]]["text"] == merged["text"]
     assert gone["id"] not in by_id and mixed["id"] not in by_id
     assert inserted["id"] in by_id
+    assert by_id[said["id"]]["language"] == "fr" and by_id[said["id"]]["translated_text"]
     assert by_id[edited["id"]]["text"] == NEW_ORIGINAL
     assert by_id[theirs.utterances[clash].id]["translated_text"] == "La versión de otra pestaña."
     for u in final["utterances"]:
