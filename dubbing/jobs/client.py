@@ -262,8 +262,8 @@ def edit(job_id: str, op: str, *, base_revision: int | None = None, translate: b
 
     Returns the EditResult (created/removed/changed ids, new_speaker). Refused with RevisionConflict when
     `base_revision` is given and the document moved on; EditError when the edit cannot be made.
-    With `translate`, lines that now need a translation (new ones, or one said to be in another
-    language) are queued for one (job idle only).
+    With `translate`, lines the edit made or changed that need a translation (a new line, a line said
+    to be in another language) are queued for one (job idle only).
     """
     path = _document_path(job_id)
     with revisions.locked(path):
