@@ -316,6 +316,8 @@ def test_reviewer_workbench_on_a_two_person_call(app, page: Page, shot, call_mp4
     select_line(page, said["id"])
     tab(page, "Language")
     pick_option(page, page.get_by_role("combobox", name="Spoken in"), "French (fr)", typed="French")
+    wait_idle(page)
+    shots(page, shot, "15a_language_tab")
     rev = revision(runner, job_id)
     page.get_by_role("button", name="Set language").click()
     doc = after_edit(page, runner, job_id, n, rev, settled=lambda d: any(
