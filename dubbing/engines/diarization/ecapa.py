@@ -105,6 +105,15 @@ class _Conv:
         z += self.bias
         if extra is not None:
             z += extra[:, None, :]
+        return self.activate(z)
+
+    def project(self, x: np.ndarray) -> np.ndarray:
+        """A 1x1 convolution's affine part alone, before `activate`."""
+        batch, time, _ = x.shape
+        return (x.reshape(batch * time, -1) @ self.weight).reshape(batch, time, -1) + self.bias
+
+    def activate(self, z: np.ndarray) -> np.ndarray:
+        """The folded ReLU and batch norm, in place."""
         if self.lo is not None:
             np.clip(z, self.lo, self.hi, out=z)
         return z
@@ -169,6 +178,11 @@ class EcapaEncoder:
         self.fc_bias = (fc.bias + shift @ fc.weight).astype(np.float32)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.pool(self.frames(batch))
+
+    def frames(self, batch: np.ndarray) -> np.ndarray:
+        """16 kHz audio [batch, samples] -> the frame features that are pooled [batch, frames, 3072],
+        100 frames a second."""
         feats = fbank(batch)
         feats -= feats.mean(axis=1, keepdims=True)
         x = self.first(feats)
@@ -176,10 +190,19 @@ class EcapaEncoder:
         for block in self.blocks:
             x = block(x)
             outs.append(x)
-        x = self.mfa(np.concatenate(outs, axis=2))
-        del outs  # before the pooling's temporaries, to keep the peak down
+        return self.mfa(np.concatenate(outs, axis=2))
+
+    def pool(self, x: np.ndarray, projected: np.ndarray | None = None) -> np.ndarray:
+        """Attentive statistics pooling and the last layer: `frames` [batch, time, 3072] -> embeddings.
+        `projected`: the frames' own share of the attention (`self.attention.project(x)`), computed
+        once where several spans of one pass are pooled."""
         mean, std = _stats(x)
-        logits = self.attention_out(np.tanh(self.attention(x, np.concatenate([mean, std], axis=1) @ self.context)))
+        context = np.concatenate([mean, std], axis=1) @ self.context
+        if projected is None:
+            hidden = self.attention(x, context)
+        else:
+            hidden = self.attention.activate(projected + context[:, None, :])
+        logits = self.attention_out(np.tanh(hidden))
         logits -= logits.max(axis=1, keepdims=True)
         attn = np.exp(logits, out=logits)
         attn /= attn.sum(axis=1, keepdims=True)
