@@ -18,7 +18,7 @@ import numpy as np
 
 from ...errors import SilentInputError
 from .._util import cpu_threads, packages_available
-from . import strangers
+from . import changes, strangers
 from .strangers import unit_rows
 from ..base import Availability, Diarizer, Progress, Turn, no_progress
 
@@ -773,27 +773,54 @@ class ResemblyzerDiarizer(Diarizer):
                 framed = self._framed(self.state, blks, joined)
             progress(0.96, "listening for short turns")
             self.state.update(self.embed_strangers(audio, sr, mel, tight, framed))
-        return self._turns(self.state, num_speakers, framed)
+        speech, frame = self._labels(self.state, num_speakers, framed)
+        if self._voices_available:
+            progress(0.98, "placing quick speaker changes")
+            self.state["change_moves"] = self.change_moves(audio, sr, frame, tight, framed)
+        return to_turns(speech, changes.moved(frame, self.state.get("change_moves")))
 
     def _ecapa(self, clips: list[np.ndarray]) -> np.ndarray:
         """ECAPA embeddings of clips, each heard alone (their lengths differ), several at once."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        from threadpoolctl import threadpool_limits
         out = np.zeros((len(clips), 192), dtype=np.float32)
         if not clips:  # nothing to hear: the weights (0.35 s) need not be loaded
             return out
         voices = self._voice_encoder()
-        # ECAPA's products are large (1024 channels) and gain from a second BLAS thread (0.114 ->
-        # 0.072 s per 2.7 s block on 2 cores), but two clips at once on one BLAS thread each gain
-        # more: the fbank, padding and activations between the products run in parallel too
-        # (14 blocks of a one-minute talk: 1.09 -> 0.91 s; the embeddings are the same).
-        workers = min(cpu_threads(), len(clips))
+        for i, emb in enumerate(self._side_by_side(lambda clip: voices(clip.astype(np.float32)[None])[0], clips)):
+            out[i] = emb
+        return out
+
+    @staticmethod
+    def _side_by_side(work, items: list) -> list:
+        """`work` on each item, one per core, each on one BLAS thread.
+
+        ECAPA's products are large (1024 channels) and gain from a second BLAS thread (0.114 ->
+        0.072 s per 2.7 s block on 2 cores), but two clips at once on one BLAS thread each gain
+        more: the fbank, padding and activations between the products run in parallel too
+        (14 blocks of a one-minute talk: 1.09 -> 0.91 s; the embeddings are the same)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from threadpoolctl import threadpool_limits
+        workers = max(1, min(cpu_threads(), len(items)))
         with threadpool_limits(max(1, cpu_threads() // workers), user_api="blas"), \
                 ThreadPoolExecutor(max_workers=workers) as pool:
-            for i, emb in enumerate(pool.map(lambda clip: voices(clip.astype(np.float32)[None])[0], clips)):
-                out[i] = emb
-        return out
+            return list(pool.map(work, items))
+
+    def change_moves(self, audio: np.ndarray, sr: int, frame: np.ndarray, tight: list[tuple[float, float]],
+                     framed: tuple) -> np.ndarray:
+        """(frame, new frame) of each speaker change that no pause marks and ECAPA places elsewhere
+        (`changes`). `frame`: the final labels; `framed`: the `_frames` they came from."""
+        found = changes.quick_changes(frame, tight, FPS)
+        none = np.zeros((0, 2), dtype=np.int64)
+        if not found:
+            return none
+        _, _, labels, blks = framed
+        # With a given count no voice was checked: the speakers' blocks are heard here.
+        voices = self.state["block_voices"] if "block_voices" in self.state else self.embed_speakers(audio, sr, framed)
+        centres = changes.voice_centres(voices, block_labels(labels, blks))
+        found = [i for i in found if frame[i - 1] in centres and frame[i] in centres]  # not strangers
+        encoder = self._voice_encoder()
+        best = self._side_by_side(lambda i: changes.best_frame(encoder, audio, sr, frame, i, centres, FPS), found)
+        return np.array([(i, j) for i, j in zip(found, best) if i != j], dtype=np.int64).reshape(-1, 2)
 
     def embed_strangers(self, audio: np.ndarray, sr: int, mel: np.ndarray, tight: list[tuple[float, float]],
                         framed: tuple) -> dict[str, np.ndarray]:
@@ -830,7 +857,7 @@ class ResemblyzerDiarizer(Diarizer):
         """The voice check's block embeddings, topped up to VOICE_FIRST blocks heard for each speaker found
         (NaN rows elsewhere): each speaker's ECAPA centre, for `same_voice_labels` and the strangers."""
         _, _, labels, blks = framed
-        out = self.state["voices"].copy()
+        out = self.state["voices"].copy() if "voices" in self.state else np.full((len(blks), 192), np.nan, np.float32)
         owner = block_labels(labels, blks)
         picked = []
         for c in sorted(set(owner) - {-1}):
@@ -871,9 +898,15 @@ class ResemblyzerDiarizer(Diarizer):
         """Turns from the stored embeddings: the cheap path of "re-detect speakers with N"."""
         return cls._turns(state, num_speakers, cls._frames(state, num_speakers))
 
+    @classmethod
+    def _turns(cls, state, num_speakers, framed) -> list[Turn]:
+        """Turns from `_frames`, with the strangers of the automatic count and the stored change moves."""
+        speech, frame = cls._labels(state, num_speakers, framed)
+        return to_turns(speech, changes.moved(frame, state.get("change_moves")))
+
     @staticmethod
-    def _turns(state, num_speakers, framed) -> list[Turn]:
-        """Turns from `_frames`, with the strangers of the automatic count."""
+    def _labels(state, num_speakers, framed) -> tuple[np.ndarray, np.ndarray]:
+        """The speech frames and their labels from `_frames`, with the strangers of the automatic count."""
         speech, frame, labels, blks = framed
         if not num_speakers and "stranger_spans" in state:  # a state saved before strangers were heard has none
             k = int(labels.max()) + 1 if len(labels) else 1
@@ -885,7 +918,7 @@ class ResemblyzerDiarizer(Diarizer):
                 found = strangers.stranger_labels(state["stranger_spans"], state["stranger_voices"], centres,
                                                   state.get("stranger_bars"))
                 frame = leftovers(speech, frame, relabel(frame, found))
-        return to_turns(speech, frame)
+        return speech, frame
 
     @classmethod
     def _frames(cls, state, num_speakers) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
