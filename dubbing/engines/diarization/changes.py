@@ -42,17 +42,6 @@ def quick_changes(frame: np.ndarray, tight: list[tuple[float, float]], fps: int)
     return out
 
 
-def voice_centres(voices: np.ndarray, owners: list[int]) -> dict[int, np.ndarray]:
-    """Each label's centre of the ECAPA embeddings of its blocks that were heard (NaN rows were not)."""
-    out = {}
-    for label in sorted(set(owners) - {-1}):
-        rows = voices[[i for i, o in enumerate(owners) if o == label]]
-        rows = rows[np.isfinite(rows).all(axis=1)]
-        if len(rows):
-            out[label] = unit_rows(unit_rows(rows).mean(axis=0, keepdims=True))[0]
-    return out
-
-
 def _run(frame: np.ndarray, i: int, step: int) -> int:
     """The frame where the run of frame[i]'s label that holds i ends (step 1) or begins (step -1)."""
     j = i

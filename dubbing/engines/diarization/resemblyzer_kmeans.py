@@ -816,7 +816,7 @@ class ResemblyzerDiarizer(Diarizer):
         _, _, labels, blks = framed
         # With a given count no voice was checked: the speakers' blocks are heard here.
         voices = self.state["block_voices"] if "block_voices" in self.state else self.embed_speakers(audio, sr, framed)
-        centres = changes.voice_centres(voices, block_labels(labels, blks))
+        centres = strangers.heard_centres(voices, block_labels(labels, blks))
         found = [i for i in found if frame[i - 1] in centres and frame[i] in centres]  # not strangers
         encoder = self._voice_encoder()
         best = self._side_by_side(lambda i: changes.best_frame(encoder, audio, sr, frame, i, centres, FPS), found)

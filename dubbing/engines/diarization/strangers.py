@@ -98,16 +98,21 @@ def _centres_apart(unit: np.ndarray, labels: np.ndarray, row_spans: np.ndarray, 
     return out
 
 
+def heard_centres(block_voices: np.ndarray, block_labels: list[int]) -> dict[int, np.ndarray]:
+    """The ECAPA centre of each speaker with a block heard (NaN rows were not), by label."""
+    out = {}
+    for c in sorted(set(block_labels) - {-1}):
+        rows = [block_voices[i] for i, lab in enumerate(block_labels) if lab == c and np.isfinite(block_voices[i]).all()]
+        if rows:
+            out[c] = unit_rows(unit_rows(np.array(rows)).mean(axis=0))
+    return out
+
+
 def voice_centres(block_voices: np.ndarray, block_labels: list[int], k: int) -> np.ndarray | None:
     """Each speaker's ECAPA centre from the blocks heard; None when a speaker has no block heard (then
     nobody can be called a stranger to them)."""
-    out = []
-    for c in range(k):
-        rows = [block_voices[i] for i, lab in enumerate(block_labels) if lab == c and np.isfinite(block_voices[i]).all()]
-        if not rows:
-            return None
-        out.append(unit_rows(unit_rows(np.array(rows)).mean(axis=0)))
-    return np.array(out)
+    heard = heard_centres(block_voices, block_labels)
+    return np.array([heard[c] for c in range(k)]) if all(c in heard for c in range(k)) else None
 
 
 def centres_apart(block_voices: np.ndarray, block_labels: list[int], block_spans: np.ndarray, spans: np.ndarray,
