@@ -99,6 +99,25 @@ def test_paths_that_look_like_options_or_protocols_are_files(made, tmp_path):
     assert not (tmp_path / "pwned").exists()
 
 
+def test_a_file_is_probed_once_per_version_and_again_when_it_changes(made, tmp_path, monkeypatch):
+    """The upload check, `prepare` and the probe stage read one answer of ffprobe (the job's input is a
+    hard link of the upload); a file written anew is probed anew."""
+    probes = []
+    run_tool = media.run_tool
+    monkeypatch.setattr(media, "run_tool", lambda cmd, **kw: (probes.append(cmd), run_tool(cmd, **kw))[1])
+    upload, job_copy = tmp_path / "upload.mp4", tmp_path / "job" / "input.mp4"
+    shutil.copyfile(made / "base.mp4", upload)
+    job_copy.parent.mkdir()
+    job_copy.hardlink_to(upload)
+    first, second = media.probe(upload), media.probe(job_copy, track=0)
+    assert len(probes) == 1 and first == second and first.duration > 7
+    shutil.copyfile(made / "mute.mp4", tmp_path / "new.mp4")
+    (tmp_path / "new.mp4").replace(upload)  # the same name, another file: its own answer
+    with pytest.raises(Exception, match="no audio track"):
+        media.probe(upload)
+    assert len(probes) == 2 and media.probe(job_copy) == first  # the link still holds the first file
+
+
 def test_the_two_audio_tracks_of_a_video_are_told_apart(made, tmp_path):
     two = rm.two_track_mp4(tmp_path / "two.mp4", rm.SPEECH, rm.MEDIA / "en_jfk_inaugural.flac")
     first, second = media.probe(two, track=0), media.probe(two, track=1)

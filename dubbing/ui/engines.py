@@ -139,10 +139,18 @@ def tool_versions() -> dict[str, str]:
     """Versions of the command-line tools the engines use."""
     import shutil
 
-    from ..media import tool_version
+    from ..errors import DubbingError
+    from ..media import ffmpeg_exe, ffprobe_exe, tool_version
+
+    def version(exe) -> str:
+        try:
+            return tool_version([exe(), "-version"])
+        except DubbingError as exc:
+            return f"not available ({exc})"
 
     versions = {
-        "ffmpeg": tool_version(["ffmpeg", "-version"]),
+        "ffmpeg": version(ffmpeg_exe),  # the one the stages run (imageio-ffmpeg's static build)
+        "ffprobe": version(ffprobe_exe),
         "eSpeak NG": tool_version(["espeak-ng", "--version"]),
     }
     # apertium has no --version; ask the package manager, else say whether it is there at all.
