@@ -243,6 +243,26 @@ def test_a_speaker_whose_voice_whisper_cannot_place_is_tagged_by_the_language_of
         assert lines and all((u.language or doc.source_language) == lang for u in lines), (who, s, lines)
 
 
+def test_a_talker_who_says_the_same_sentences_again_is_not_taken_for_a_decoding_loop(conversations, tmp_path):
+    """Jordi Mas's three sentences, again and again over a minute, beside a French woman (the one
+    language heard surely). Whisper cannot place his voice (Greek 0.21, English 0.16), so his window was
+    decoded in French: a translation ("Je m'appelle From Barcelona et je m'aime la ville"). Decoded in
+    English, his own words are likelier by 0.11 per token, but the English text compressed by 3.75
+    against the French 3.69, as repeated words do in any language, and was taken for a loop: all his
+    lines stayed French. A loop repeats far more (`LOOP_SLACK`)."""
+    c = conversations.assemble("m11", ["jordimas", "uberi_fr"], seconds=56.05, seed=11)
+    doc = analyse(c.mp4(tmp_path / "media"), tmp_path / "job")
+    print([(u.start, u.end, u.language or doc.source_language, u.text) for u in doc.utterances])
+    wrong = [(s, who) for s, e, who, lang in c.turns
+             if any(min(e, u.end) - max(s, u.start) > 0.3 * (e - s) and (u.language or doc.source_language) != lang
+                    for u in doc.utterances)]
+    assert len(wrong) <= 1, wrong  # his last turn, 1.6 s alone in a window of its own, may stay unsure
+    his = [(s, e) for s, e, who, _ in c.turns if who == "jordimas"]
+    jordi = " ".join(u.text for u in doc.utterances
+                     if sum(max(0.0, min(e, u.end) - max(s, u.start)) for s, e in his) > 0.5 * (u.end - u.start))
+    assert "barcelona" in jordi.lower() and "city" in jordi.lower(), jordi  # his words, not a translation
+
+
 def test_an_unsupported_pair_is_refused_before_the_lines_are_made(tmp_path):
     wav = shared_media("fr_commonvoice_17299458_UNVERIFIED.wav")
     mp4 = tmp_path / "fr.mp4"
