@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 from .errors import (BadInputError, CancelledError, CorruptInputError, DubbingError, NoAudioError, NotAVideoError,
                      NoVideoError, NotFoundError, SilentInputError, TooBigError, TransientError)
@@ -26,21 +27,32 @@ MP4_FORMATS = {"mov", "mp4", "m4a", "3gp", "3g2", "mj2"}
 
 @lru_cache(maxsize=1)
 def ffmpeg_exe() -> str:
-    """The static ffmpeg that moviepy's dependency imageio-ffmpeg ships, else the system's.
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    try:  # moviepy's dependency ships a static ffmpeg (without ffprobe)
+        import imageio_ffmpeg
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception as exc:  # pragma: no cover - only without any ffmpeg
+        raise DubbingError("ffmpeg is not installed: run `make setup` (or apt-get install ffmpeg)") from exc
 
-    The static one starts in 0.01 s (0.03 s on a busy machine); Debian's loads 215 shared libraries
-    first, 0.06 s (0.15 s busy). A dub starts ffmpeg three times (sound check, audio split, mux), and
-    the static build's AAC encoding is faster too: the 42.5 s example clip's dub took 4.40 s against
-    4.61 s (medians of five, taking turns).
+
+@lru_cache(maxsize=1)
+def encoder_exe() -> str:
+    """The ffmpeg that writes the dubbed video: imageio-ffmpeg's static build (moviepy's dependency) where
+    present, else `ffmpeg_exe`.
+
+    It starts in 0.01 s (0.03 s on a busy machine) where Debian's loads 215 shared libraries first,
+    0.06 s (0.15 s busy), and its AAC encoding of the 42.5 s example clip took 0.29-0.30 s against
+    0.36-0.50 s: the mux is most of an `update` after one edit. Decoding stays with `ffmpeg_exe`: ffmpeg
+    9's samples differ from Debian's 5.1 by one least significant bit and end 10 ms sooner, and that
+    alone turned an accented speaker's lines from English to Greek in one conversation of the tests.
     """
     try:
         import imageio_ffmpeg
         return imageio_ffmpeg.get_ffmpeg_exe()
-    except Exception:  # noqa: BLE001 - missing, or no binary for this platform: the system's will do
-        found = shutil.which("ffmpeg")
-        if found:
-            return found
-        raise DubbingError("ffmpeg is not installed: run `make setup` (or apt-get install ffmpeg)") from None
+    except Exception:  # noqa: BLE001 - missing, or no binary for this platform: the other will do
+        return ffmpeg_exe()
 
 
 @lru_cache(maxsize=1)
@@ -106,9 +118,11 @@ def run_tool(cmd: list[str], *, what: str) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(cmd, proc.returncode, result.get("out", ""), result.get("err", ""))
 
 
-def run_ffmpeg(args: list[str], *, what: str) -> None:
-    """Run ffmpeg quietly; a crash by signal is transient, an error is reported with ffmpeg's last line."""
-    proc = run_tool([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args], what=what)
+def run_ffmpeg(args: list[str], *, what: str, exe: Callable[[], str] | None = None) -> None:
+    """Run ffmpeg (`exe`, else `ffmpeg_exe`) quietly; a crash by signal is transient, an error is reported
+    with ffmpeg's last line."""
+    proc = run_tool([(exe or ffmpeg_exe)(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args],
+                    what=what)
     if proc.returncode < 0:
         raise TransientError(f"ffmpeg was killed while {what} (signal {-proc.returncode}); try again")
     if proc.returncode != 0:
@@ -271,7 +285,7 @@ def mux(video_src: Path, audio_wav: Path, dst: Path, *, seconds: float | None = 
     if seconds:
         args += ["-t", f"{seconds:.3f}"]
     with atomic_output(dst) as tmp:
-        run_ffmpeg(args + [file_arg(tmp)], what="writing the dubbed video")
+        run_ffmpeg(args + [file_arg(tmp)], what="writing the dubbed video", exe=encoder_exe)
 
 
 def stream_md5(path: Path, stream: str = "v:0") -> str:

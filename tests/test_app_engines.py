@@ -42,8 +42,9 @@ def test_tool_versions(data_dir):
     at = open_page(PAGE)
     tools = next(df for df in frames(at) if "Tool" in df)
     versions = dict(zip(tools["Tool"], tools["Version"]))
-    assert set(versions) == {"ffmpeg", "ffprobe", "eSpeak NG", "Apertium"}
+    assert set(versions) == {"ffmpeg", "ffmpeg (writing the video)", "ffprobe", "eSpeak NG", "Apertium"}
     assert versions["ffmpeg"].startswith("ffmpeg version")
+    assert versions["ffmpeg (writing the video)"].startswith("ffmpeg version")
     assert versions["ffprobe"].startswith("ffprobe version")
     assert "eSpeak NG" in versions["eSpeak NG"]
     assert versions["Apertium"]

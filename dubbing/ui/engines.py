@@ -140,7 +140,7 @@ def tool_versions() -> dict[str, str]:
     import shutil
 
     from ..errors import DubbingError
-    from ..media import ffmpeg_exe, ffprobe_exe, tool_version
+    from ..media import encoder_exe, ffmpeg_exe, ffprobe_exe, tool_version
 
     def version(exe) -> str:
         try:
@@ -149,7 +149,8 @@ def tool_versions() -> dict[str, str]:
             return f"not available ({exc})"
 
     versions = {
-        "ffmpeg": version(ffmpeg_exe),  # the one the stages run (imageio-ffmpeg's static build)
+        "ffmpeg": version(ffmpeg_exe),
+        "ffmpeg (writing the video)": version(encoder_exe),  # imageio-ffmpeg's static build, where present
         "ffprobe": version(ffprobe_exe),
         "eSpeak NG": tool_version(["espeak-ng", "--version"]),
     }
