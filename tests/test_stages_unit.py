@@ -147,3 +147,31 @@ def test_voice_cloning_is_a_capability_of_the_tts_engine(tmp_path):
     assert doc.speakers["B"].voice == "espeak:es"  # a voice already chosen is kept
     data, ref_sr = audio.read(ref, mono=True)
     assert ref_sr == sr and len(data) / sr == pytest.approx(2.5 + 1.5)  # A's own lines only
+
+
+def test_a_decode_of_repeated_sentences_is_no_loop_but_one_sentence_over_and_over_is():
+    """Jordi Mas says his three sentences again and again beside a French woman: his window decoded in
+    French (a translation, as Whisper wrote it) and in English (his words, likelier; rebuilt from the
+    logged start of Whisper's text and the same sentences). The English compresses a little more (3.71
+    against 3.69): both repeat, as the speech does. The Greek decode of an accented speaker that was one
+    sentence over and over is a loop."""
+    from dubbing.engines.base import Segment, WindowTranscript, compression_ratio
+    from dubbing.stages.transcribe import _loops_more
+
+    def window(lang, *texts):
+        return WindowTranscript(lang, 0.2, [Segment(i, i + 1.0, t, []) for i, t in enumerate(texts)], {})
+
+    french = window("fr", "Je m'appelle From Barcelona et je m'aime la ville.", "Bonne journée. Mon nom est Jordi Mass.",
+                    "Je m'aime From Barcelona", "et je m'aime la ville. Bonne journée.",
+                    "Mon nom est Jordi Mass. Je m'aime From Barcelona", "et je m'aime la ville. Bonne journée.",
+                    "Mon nom est Jordi Mass.", "Je m'aime From Barcelona et je m'aime la ville.", "Bonne journée.",
+                    "Mon nom est Jordi Mass.")
+    english = window("en", *["I am from Barcelona, and I love the city. Good morning, my name is Jordi Mass,"] * 3,
+                     "I am from Barcelona, and I love the city. Good morning, my name is Jordi Mass.")
+    ratio = [compression_ratio(" ".join(s.text for s in w.segments)) for w in (english, french)]
+    assert ratio[1] < ratio[0] < 1.1 * ratio[1] and ratio[1] > 2.4  # the case: both over Whisper's limit
+    assert not _loops_more(english, french)
+    greek = window("el", *["Είμαι ο Ιορδημάς."] * 11)
+    varied = window("en", "Good morning, my name is Jordi Mas.", "I am from Barcelona and I love the city.",
+                    "We have been working on the new release for a while now.")
+    assert _loops_more(greek, varied)
