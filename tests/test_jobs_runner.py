@@ -114,7 +114,9 @@ def test_two_jobs_under_the_concurrency_limit(env, tmp_path, monkeypatch, limit)
 
 
 def test_sigkill_mid_stage_then_new_worker_resumes(env, tmp_path):
-    job_id = submit(tmp_path, seconds={"transcribe": 3.0})
+    # The kill must land mid-stage: with 3 s, a loaded machine (a 27-minute CI run) once finished the stage
+    # between the poll that saw it running and the kill, and the new worker rightly skipped it.
+    job_id = submit(tmp_path, seconds={"transcribe": 8.0})
     wait_for(lambda: client.get(job_id)["stage"] == "transcribe" and client.get(job_id)["percent"] > 0, 30,
              what="transcription to start")
     kill_worker(data_dir(env))
